@@ -1,0 +1,69 @@
+/*
+ * The configuration file and its environment overrides.
+ *
+ * The file is $AISTACK_CONFIG, else $XDG_CONFIG_HOME/aistack/aistack.conf
+ * (or ~/.config/aistack/aistack.conf), else /etc/aistack/aistack.conf.  It
+ * is INI: "[section]" or "[kind name]" headers, "key = value" lines, '#'
+ * and ';' comments.  A value may be double-quoted to keep outer spaces.
+ *
+ * Precedence: flags (handled by each command) beat the environment, which
+ * beats the file.  The environment name of a setting is
+ * AISTACK_<SECTION>_<KEY>, upper-cased, every other character '_':
+ * [ingest] max_backlog is AISTACK_INGEST_MAX_BACKLOG, [breaker postgres]
+ * failures is AISTACK_BREAKER_POSTGRES_FAILURES.
+ */
+#ifndef AISTACK_CONFIG_H
+#define AISTACK_CONFIG_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+struct config_entry {
+	char *section;		/* "ingest", "upstream qdrant" */
+	char *key;
+	char *value;
+	int line;
+};
+
+struct config {
+	char path[4096];	/* the file read, "" when none */
+	struct config_entry *entries;
+	size_t n;
+};
+
+/*
+ * Find and parse the configuration file into c (release with
+ * config_release).  A missing file is an empty configuration unless it
+ * was named by $AISTACK_CONFIG.  Syntax errors fail with EXIT_CONFIG and
+ * name the file and line.
+ */
+int config_load(struct config *c, struct error *e);
+
+/* Parse the file at path (must exist) into c. */
+int config_load_file(struct config *c, const char *path, struct error *e);
+
+/*
+ * The effective value of section/key: the environment override, else the
+ * last value in the file, else NULL.  The result is borrowed.  When source
+ * is not NULL it receives a description for messages ("AISTACK_X_Y" or
+ * "FILE:LINE"), borrowed from a static buffer until the next call.
+ */
+const char *config_lookup(const struct config *c, const char *section,
+    const char *key, const char **source);
+
+/* Every file value of section/key, in file order (no environment); the
+ * caller frees the array, not the strings.  Returns the count. */
+size_t config_lookup_all(const struct config *c, const char *section,
+    const char *key, const char ***values);
+
+/*
+ * Read a secret from path into buf (NUL-terminated, trailing newline
+ * removed), refusing a file that group or others can read or write
+ * (EXIT_CONFIG).  The caller wipes buf with explicit_bzero after use.
+ */
+int secret_file_read(const char *path, char *buf, size_t n, struct error *e);
+
+void config_release(struct config *c);
+
+#endif

@@ -1,0 +1,235 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "exitcode.h"
+#include "fsutil.h"
+
+ssize_t
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(fd, c + done, n - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t
+read_full(int fd, void *p, size_t n)
+{
+	char *c = p;
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = read(fd, c + done, n - done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t
+pread_full(int fd, void *p, size_t n, off_t off)
+{
+	char *c = p;
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = pread(fd, c + done, n - done, off + (off_t)done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+int
+fsync_dir(const char *path)
+{
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1 && errno == EINVAL)
+		rc = 0;		/* file systems that cannot sync directories */
+	close(fd);
+	return rc;
+}
+
+int
+mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(path);
+	char *p;
+
+	if (len == 0 || len >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, len + 1);
+	for (p = tmp + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(tmp, mode) == -1) {
+			if (errno != EEXIST)
+				return -1;
+			if (stat(tmp, &st) == -1)
+				return -1;
+			if (!S_ISDIR(st.st_mode)) {
+				errno = ENOTDIR;
+				return -1;
+			}
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+		while (p[1] == '/')
+			p++;
+		if (p[1] == '\0')
+			break;
+	}
+	return 0;
+}
+
+void
+path_dirname(const char *path, char *dir, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, n, ".");
+	else if (slash == path)
+		snprintf(dir, n, "/");
+	else
+		snprintf(dir, n, "%.*s", (int)(slash - path), path);
+}
+
+const char *
+path_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
+int
+atomic_replace(const char *path, const void *data, size_t n, mode_t mode,
+    struct error *e)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 32];
+	int fd, rc;
+
+	path_dirname(path, dir, sizeof(dir));
+	if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir,
+	    path_basename(path)) >= (int)sizeof(tmp))
+		return error_set(e, EXIT_CANTCREAT, "%s: path too long", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return error_errno(e, error_code_for_errno(errno),
+		    "%s: create temporary file", path);
+	if (fchmod(fd, mode) == -1 || write_all(fd, data, n) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s: write", tmp);
+		goto fail;
+	}
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1) {
+		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		error_errno(e, EXIT_IOERR, "%s: close", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s: rename", path);
+		goto fail;
+	}
+	if (fsync_dir(dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync directory", dir);
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+int
+read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	int fd, saved;
+
+	*data = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	for (;;) {
+		ssize_t r;
+		if (buf_reserve(&b, 65536) == -1)
+			goto fail;
+		r = read(fd, b.data + b.len, b.cap - b.len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		b.len += (size_t)r;
+		if (b.len > max) {
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	close(fd);
+	*data = buf_cstr(&b);
+	*len = b.len;
+	return 0;
+fail:
+	saved = errno;
+	buf_release(&b);
+	close(fd);
+	errno = saved;
+	return -1;
+}

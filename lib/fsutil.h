@@ -1,0 +1,50 @@
+/*
+ * File-system helpers with the crash guarantees the stream store relies on.
+ * Every function retries EINTR and short transfers; none of them prints.
+ */
+#ifndef AISTACK_FSUTIL_H
+#define AISTACK_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* Write all n bytes; returns n, or -1 with errno (partial bytes may be on disk). */
+ssize_t write_all(int fd, const void *p, size_t n);
+
+/* Read until n bytes or end of file; returns the count or -1 with errno. */
+ssize_t read_full(int fd, void *p, size_t n);
+
+/* pread until n bytes or end of file; returns the count or -1 with errno. */
+ssize_t pread_full(int fd, void *p, size_t n, off_t off);
+
+/* fsync the directory at path (so a rename or create in it is durable). */
+int fsync_dir(const char *path);
+
+/* Create path and any missing parents with mode; existing directories are fine. */
+int mkdir_p(const char *path, mode_t mode);
+
+/*
+ * Replace path with n bytes of data atomically: write a temporary file in
+ * the same directory, fsync it, rename it over path, fsync the directory.
+ * A crash at any instant leaves either the old file or the new one, never
+ * a torn or empty file; an orphaned ".NAME.tmp*" file may remain.
+ */
+int atomic_replace(const char *path, const void *data, size_t n, mode_t mode,
+    struct error *e);
+
+/*
+ * Read the whole file at path into a new NUL-terminated buffer (caller
+ * frees *data).  Files larger than max fail with EFBIG.  Returns 0, or -1
+ * with errno (ENOENT when missing).
+ */
+int read_file(const char *path, size_t max, char **data, size_t *len);
+
+/* Split path into its directory part (at least ".") in dir. */
+void path_dirname(const char *path, char *dir, size_t n);
+
+/* The last component of path (borrowed from path). */
+const char *path_basename(const char *path);
+
+#endif

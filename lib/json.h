@@ -1,0 +1,62 @@
+/*
+ * A strict, non-allocating RFC 8259 scanner for records: one JSON object
+ * per line, valid UTF-8.  It agrees with jansson (json_loadb with
+ * JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL) on every input, including the
+ * nesting limit of 2048, except that numbers too large for a double are
+ * valid here (RFC 8259 sets no range) and an error in jansson.
+ *
+ * Accepted and refused, precisely:
+ * - the text is optional white space (space, tab, CR, LF), one value,
+ *   optional white space; a record's value must be an object;
+ * - strings hold no raw control character (U+0000..U+001F); escapes are
+ *   the eight short ones and \uXXXX, surrogates only as a high-low pair;
+ *   "\u0000" is valid;
+ * - bytes must form valid UTF-8 (no overlong forms, no encoded surrogates,
+ *   nothing above U+10FFFF);
+ * - at most JSON_MAX_DEPTH values nested in each other.
+ */
+#ifndef AISTACK_JSON_H
+#define AISTACK_JSON_H
+
+#include <stddef.h>
+
+#define JSON_MAX_DEPTH 2048
+
+enum json_status {
+	JSON_OK = 0,
+	JSON_EMPTY,		/* nothing but white space */
+	JSON_UNEXPECTED,	/* a character that cannot start or continue */
+	JSON_TRUNCATED,		/* the text ends inside a value */
+	JSON_TRAILING,		/* more after the value */
+	JSON_CONTROL,		/* raw control character in a string */
+	JSON_ESCAPE,		/* invalid escape sequence */
+	JSON_SURROGATE,		/* unpaired UTF-16 surrogate escape */
+	JSON_UTF8,		/* invalid UTF-8 */
+	JSON_NUMBER,		/* malformed number */
+	JSON_DEPTH,		/* nested deeper than JSON_MAX_DEPTH */
+	JSON_NOT_OBJECT		/* valid JSON, but not an object */
+};
+
+struct json_result {
+	enum json_status status;
+	size_t offset;		/* byte offset of the problem */
+	unsigned char byte;	/* the byte at offset, when there is one */
+};
+
+/*
+ * Check that p[0..n) is one record.  Returns 0 when valid, -1 otherwise
+ * with r (when not NULL) describing the first problem.  Never reads
+ * outside p[0..n); needs no allocation and no recursion.
+ */
+int json_scan_record(const char *p, size_t n, struct json_result *r);
+
+/* Same grammar, any JSON value at the top level. */
+int json_scan_value(const char *p, size_t n, struct json_result *r);
+
+/* Nonzero when p[0..n) is valid UTF-8 (the rule above). */
+int utf8_valid(const char *p, size_t n);
+
+/* Describe r in words: "invalid UTF-8 at byte 17" (into buf, returned). */
+const char *json_result_str(const struct json_result *r, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * Prometheus textfile metrics.  A command collects families and samples
+ * in a struct metrics and writes them atomically (temp, fsync, rename) to
+ * statedir/metrics/CMD-NAME.prom, where the proxy and node_exporter's
+ * textfile collector read them.  Names are prefixed "aistack_".
+ */
+#ifndef AISTACK_METRICS_H
+#define AISTACK_METRICS_H
+
+#include "buf.h"
+#include "err.h"
+
+struct metrics {
+	struct buf text;
+};
+
+#define METRICS_INIT { BUF_INIT }
+
+/* Add "# HELP" and "# TYPE" lines; type is "counter" or "gauge" etc. */
+int metrics_family(struct metrics *m, const char *name, const char *type,
+    const char *help);
+
+/*
+ * Add one sample: name{k1="v1",...} value.  The variadic arguments are
+ * label name/value string pairs ended by NULL; values are escaped.
+ */
+int metrics_sample(struct metrics *m, const char *name, double value, ...)
+    __attribute__((sentinel));
+
+/* Write the collected text to statedir/metrics/CMD-NAME.prom atomically.
+ * NAME is sanitised to [a-z0-9._-]. */
+int metrics_write(const struct metrics *m, const char *cmd, const char *name,
+    struct error *e);
+
+void metrics_release(struct metrics *m);
+
+#endif

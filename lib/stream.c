@@ -1,0 +1,454 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "fsutil.h"
+#include "lock.h"
+#include "statedir.h"
+#include "stream.h"
+
+#define SEGMENT_MODE	0644
+#define SEALED_MODE	0444
+
+void
+segment_name(char *buf, size_t n, uint64_t base, int gz)
+{
+	snprintf(buf, n, "%020llu.jsonl%s", (unsigned long long)base,
+	    gz ? ".gz" : "");
+}
+
+/* Parse a segment file name; 0 and *seg set when it is one. */
+static int
+parse_segment_name(const char *name, struct segment *seg)
+{
+	uint64_t base = 0;
+	int i;
+
+	for (i = 0; i < SEGMENT_DIGITS; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		if (base > (UINT64_MAX - (uint64_t)(name[i] - '0')) / 10)
+			return -1;
+		base = base * 10 + (uint64_t)(name[i] - '0');
+	}
+	if (strcmp(name + SEGMENT_DIGITS, ".jsonl") == 0)
+		seg->gz = 0;
+	else if (strcmp(name + SEGMENT_DIGITS, ".jsonl.gz") == 0)
+		seg->gz = 1;
+	else
+		return -1;
+	seg->base = base;
+	return 0;
+}
+
+static int
+segment_cmp(const void *a, const void *b)
+{
+	const struct segment *x = a, *y = b;
+
+	if (x->base != y->base)
+		return x->base < y->base ? -1 : 1;
+	return x->gz - y->gz;	/* plain first */
+}
+
+int
+segments_list(const char *dir, struct segment_list *l, struct error *e)
+{
+	struct dirent *de;
+	size_t cap = 0, i, o;
+	DIR *d;
+
+	l->v = NULL;
+	l->n = 0;
+	if ((d = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return error_errno(e, EXIT_NOINPUT, "%s", dir);
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		struct segment seg;
+		if (parse_segment_name(de->d_name, &seg) == -1)
+			continue;
+		if (l->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct segment *nv = realloc(l->v, cap * sizeof(*nv));
+			if (nv == NULL) {
+				closedir(d);
+				segments_free(l);
+				return error_errno(e, EXIT_SOFTWARE, "%s", dir);
+			}
+			l->v = nv;
+		}
+		l->v[l->n++] = seg;
+	}
+	if (errno != 0) {
+		error_errno(e, EXIT_IOERR, "%s", dir);
+		closedir(d);
+		segments_free(l);
+		return -1;
+	}
+	closedir(d);
+	if (l->n == 0)
+		return 0;
+	qsort(l->v, l->n, sizeof(l->v[0]), segment_cmp);
+	/* keep one entry per base: the plain one, listed first */
+	for (i = 1, o = 1; i < l->n; i++)
+		if (l->v[i].base != l->v[o - 1].base)
+			l->v[o++] = l->v[i];
+	l->n = o;
+	return 0;
+}
+
+void
+segments_free(struct segment_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int
+stream_open(struct stream *s, const char *arg, int create, struct error *e)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	s->lockfd = s->segfd = -1;
+	if (statedir_resolve(arg, "streams", s->dir, sizeof(s->dir), e) == -1)
+		return -1;
+	snprintf(s->name, sizeof(s->name), "%s", arg);
+	if (stat(s->dir, &st) == -1) {
+		if (errno != ENOENT || !create)
+			return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
+			    EXIT_IOERR, "%s", s->name);
+	} else if (!S_ISDIR(st.st_mode))
+		return error_set(e, EXIT_DATAERR, "%s: not a stream directory",
+		    s->name);
+	snprintf(path, sizeof(path), "%s/consumers", s->dir);
+	if (create && mkdir_p(path, 0700) == -1)
+		return error_errno(e, error_code_for_errno(errno), "%s", path);
+	snprintf(path, sizeof(path), "%s/lock", s->dir);
+	if ((s->lockfd = lock_open(path)) == -1)
+		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
+		    error_code_for_errno(errno), "%s", path);
+	return 0;
+}
+
+/* Create the segment at base (empty, O_EXCL) and make the name durable. */
+static int
+create_segment(struct stream *s, uint64_t base, struct error *e)
+{
+	char name[64], path[PATH_MAX + 64];
+	int fd;
+
+	segment_name(name, sizeof(name), base, 0);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
+	    SEGMENT_MODE);
+	if (fd == -1 && errno == EEXIST)
+		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd == -1)
+		return error_errno(e, error_code_for_errno(errno), "%s: %s",
+		    s->name, name);
+	if (fsync_dir(s->dir) == -1) {
+		close(fd);
+		return error_errno(e, EXIT_IOERR, "%s: fsync", s->name);
+	}
+	if (s->segfd != -1)
+		close(s->segfd);
+	s->segfd = fd;
+	s->base = base;
+	s->size = 0;
+	return 0;
+}
+
+/*
+ * Find the size of fd's content up to and including its last newline,
+ * given its file size.  Reads backwards in blocks; only the torn tail
+ * (normally nothing) is scanned.
+ */
+static int
+last_newline_end(int fd, uint64_t size, uint64_t *end)
+{
+	char block[8192];
+	uint64_t pos = size;
+
+	while (pos > 0) {
+		size_t want = pos > sizeof(block) ? sizeof(block) : (size_t)pos;
+		ssize_t r = pread_full(fd, block, want, (off_t)(pos - want));
+		if (r < 0)
+			return -1;
+		if ((size_t)r != want) {
+			errno = EIO;
+			return -1;
+		}
+		char *nl = memrchr(block, '\n', want);
+		if (nl != NULL) {
+			*end = pos - want + (uint64_t)(nl - block) + 1;
+			return 0;
+		}
+		pos -= want;
+	}
+	*end = 0;
+	return 0;
+}
+
+/* Open the highest segment (or create the first / the successor of a
+ * half-sealed one) as the active segment. */
+static int
+find_active(struct stream *s, struct error *e)
+{
+	struct segment_list l;
+	struct stat st;
+	char name[64], path[PATH_MAX + 64];
+	struct segment top;
+	int fd;
+
+	if (s->segfd != -1) {
+		close(s->segfd);
+		s->segfd = -1;
+	}
+	if (segments_list(s->dir, &l, e) == -1)
+		return error_wrap(e, "%s", s->name);
+	if (l.n == 0) {
+		segments_free(&l);
+		return create_segment(s, 0, e);
+	}
+	top = l.v[l.n - 1];
+	segments_free(&l);
+	if (top.gz)
+		return error_set(e, EXIT_DATAERR, "%s: the highest segment "
+		    "%020llu.jsonl.gz is compressed; a stream's active segment "
+		    "must be plain", s->name, (unsigned long long)top.base);
+	segment_name(name, sizeof(name), top.base, 0);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: %s", s->name, name);
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return error_errno(e, EXIT_IOERR, "%s: %s", s->name, name);
+	}
+	if ((st.st_mode & 0222) == 0) {
+		/* sealed, but its successor was never created */
+		uint64_t end;
+		if (last_newline_end(fd, (uint64_t)st.st_size, &end) == -1) {
+			close(fd);
+			return error_errno(e, EXIT_IOERR, "%s: %s", s->name, name);
+		}
+		close(fd);
+		if (end != (uint64_t)st.st_size)
+			return error_set(e, EXIT_DATAERR, "%s: sealed segment %s "
+			    "does not end with a newline", s->name, name);
+		return create_segment(s, top.base + (uint64_t)st.st_size, e);
+	}
+	close(fd);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1)
+		return error_errno(e, error_code_for_errno(errno), "%s: %s",
+		    s->name, name);
+	s->segfd = fd;
+	s->base = top.base;
+	s->size = UINT64_MAX;	/* unknown: check the tail */
+	return 0;
+}
+
+/* Truncate bytes after the last newline of the active segment. */
+static int
+repair_tail(struct stream *s, struct error *e)
+{
+	struct stat st;
+	uint64_t end;
+	int rfd;
+	char path[PATH_MAX + 64], name[64];
+
+	if (fstat(s->segfd, &st) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: active segment", s->name);
+	if ((uint64_t)st.st_size == s->size)
+		return 0;	/* exactly as this process left it */
+	segment_name(name, sizeof(name), s->base, 0);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	if ((rfd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: %s", s->name, name);
+	if (last_newline_end(rfd, (uint64_t)st.st_size, &end) == -1) {
+		close(rfd);
+		return error_errno(e, EXIT_IOERR, "%s: %s", s->name, name);
+	}
+	close(rfd);
+	if (end != (uint64_t)st.st_size &&
+	    ftruncate(s->segfd, (off_t)end) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: truncate torn tail of %s",
+		    s->name, name);
+	s->size = end;
+	return 0;
+}
+
+int
+stream_lock(struct stream *s, struct error *e)
+{
+	struct stat st;
+
+	if (lock_take(s->lockfd, LOCK_KIND_FCNTL, 1, -1) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: lock", s->name);
+	s->locked = 1;
+	if (s->segfd != -1 && (fstat(s->segfd, &st) == -1 ||
+	    (st.st_mode & 0222) == 0 || st.st_nlink == 0)) {
+		close(s->segfd);
+		s->segfd = -1;
+	}
+	if ((s->segfd == -1 && find_active(s, e) == -1) ||
+	    repair_tail(s, e) == -1) {
+		stream_unlock(s);
+		return -1;
+	}
+	return 0;
+}
+
+int
+stream_append(struct stream *s, const char *data, size_t n, size_t *done,
+    struct error *e)
+{
+	struct stat st;
+	uint64_t grown;
+	int saved;
+
+	if (done != NULL)
+		*done = 0;
+	if (write_all(s->segfd, data, n) != -1) {
+		s->size += n;
+		if (done != NULL)
+			*done = n;
+		return 0;
+	}
+	saved = errno;
+	error_errno(e, error_code_for_errno(saved), "%s: write", s->name);
+	/* keep the whole records that landed, cut the torn rest */
+	if (fstat(s->segfd, &st) == -1 || (uint64_t)st.st_size < s->size) {
+		s->size = UINT64_MAX;
+		return -1;
+	}
+	grown = (uint64_t)st.st_size - s->size;
+	if (grown > n)
+		grown = n;
+	char *nl = grown > 0 ? memrchr(data, '\n', (size_t)grown) : NULL;
+	uint64_t keep = nl != NULL ? (uint64_t)(nl - data) + 1 : 0;
+	if (ftruncate(s->segfd, (off_t)(s->size + keep)) == -1) {
+		s->size = UINT64_MAX;	/* the next lock repairs it */
+		return -1;
+	}
+	s->size += keep;
+	if (done != NULL)
+		*done = (size_t)keep;
+	errno = saved;
+	return -1;
+}
+
+int
+stream_sync(struct stream *s, struct error *e)
+{
+	int rc;
+
+	do
+		rc = fdatasync(s->segfd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fdatasync", s->name);
+	return 0;
+}
+
+int
+stream_seal(struct stream *s, uint64_t *sealed_base, uint64_t *sealed_size,
+    struct error *e)
+{
+	uint64_t base = s->base, size = s->size;
+	int rc;
+
+	if (size == 0)
+		return 0;
+	do
+		rc = fsync(s->segfd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", s->name);
+	if (fchmod(s->segfd, SEALED_MODE) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: seal", s->name);
+	if (create_segment(s, base + size, e) == -1)
+		return -1;
+	if (sealed_base != NULL)
+		*sealed_base = base;
+	if (sealed_size != NULL)
+		*sealed_size = size;
+	return 1;
+}
+
+void
+stream_unlock(struct stream *s)
+{
+	if (s->locked) {
+		lock_release(s->lockfd, LOCK_KIND_FCNTL);
+		s->locked = 0;
+	}
+}
+
+void
+stream_close(struct stream *s)
+{
+	if (s == NULL)
+		return;
+	stream_unlock(s);
+	if (s->segfd != -1)
+		close(s->segfd);
+	if (s->lockfd != -1)
+		close(s->lockfd);
+	s->segfd = s->lockfd = -1;
+}
+
+int
+stream_head(const char *dir, uint64_t *head, uint64_t *first, struct error *e)
+{
+	struct segment_list l;
+	char name[64], path[PATH_MAX + 64];
+	struct segment top;
+	struct stat st;
+	uint64_t end;
+	int fd;
+
+	if (segments_list(dir, &l, e) == -1)
+		return -1;
+	if (l.n == 0) {
+		*head = 0;
+		if (first != NULL)
+			*first = 0;
+		return 0;
+	}
+	top = l.v[l.n - 1];
+	if (first != NULL)
+		*first = l.v[0].base;
+	segments_free(&l);
+	if (top.gz)
+		return error_set(e, EXIT_DATAERR, "%s: the highest segment is "
+		    "compressed", dir);
+	segment_name(name, sizeof(name), top.base, 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)	/* raced with a seal: look again */
+			return stream_head(dir, head, first, e);
+		return error_errno(e, EXIT_IOERR, "%s", path);
+	}
+	if (fstat(fd, &st) == -1 ||
+	    last_newline_end(fd, (uint64_t)st.st_size, &end) == -1) {
+		error_errno(e, EXIT_IOERR, "%s", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*head = top.base + end;
+	return 0;
+}

@@ -1,0 +1,108 @@
+/*
+ * The stream store (see aistack(7)).  A stream is a directory of segments
+ * named by their base offset (20 digits, ".jsonl" or ".jsonl.gz"), a lock
+ * file and a consumers/ directory.  The segment with the highest base is
+ * the active one; writers append whole records to it under an exclusive
+ * OFD lock on "lock", one batch at a time; readers take no lock.
+ *
+ * Sealing (stream_seal) makes the active segment read-only (mode 0444)
+ * and then creates its successor, whose base is the sealed base plus its
+ * size.  A writer that finds the highest segment read-only (a sealer died
+ * between the two steps) creates the successor itself, so a crash at any
+ * point leaves a stream that writers and readers can continue.
+ */
+#ifndef AISTACK_STREAM_H
+#define AISTACK_STREAM_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SEGMENT_DIGITS 20
+
+struct segment {
+	uint64_t base;
+	int gz;			/* ".jsonl.gz" */
+};
+
+struct segment_list {
+	struct segment *v;	/* sorted by base; owned, free with segments_free */
+	size_t n;
+};
+
+struct stream {
+	char dir[PATH_MAX];	/* the stream directory */
+	char name[PATH_MAX];	/* the label: the NAME, or the path as given */
+	int lockfd;		/* "lock", O_CLOEXEC */
+	int segfd;		/* the active segment, write+append; -1 unknown */
+	uint64_t base;		/* base of segfd's segment */
+	uint64_t size;		/* its size as this process last left it */
+	int locked;
+};
+
+/* Write the file name of a segment ("%020llu.jsonl[.gz]") to buf. */
+void segment_name(char *buf, size_t n, uint64_t base, int gz);
+
+/*
+ * List the segments of the stream directory dir, sorted by base.  Other
+ * names are ignored.  When both forms of one base exist (a compression
+ * that died between rename and unlink), the plain one is listed.  A
+ * missing directory is an empty list.
+ */
+int segments_list(const char *dir, struct segment_list *l, struct error *e);
+void segments_free(struct segment_list *l);
+
+/*
+ * Resolve a stream operand (NAME under statedir/streams, or a path) into
+ * s and open its lock file, creating the directory, lock file and
+ * consumers/ when create is nonzero.  Without create a missing stream
+ * fails with EXIT_NOINPUT.
+ */
+int stream_open(struct stream *s, const char *arg, int create, struct error *e);
+
+/*
+ * Take the stream's exclusive lock (waiting for it), find the active
+ * segment (creating the first segment, or the successor of a half-sealed
+ * one) and truncate a torn tail: bytes after the last newline, left by a
+ * writer that died mid-write, which were never acknowledged.
+ */
+int stream_lock(struct stream *s, struct error *e);
+
+/*
+ * Append n bytes of whole records (ending in '\n') to the active segment;
+ * the lock must be held.  On failure the stream is cut back to the last
+ * newline actually written (no partial record stays behind), *done (when
+ * not NULL) says how many bytes of data did land, and e names the stream.
+ */
+int stream_append(struct stream *s, const char *data, size_t n, size_t *done,
+    struct error *e);
+
+/* fdatasync the active segment (the lock must be held). */
+int stream_sync(struct stream *s, struct error *e);
+
+/*
+ * Seal the active segment if it is not empty (the lock must be held):
+ * fsync it, make it read-only, create its successor and fsync the
+ * directory.  *sealed_base and *sealed_size (when not NULL) receive what
+ * was sealed; returns 1 when sealed, 0 when the segment was empty.
+ */
+int stream_seal(struct stream *s, uint64_t *sealed_base, uint64_t *sealed_size,
+    struct error *e);
+
+/* Release the lock. */
+void stream_unlock(struct stream *s);
+
+/* Release everything; s may be reused with stream_open. */
+void stream_close(struct stream *s);
+
+/*
+ * The stream's head: the active segment's base plus its size, read from
+ * file sizes only (no lock).  Bytes of a torn tail are not counted.
+ * *first (when not NULL) receives the base of the oldest segment.
+ */
+int stream_head(const char *dir, uint64_t *head, uint64_t *first,
+    struct error *e);
+
+#endif

@@ -1,0 +1,51 @@
+# Loaded by every tests/*.bats file: the binaries under test come from
+# $AISTACK_BIN (the build directory), each test gets its own state
+# directory and an empty configuration.
+
+: "${AISTACK_BIN:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build/bin}"
+export AISTACK_BIN
+PATH="$AISTACK_BIN:$BATS_TEST_DIRNAME/bin:$PATH"
+TESTS_DIR=$BATS_TEST_DIRNAME
+
+if [ -d /usr/lib/bats/bats-support ]; then
+	load /usr/lib/bats/bats-support/load
+	load /usr/lib/bats/bats-assert/load
+fi
+
+common_setup() {
+	export AISTACK_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	export AISTACK_CONFIG="$BATS_TEST_TMPDIR/aistack.conf"
+	: > "$AISTACK_CONFIG"
+	unset STATE_DIRECTORY XDG_STATE_HOME
+	STREAMS="$AISTACK_STATE_DIR/streams"
+}
+
+setup() {
+	common_setup
+}
+
+# stream_bytes NAME: the logical bytes of a stream, all segments in order.
+stream_bytes() {
+	local f
+	for f in "$STREAMS/$1"/[0-9]*.jsonl*; do
+		[ -e "$f" ] || continue
+		case $f in
+		*.gz) zcat "$f" ;;
+		*) cat "$f" ;;
+		esac
+	done
+}
+
+# gen_records N [PREFIX]: N distinct valid records.
+gen_records() {
+	local n=$1 prefix=${2:-r}
+	awk -v n="$n" -v p="$prefix" 'BEGIN { for (i = 1; i <= n; i++)
+		printf "{\"id\":\"%s%d\",\"n\":%d}\n", p, i, i }'
+}
+
+# set_consumer STREAM CONSUMER COMMITTED: write a consumer file by hand.
+set_consumer() {
+	mkdir -p "$STREAMS/$1/consumers"
+	printf '{"committed":%s,"pending":%s,"records":0,"updated":"2026-01-01T00:00:00Z"}\n' \
+		"$3" "$3" > "$STREAMS/$1/consumers/$2"
+}
