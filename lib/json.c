@@ -131,7 +131,7 @@ hex4(const unsigned char *s, unsigned *u)
  */
 static const unsigned char *
 scan_string(const unsigned char *s, const unsigned char *end,
-    const unsigned char *base, struct json_result *res)
+    const unsigned char *base, int key, struct json_result *res)
 {
 	for (;;) {
 		while (end - s >= 8) {
@@ -163,6 +163,8 @@ scan_string(const unsigned char *s, const unsigned char *end,
 					FAIL(JSON_TRUNCATED, end);
 				if (hex4(s + 2, &u) == -1)
 					FAIL(JSON_ESCAPE, s);
+				if (u == 0 && key)
+					FAIL(JSON_KEY_NUL, s);
 				if (u >= 0xDC00 && u <= 0xDFFF)
 					FAIL(JSON_SURROGATE, s);
 				if (u >= 0xD800 && u <= 0xDBFF) {
@@ -301,7 +303,7 @@ value:
 		}
 		goto value;
 	case '"':
-		if ((s = scan_string(s + 1, end, base, res)) == NULL)
+		if ((s = scan_string(s + 1, end, base, 0, res)) == NULL)
 			return -1;
 		goto after_value;
 	case '-': case '0': case '1': case '2': case '3': case '4':
@@ -343,7 +345,7 @@ key:
 		FAIL(JSON_TRUNCATED, s);
 	if (*s != '"')
 		FAIL(JSON_UNEXPECTED, s);
-	if ((s = scan_string(s + 1, end, base, res)) == NULL)
+	if ((s = scan_string(s + 1, end, base, 1, res)) == NULL)
 		return -1;
 	s = skip_ws(s, end);
 	if (s >= end)
@@ -443,6 +445,10 @@ json_result_str(const struct json_result *r, char *buf, size_t n)
 		break;
 	case JSON_NUMBER:
 		snprintf(buf, n, "invalid JSON: malformed number at byte %zu",
+		    r->offset);
+		break;
+	case JSON_KEY_NUL:
+		snprintf(buf, n, "\\u0000 in an object key at byte %zu",
 		    r->offset);
 		break;
 	case JSON_DEPTH:

@@ -3,14 +3,17 @@
  * per line, valid UTF-8.  It agrees with jansson (json_loadb with
  * JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL) on every input, including the
  * nesting limit of 2048, except that numbers too large for a double are
- * valid here (RFC 8259 sets no range) and an error in jansson.
+ * valid here (RFC 8259 sets no range) and an error in jansson, and that a
+ * raw NUL byte outside strings is an error here, where jansson may take
+ * it for the end of the input.
  *
  * Accepted and refused, precisely:
  * - the text is optional white space (space, tab, CR, LF), one value,
  *   optional white space; a record's value must be an object;
  * - strings hold no raw control character (U+0000..U+001F); escapes are
  *   the eight short ones and \uXXXX, surrogates only as a high-low pair;
- *   "\u0000" is valid;
+ *   "\u0000" is valid in a string value but refused in an object key
+ *   (jansson, jq's C library and PostgreSQL's jsonb cannot hold it);
  * - bytes must form valid UTF-8 (no overlong forms, no encoded surrogates,
  *   nothing above U+10FFFF);
  * - at most JSON_MAX_DEPTH values nested in each other.
@@ -34,6 +37,7 @@ enum json_status {
 	JSON_UTF8,		/* invalid UTF-8 */
 	JSON_NUMBER,		/* malformed number */
 	JSON_DEPTH,		/* nested deeper than JSON_MAX_DEPTH */
+	JSON_KEY_NUL,		/* "\u0000" inside an object key */
 	JSON_NOT_OBJECT		/* valid JSON, but not an object */
 };
 
