@@ -84,6 +84,7 @@ $(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
 $(BUILD)/cmd/%.o: cmd/%.c $(wildcard lib/*.h) | $(BUILD)/cmd
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
+.SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $(BUILD)/cmd/%.o $$(call objs_of,$$(cmd_$$*)) | $(BUILD)/bin
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(pkg_$*)) -lm

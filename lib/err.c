@@ -76,6 +76,7 @@ error_code_for_errno(int errnum)
 	case EROFS:
 	case ENOTDIR:
 	case EEXIST:
+	case ENOENT:
 		return EXIT_CANTCREAT;
 	default:
 		return EXIT_IOERR;

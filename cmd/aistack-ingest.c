@@ -1,0 +1,855 @@
+/*
+ * aistack-ingest: validate JSON Lines records and append them to a locked
+ * stream, sending every line that is not a record to the rejects stream.
+ *
+ * Input is read in large chunks; the whole records of a chunk form one
+ * batch, appended with one write under the stream lock and synced before
+ * the next chunk is read.  Exit 0 acknowledges every record of the input.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "consumer.h"
+#include "err.h"
+#include "exitcode.h"
+#include "fsutil.h"
+#include "json.h"
+#include "metrics.h"
+#include "parse.h"
+#include "stream.h"
+
+#define DEFAULT_MAX_RECORD	(1024 * 1024)
+#define DEFAULT_MAX_BACKLOG	(100ULL * 1024 * 1024)
+#define MIN_INPUT_BUF		(4 * 1024 * 1024)
+#define BACKLOG_RECHECK_MS	1000
+#define METRICS_EVERY_MS	10000
+
+enum on_full { ON_FULL_BLOCK, ON_FULL_FAIL };
+enum sync_mode { SYNC_BATCH, SYNC_ALWAYS, SYNC_NONE };
+
+struct ingest_opts {
+	int verbose;
+	uint64_t max_record;
+	uint64_t max_backlog;		/* 0: no limit */
+	enum on_full on_full;
+	enum sync_mode sync;
+	const char *rejects;		/* NULL: TARGET.rejects */
+	const char *stats;
+	const char *target;
+	char **files;
+	int nfiles;
+};
+
+struct counters {
+	uint64_t records, rejected, empty, bytes, batches;
+	uint64_t paused_ms;
+};
+
+struct ingest {
+	const struct ingest_opts *o;
+	struct stream out;
+	struct stream rej;
+	int rej_open;
+	char *in;			/* input buffer */
+	size_t cap;
+	struct buf rejbuf;		/* reject records of the current batch */
+	struct counters n;
+	const char *source;		/* input name for rejects */
+	uint64_t lineno;		/* lines read from source so far */
+	/* backpressure */
+	int paused;
+	uint64_t head, backlog;		/* as last computed */
+	uint64_t min_committed;
+	uint64_t appended_since;	/* bytes since the last computation */
+	uint64_t checked_at;		/* monotonic ms, 0: never */
+	uint64_t metrics_at;
+	/* an oversized line being streamed into the rejects */
+	int oversize;
+	unsigned char carry[3];
+	size_t ncarry;
+};
+
+static const char usage_text[] =
+"usage: aistack-ingest [-v] [--max-record SIZE] [--max-backlog SIZE] [--on-full block|fail]\n"
+"                      [--sync batch|always|none] [--rejects STREAM] [--stats FILE] TARGET [FILE...]\n"
+"\n"
+"Validate JSON Lines records and append them to the stream TARGET (a NAME\n"
+"under the state directory, or a path).  Lines that are not records go to\n"
+"the rejects stream (default TARGET.rejects), byte for byte recoverable.\n"
+"\n"
+"  -v, --verbose            report counts on standard error\n"
+"      --max-record SIZE    longest record accepted (default 1M)\n"
+"      --max-backlog SIZE   pause while the backlog is above SIZE (default 100M, 0: never)\n"
+"      --on-full MODE       block (wait, default) or fail (exit 75) when over the backlog\n"
+"      --sync MODE          fdatasync per batch (default), per record, or none\n"
+"      --rejects STREAM     where invalid lines go (default TARGET.rejects)\n"
+"      --stats FILE         write run statistics as JSON to FILE\n"
+"  -h, --help               show this help\n"
+"      --version            show the version\n";
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* --- metrics and statistics ---------------------------------------------- */
+
+static void
+write_metrics(struct ingest *ing)
+{
+	struct metrics m = METRICS_INIT;
+	const char *s = ing->out.name;
+	struct error e;
+
+	metrics_family(&m, "aistack_ingest_records_total", "counter",
+	    "Input lines by result in this run.");
+	metrics_sample(&m, "aistack_ingest_records_total", (double)ing->n.records,
+	    "stream", s, "result", "appended", NULL);
+	metrics_sample(&m, "aistack_ingest_records_total", (double)ing->n.rejected,
+	    "stream", s, "result", "rejected", NULL);
+	metrics_sample(&m, "aistack_ingest_records_total", (double)ing->n.empty,
+	    "stream", s, "result", "empty", NULL);
+	metrics_family(&m, "aistack_ingest_bytes_total", "counter",
+	    "Bytes of records appended in this run.");
+	metrics_sample(&m, "aistack_ingest_bytes_total", (double)ing->n.bytes,
+	    "stream", s, NULL);
+	metrics_family(&m, "aistack_ingest_batches_total", "counter",
+	    "Batches appended in this run.");
+	metrics_sample(&m, "aistack_ingest_batches_total", (double)ing->n.batches,
+	    "stream", s, NULL);
+	metrics_family(&m, "aistack_ingest_paused", "gauge",
+	    "1 while ingestion waits for the backlog to drain.");
+	metrics_sample(&m, "aistack_ingest_paused", ing->paused ? 1 : 0,
+	    "stream", s, NULL);
+	metrics_family(&m, "aistack_ingest_paused_seconds_total", "counter",
+	    "Time spent waiting for the backlog to drain in this run.");
+	metrics_sample(&m, "aistack_ingest_paused_seconds_total",
+	    (double)ing->n.paused_ms / 1000.0, "stream", s, NULL);
+	if (ing->checked_at != 0) {
+		metrics_family(&m, "aistack_stream_backlog_bytes", "gauge",
+		    "Bytes appended but not committed by the slowest consumer.");
+		metrics_sample(&m, "aistack_stream_backlog_bytes",
+		    (double)ing->backlog, "stream", s, NULL);
+	}
+	if (metrics_write(&m, "ingest", path_basename(s), &e) == -1)
+		warnmsg("%s", e.msg);
+	metrics_release(&m);
+	ing->metrics_at = now_ms();
+}
+
+static int
+write_stats(struct ingest *ing, struct error *e)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	buf_printf(&b, "{\"stream\":\"");
+	buf_json_escape(&b, ing->out.name, strlen(ing->out.name));
+	buf_printf(&b, "\",\"records\":%llu,\"rejected\":%llu,\"empty\":%llu,"
+	    "\"bytes\":%llu,\"batches\":%llu,\"paused_seconds\":%.3f}\n",
+	    (unsigned long long)ing->n.records,
+	    (unsigned long long)ing->n.rejected,
+	    (unsigned long long)ing->n.empty, (unsigned long long)ing->n.bytes,
+	    (unsigned long long)ing->n.batches, (double)ing->n.paused_ms / 1000);
+	rc = atomic_replace(ing->o->stats, b.data, b.len, 0644, e);
+	buf_release(&b);
+	return rc;
+}
+
+/* --- backpressure -------------------------------------------------------- */
+
+/*
+ * Wait while the stream's backlog is above --max-backlog (or fail with
+ * EXIT_TEMPFAIL under --on-full fail).  Called before input is read, so
+ * nothing read is ever left unappended.  The backlog is computed from
+ * file sizes and consumer files at most once a second while it is
+ * comfortably under the limit, from this process's own appends between.
+ */
+static int
+backpressure(struct ingest *ing, struct error *e)
+{
+	const struct ingest_opts *o = ing->o;
+	unsigned nap = 50;
+	uint64_t t = now_ms(), since = 0;
+
+	if (o->max_backlog == 0)
+		return 0;
+	if (ing->checked_at != 0 && t - ing->checked_at < BACKLOG_RECHECK_MS &&
+	    ing->backlog + ing->appended_since <= o->max_backlog)
+		return 0;
+	for (;;) {
+		if (stream_backlog(ing->out.dir, &ing->head, &ing->backlog,
+		    &ing->min_committed, e) == -1)
+			return error_wrap(e, "%s: backlog", ing->out.name);
+		ing->checked_at = t = now_ms();
+		ing->appended_since = 0;
+		if (ing->backlog <= o->max_backlog) {
+			if (ing->paused) {
+				ing->paused = 0;
+				if (o->verbose)
+					warnmsg("%s: backlog %llu bytes, resuming",
+					    ing->out.name,
+					    (unsigned long long)ing->backlog);
+				write_metrics(ing);
+			}
+			return 0;
+		}
+		if (o->on_full == ON_FULL_FAIL) {
+			char lim[32];
+			format_size(lim, sizeof(lim), o->max_backlog);
+			return error_set(e, EXIT_TEMPFAIL, "%s: backlog %llu bytes "
+			    "exceeds --max-backlog %s; appended %llu records, "
+			    "stopped after %s:%llu", ing->out.name,
+			    (unsigned long long)ing->backlog, lim,
+			    (unsigned long long)ing->n.records, ing->source,
+			    (unsigned long long)ing->lineno);
+		}
+		if (!ing->paused) {
+			ing->paused = 1;
+			if (o->verbose)
+				warnmsg("%s: backlog %llu bytes over the limit, "
+				    "pausing", ing->out.name,
+				    (unsigned long long)ing->backlog);
+			write_metrics(ing);
+		}
+		sleep_ms(nap);
+		since = now_ms() - t;
+		ing->n.paused_ms += since;
+		if (nap < 500)
+			nap *= 2;
+		if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)
+			write_metrics(ing);
+	}
+}
+
+/* --- rejects ------------------------------------------------------------- */
+
+static int
+open_rejects(struct ingest *ing, struct error *e)
+{
+	char name[PATH_MAX + 16];
+
+	if (ing->rej_open)
+		return 0;
+	if (ing->o->rejects != NULL)
+		snprintf(name, sizeof(name), "%s", ing->o->rejects);
+	else if (snprintf(name, sizeof(name), "%s.rejects", ing->o->target) >=
+	    (int)sizeof(name))
+		return error_set(e, EXIT_USAGE, "%s: name too long",
+		    ing->o->target);
+	if (stream_open(&ing->rej, name, 1, e) == -1)
+		return -1;
+	ing->rej_open = 1;
+	return 0;
+}
+
+/* Append the text of a reject's fields before the record itself. */
+static void
+reject_head(struct ingest *ing, struct buf *b, const char *reason)
+{
+	char now[32];
+	const char *src = ing->source;
+
+	rfc3339_now(now, sizeof(now));
+	buf_printf(b, "{\"reason\":\"");
+	buf_json_escape(b, reason, strlen(reason));
+	buf_printf(b, "\",\"source\":\"");
+	if (utf8_valid(src, strlen(src)))
+		buf_json_escape(b, src, strlen(src));
+	else
+		for (; *src != '\0'; src++)
+			buf_putc(b, (*src & 0x80) || *src < 0x20 ? '?' : *src);
+	buf_printf(b, ":%llu\",\"time\":\"%s\",", (unsigned long long)ing->lineno,
+	    now);
+}
+
+/* Queue a reject record for line p[0..n) (without its newline). */
+static int
+reject(struct ingest *ing, const char *p, size_t n, const char *reason,
+    struct error *e)
+{
+	struct buf *b = &ing->rejbuf;
+
+	reject_head(ing, b, reason);
+	if (utf8_valid(p, n)) {
+		buf_printf(b, "\"record\":\"");
+		buf_json_escape(b, p, n);
+	} else {
+		buf_printf(b, "\"record_base64\":\"");
+		buf_base64(b, (const unsigned char *)p, n);
+	}
+	if (buf_append(b, "\"}\n", 3) == -1)
+		return error_errno(e, EXIT_SOFTWARE, "rejects");
+	ing->n.rejected++;
+	return 0;
+}
+
+/* Append bytes to the rejects stream, which the caller has locked. */
+static int
+rejects_write(struct ingest *ing, const char *p, size_t n, struct error *e)
+{
+	if (stream_append(&ing->rej, p, n, NULL, e) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+rejects_flush(struct ingest *ing, struct error *e)
+{
+	int rc;
+
+	if (ing->rejbuf.len == 0)
+		return 0;
+	if (open_rejects(ing, e) == -1 || stream_lock(&ing->rej, e) == -1)
+		return -1;
+	rc = rejects_write(ing, ing->rejbuf.data, ing->rejbuf.len, e);
+	if (rc == 0 && ing->o->sync != SYNC_NONE)
+		rc = stream_sync(&ing->rej, e);
+	stream_unlock(&ing->rej);
+	ing->rejbuf.len = 0;
+	return rc;
+}
+
+/*
+ * A line longer than the input buffer is streamed into one reject record
+ * as base64, holding the rejects stream's lock until its end, so memory
+ * stays bounded whatever the line's length.  A failure cuts the partial
+ * reject away (stream_append) and ends the run.
+ */
+static int
+oversize_begin(struct ingest *ing, struct error *e)
+{
+	char reason[96], lim[32];
+	struct buf b = BUF_INIT;
+	int rc;
+
+	if (rejects_flush(ing, e) == -1 || open_rejects(ing, e) == -1 ||
+	    stream_lock(&ing->rej, e) == -1)
+		return -1;
+	format_size(lim, sizeof(lim), ing->o->max_record);
+	snprintf(reason, sizeof(reason), "record larger than --max-record %s",
+	    lim);
+	ing->lineno++;		/* the line's own number */
+	reject_head(ing, &b, reason);
+	ing->lineno--;
+	buf_printf(&b, "\"record_base64\":\"");
+	rc = rejects_write(ing, b.data, b.len, e);
+	buf_release(&b);
+	if (rc == -1) {
+		stream_unlock(&ing->rej);
+		return -1;
+	}
+	ing->oversize = 1;
+	ing->ncarry = 0;
+	return 0;
+}
+
+static int
+oversize_more(struct ingest *ing, const char *p, size_t n, struct error *e)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	struct buf b = BUF_INIT;
+	int rc = 0;
+
+	while (ing->ncarry > 0 && ing->ncarry < 3 && n > 0) {
+		ing->carry[ing->ncarry++] = *u++;
+		n--;
+	}
+	if (ing->ncarry == 3) {
+		buf_base64(&b, ing->carry, 3);
+		ing->ncarry = 0;
+	}
+	buf_base64(&b, u, n - n % 3);
+	memcpy(ing->carry + ing->ncarry, u + n - n % 3, n % 3);
+	ing->ncarry += n % 3;
+	if (b.len > 0)
+		rc = rejects_write(ing, b.data, b.len, e);
+	buf_release(&b);
+	if (rc == -1) {
+		stream_unlock(&ing->rej);
+		ing->oversize = 0;
+	}
+	return rc;
+}
+
+static int
+oversize_end(struct ingest *ing, struct error *e)
+{
+	struct buf b = BUF_INIT;
+	int rc;
+
+	buf_base64(&b, ing->carry, ing->ncarry);
+	buf_append(&b, "\"}\n", 3);
+	rc = rejects_write(ing, b.data, b.len, e);
+	buf_release(&b);
+	if (rc == 0 && ing->o->sync != SYNC_NONE)
+		rc = stream_sync(&ing->rej, e);
+	stream_unlock(&ing->rej);
+	ing->oversize = 0;
+	ing->ncarry = 0;
+	ing->lineno++;
+	ing->n.rejected++;
+	return rc;
+}
+
+/* --- appending ----------------------------------------------------------- */
+
+/* Count the newlines in p[0..n). */
+static uint64_t
+count_lines(const char *p, size_t n)
+{
+	const char *end = p + n, *nl;
+	uint64_t c = 0;
+
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		c++;
+		p = nl + 1;
+	}
+	return c;
+}
+
+/*
+ * Append one batch of whole records (and the batch's rejects) and sync
+ * it as --sync says.  When this returns 0 the batch is acknowledged.
+ */
+static int
+append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
+    struct error *e)
+{
+	struct stream *s = &ing->out;
+	size_t done = 0;
+	int rc = 0;
+
+	if (n > 0) {
+		if (stream_lock(s, e) == -1)
+			return -1;
+		if (ing->o->sync == SYNC_ALWAYS) {
+			const char *p = data, *end = data + n;
+			while (rc == 0 && p < end) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				size_t one = (size_t)(nl - p) + 1, d;
+				rc = stream_append(s, p, one, &d, e);
+				if (rc == 0)
+					rc = stream_sync(s, e);
+				done += d;
+				p += one;
+			}
+		} else {
+			rc = stream_append(s, data, n, &done, e);
+			if (rc == 0 && ing->o->sync == SYNC_BATCH)
+				rc = stream_sync(s, e);
+		}
+		stream_unlock(s);
+		if (rc == -1) {
+			uint64_t landed = count_lines(data, done);
+			ing->n.records += landed;
+			ing->n.bytes += done;
+			return error_wrap(e, "%llu of %llu records of the batch "
+			    "appended, not acknowledged",
+			    (unsigned long long)landed, (unsigned long long)nrec);
+		}
+		ing->n.records += nrec;
+		ing->n.bytes += n;
+		ing->n.batches++;
+		ing->appended_since += n;
+	}
+	return rejects_flush(ing, e);
+}
+
+/*
+ * Classify the complete lines at the front of buf[0..len): valid records
+ * are compacted to the front in place (they only move down), rejects are
+ * queued.  *vlen receives the length of the compacted records, *used
+ * the bytes consumed (everything up to the last newline, or all of it
+ * when final), *nrec the number of records.  Returns 0 or -1.
+ */
+static int
+classify(struct ingest *ing, char *buf, size_t len, int final, size_t *vlen,
+    size_t *used, uint64_t *nrec, struct error *e)
+{
+	const struct ingest_opts *o = ing->o;
+	char *p = buf, *end = buf + len, *w = buf, *nl;
+	struct json_result jr;
+	char why[160];
+
+	*nrec = 0;
+	while (p < end) {
+		size_t n;
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			if (!final)
+				break;
+			nl = end;	/* an unterminated last line */
+		}
+		n = (size_t)(nl - p);
+		ing->lineno++;
+		if (n > o->max_record) {
+			char lim[32];
+			format_size(lim, sizeof(lim), o->max_record);
+			snprintf(why, sizeof(why), "record larger than "
+			    "--max-record %s", lim);
+			if (reject(ing, p, n, why, e) == -1)
+				return -1;
+		} else if (json_scan_record(p, n, &jr) == 0) {
+			if (w != p)
+				memmove(w, p, n);
+			w += n;
+			*w++ = '\n';
+			(*nrec)++;
+		} else if (jr.status == JSON_EMPTY) {
+			ing->n.empty++;
+		} else if (reject(ing, p, n, json_result_str(&jr, why,
+		    sizeof(why)), e) == -1)
+			return -1;
+		p = nl < end ? nl + 1 : end;
+	}
+	*used = (size_t)(p - buf);
+	*vlen = (size_t)(w - buf);
+	return 0;
+}
+
+/*
+ * Read more input into in[len..cap): once, then again while more is
+ * ready at once (a burst, or a regular file), so that batches are large
+ * when input is fast and prompt when it trickles.  Returns the bytes
+ * read, 0 at end of input, -1 on error.
+ */
+static ssize_t
+read_more(int fd, char *p, size_t room)
+{
+	size_t got = 0;
+
+	while (got < room) {
+		ssize_t r = read(fd, p + got, room - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return got > 0 ? (ssize_t)got : -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		if (got < room && poll(&pfd, 1, 0) != 1)
+			break;
+	}
+	return (ssize_t)got;
+}
+
+/* Ingest everything from fd, named source in rejects and messages. */
+static int
+ingest_fd(struct ingest *ing, int fd, const char *source, struct error *e)
+{
+	size_t len = 0;
+
+	ing->source = source;
+	ing->lineno = 0;
+	for (;;) {
+		size_t used, vlen;
+		uint64_t nrec;
+		ssize_t r;
+		int eof;
+
+		if (backpressure(ing, e) == -1)
+			return -1;
+		r = read_more(fd, ing->in + len, ing->cap - len);
+		if (r < 0)
+			return error_errno(e, EXIT_IOERR, "%s: read", source);
+		eof = r == 0;
+		len += (size_t)r;
+
+		if (ing->oversize) {
+			/* the rest of a line longer than the buffer */
+			char *nl = memchr(ing->in, '\n', len);
+			size_t part = nl != NULL ? (size_t)(nl - ing->in) : len;
+			if (oversize_more(ing, ing->in, part, e) == -1)
+				return -1;
+			if (nl == NULL && !eof) {
+				len = 0;
+				continue;
+			}
+			if (oversize_end(ing, e) == -1)
+				return -1;
+			used = nl != NULL ? part + 1 : part;
+			memmove(ing->in, ing->in + used, len - used);
+			len -= used;
+			if (eof && len == 0)
+				return 0;
+			if (!eof)
+				continue;
+		}
+
+		if (classify(ing, ing->in, len, eof, &vlen, &used, &nrec, e) == -1)
+			return -1;
+		if (append_batch(ing, ing->in, vlen, nrec, e) == -1)
+			return -1;
+		memmove(ing->in, ing->in + used, len - used);
+		len -= used;
+		if (eof)
+			return 0;
+		if (len == ing->cap) {
+			/* one line fills the whole buffer: stream it to rejects */
+			if (oversize_begin(ing, e) == -1 ||
+			    oversize_more(ing, ing->in, len, e) == -1)
+				return -1;
+			len = 0;
+		}
+	}
+}
+
+static int
+run(const struct ingest_opts *o)
+{
+	struct ingest ing;
+	struct error e;
+	int status = EXIT_OK, i;
+
+	memset(&ing, 0, sizeof(ing));
+	memset(&e, 0, sizeof(e));
+	ing.o = o;
+	ing.cap = o->max_record + 2 > MIN_INPUT_BUF ?
+	    (size_t)o->max_record + 2 : MIN_INPUT_BUF;
+	if ((ing.in = malloc(ing.cap + 1)) == NULL) {	/* +1: a final unterminated line gets its newline */
+		warnmsg("input buffer of %zu bytes: %s", ing.cap, strerror(errno));
+		return EXIT_SOFTWARE;
+	}
+	if (stream_open(&ing.out, o->target, 1, &e) == -1) {
+		free(ing.in);
+		return error_report(&e);
+	}
+	if (o->nfiles == 0) {
+		if (ingest_fd(&ing, STDIN_FILENO, "stdin", &e) == -1)
+			status = error_report(&e);
+	}
+	for (i = 0; i < o->nfiles && status != EXIT_IOERR &&
+	    status != EXIT_TEMPFAIL && status != EXIT_DATAERR; i++) {
+		const char *f = o->files[i];
+		int fd;
+
+		memset(&e, 0, sizeof(e));
+		if (strcmp(f, "-") == 0) {
+			if (ingest_fd(&ing, STDIN_FILENO, "stdin", &e) == -1)
+				status = error_report(&e);
+			continue;
+		}
+		if ((fd = open(f, O_RDONLY | O_CLOEXEC)) == -1) {
+			warnmsg("%s: %s", f, strerror(errno));
+			status = EXIT_NOINPUT;
+			continue;
+		}
+		if (ingest_fd(&ing, fd, f, &e) == -1)
+			status = error_report(&e);
+		close(fd);
+	}
+	if (ing.oversize)
+		stream_unlock(&ing.rej);
+	if (o->verbose)
+		warnmsg("%s: %llu records appended, %llu rejected, %llu empty "
+		    "lines, %llu batches", ing.out.name,
+		    (unsigned long long)ing.n.records,
+		    (unsigned long long)ing.n.rejected,
+		    (unsigned long long)ing.n.empty,
+		    (unsigned long long)ing.n.batches);
+	write_metrics(&ing);
+	if (o->stats != NULL && write_stats(&ing, &e) == -1) {
+		error_report(&e);
+		if (status == EXIT_OK)
+			status = e.code;
+	}
+	stream_close(&ing.out);
+	if (ing.rej_open)
+		stream_close(&ing.rej);
+	buf_release(&ing.rejbuf);
+	free(ing.in);
+	return status;
+}
+
+/* --- options ------------------------------------------------------------- */
+
+enum {
+	OPT_MAX_BACKLOG = 256, OPT_MAX_RECORD, OPT_ON_FULL, OPT_REJECTS,
+	OPT_STATS, OPT_SYNC, OPT_VERSION
+};
+
+static const struct option longopts[] = {
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "max-backlog",	required_argument,	NULL, OPT_MAX_BACKLOG },
+	{ "max-record",		required_argument,	NULL, OPT_MAX_RECORD },
+	{ "on-full",		required_argument,	NULL, OPT_ON_FULL },
+	{ "rejects",		required_argument,	NULL, OPT_REJECTS },
+	{ "stats",		required_argument,	NULL, OPT_STATS },
+	{ "sync",		required_argument,	NULL, OPT_SYNC },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ NULL,			0,			NULL, 0 }
+};
+
+/*
+ * Set one setting from its text: a flag's, or the environment's or the
+ * config file's (then "from" names the source and errors are EXIT_CONFIG).
+ */
+static int
+set_option(struct ingest_opts *o, int opt, const char *v, const char *from)
+{
+	const char *what = NULL;
+
+	switch (opt) {
+	case OPT_MAX_BACKLOG:
+		if (parse_size(v, &o->max_backlog) == -1)
+			what = "max-backlog";
+		break;
+	case OPT_MAX_RECORD:
+		if (parse_size(v, &o->max_record) == -1 || o->max_record == 0 ||
+		    o->max_record > (1ULL << 30))
+			what = "max-record";
+		break;
+	case OPT_ON_FULL:
+		if (strcmp(v, "block") == 0)
+			o->on_full = ON_FULL_BLOCK;
+		else if (strcmp(v, "fail") == 0)
+			o->on_full = ON_FULL_FAIL;
+		else
+			what = "on-full";
+		break;
+	case OPT_SYNC:
+		if (strcmp(v, "batch") == 0)
+			o->sync = SYNC_BATCH;
+		else if (strcmp(v, "always") == 0)
+			o->sync = SYNC_ALWAYS;
+		else if (strcmp(v, "none") == 0)
+			o->sync = SYNC_NONE;
+		else
+			what = "sync";
+		break;
+	}
+	if (what == NULL)
+		return 0;
+	if (from != NULL)
+		warnmsg("%s: invalid %s \"%s\"", from, what, v);
+	else
+		warnmsg("--%s: invalid value \"%s\"", what, v);
+	return -1;
+}
+
+/* Apply [ingest] settings and AISTACK_INGEST_* for what no flag set. */
+static int
+apply_config(struct ingest_opts *o, const int *given)
+{
+	static const struct {
+		const char *key;
+		int opt;
+	} keys[] = {
+		{ "max_backlog", OPT_MAX_BACKLOG }, { "max_record", OPT_MAX_RECORD },
+		{ "on_full", OPT_ON_FULL }, { "sync", OPT_SYNC },
+	};
+	struct config c;
+	struct error e;
+	size_t i;
+	int rc = 0;
+
+	if (config_load(&c, &e) == -1) {
+		error_report(&e);
+		return -1;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
+		const char *src, *v;
+		if (given[keys[i].opt - OPT_MAX_BACKLOG])
+			continue;
+		if ((v = config_lookup(&c, "ingest", keys[i].key, &src)) != NULL)
+			rc = set_option(o, keys[i].opt, v, src);
+	}
+	config_release(&c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ingest_opts o;
+	int given[OPT_VERSION - OPT_MAX_BACKLOG + 1] = { 0 };
+	int ch, status;
+
+	progname = "aistack-ingest";
+	memset(&o, 0, sizeof(o));
+	o.max_record = DEFAULT_MAX_RECORD;
+	o.max_backlog = DEFAULT_MAX_BACKLOG;
+	o.on_full = ON_FULL_BLOCK;
+	o.sync = SYNC_BATCH;
+	signal(SIGPIPE, SIG_IGN);
+
+	while ((ch = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			fputs(usage_text, stdout);
+			status = EXIT_OK;
+			goto out;
+		case 'v':
+			o.verbose = 1;
+			break;
+		case OPT_MAX_BACKLOG:
+		case OPT_MAX_RECORD:
+		case OPT_ON_FULL:
+		case OPT_SYNC:
+			if (set_option(&o, ch, optarg, NULL) == -1)
+				return EXIT_USAGE;
+			given[ch - OPT_MAX_BACKLOG] = 1;
+			break;
+		case OPT_REJECTS:
+			o.rejects = optarg;
+			break;
+		case OPT_STATS:
+			o.stats = optarg;
+			break;
+		case OPT_VERSION:
+			printf("aistack-ingest %s\n", AISTACK_VERSION);
+			status = EXIT_OK;
+			goto out;
+		default:
+			fprintf(stderr, "%s", usage_text);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		warnmsg("missing TARGET");
+		fprintf(stderr, "%s", usage_text);
+		return EXIT_USAGE;
+	}
+	o.target = argv[optind];
+	o.files = argv + optind + 1;
+	o.nfiles = argc - optind - 1;
+	if (apply_config(&o, given) == -1)
+		return EXIT_CONFIG;
+	status = run(&o);
+out:
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		if (status == EXIT_OK) {
+			warnmsg("standard output: %s", strerror(errno));
+			status = EXIT_IOERR;
+		}
+	}
+	return status;
+}
