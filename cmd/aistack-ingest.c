@@ -467,11 +467,13 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 		stream_unlock(s);
 		if (rc == -1) {
 			uint64_t landed = count_lines(data, done);
+			size_t l = strlen(e->msg);
 			ing->n.records += landed;
 			ing->n.bytes += done;
-			return error_wrap(e, "%llu of %llu records of the batch "
-			    "appended, not acknowledged",
+			snprintf(e->msg + l, sizeof(e->msg) - l, " (%llu of the "
+			    "batch's %llu records landed, none acknowledged)",
 			    (unsigned long long)landed, (unsigned long long)nrec);
+			return -1;
 		}
 		ing->n.records += nrec;
 		ing->n.bytes += n;
@@ -536,13 +538,14 @@ classify(struct ingest *ing, char *buf, size_t len, int final, size_t *vlen,
  * Read more input into in[len..cap): once, then again while more is
  * ready at once (a burst, or a regular file), so that batches are large
  * when input is fast and prompt when it trickles.  Returns the bytes
- * read, 0 at end of input, -1 on error.
+ * read (*eof set when the end of input was seen), or -1 on error.
  */
 static ssize_t
-read_more(int fd, char *p, size_t room)
+read_more(int fd, char *p, size_t room, int *eof)
 {
 	size_t got = 0;
 
+	*eof = 0;
 	while (got < room) {
 		ssize_t r = read(fd, p + got, room - got);
 		if (r < 0) {
@@ -550,8 +553,10 @@ read_more(int fd, char *p, size_t room)
 				continue;
 			return got > 0 ? (ssize_t)got : -1;
 		}
-		if (r == 0)
+		if (r == 0) {
+			*eof = 1;
 			break;
+		}
 		got += (size_t)r;
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		if (got < room && poll(&pfd, 1, 0) != 1)
@@ -576,10 +581,9 @@ ingest_fd(struct ingest *ing, int fd, const char *source, struct error *e)
 
 		if (backpressure(ing, e) == -1)
 			return -1;
-		r = read_more(fd, ing->in + len, ing->cap - len);
+		r = read_more(fd, ing->in + len, ing->cap - len, &eof);
 		if (r < 0)
 			return error_errno(e, EXIT_IOERR, "%s: read", source);
-		eof = r == 0;
 		len += (size_t)r;
 
 		if (ing->oversize) {
