@@ -134,14 +134,16 @@ scan_string(const unsigned char *s, const unsigned char *end,
     const unsigned char *base, int key, struct json_result *res)
 {
 	for (;;) {
-		while (end - s >= 8) {
-			uint64_t v;
+		/* eight bytes at a time, jumping straight to the first special */
+		if (end - s >= 8) {
+			uint64_t v, m;
 			memcpy(&v, s, 8);
-			if (special8(v) != 0)
-				break;
-			s += 8;
-		}
-		if (s >= end)
+			if ((m = special8(v)) == 0) {
+				s += 8;
+				continue;
+			}
+			s += __builtin_ctzll(m) >> 3;
+		} else if (s >= end)
 			FAIL(JSON_TRUNCATED, s);
 		switch (str_class[*s]) {
 		case 0:
