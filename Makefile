@@ -57,14 +57,14 @@ LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 # cmd_X = library modules;  pkg_X = pkg-config packages
 cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) pg
 pkg_aistack-ingest      = jansson zlib libpq libcrypto
-cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT)
+cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock
 pkg_aistack-checkpoint  = jansson zlib
 cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath digestset minhash
 pkg_aistack-dedup       = jansson zlib libcrypto
-cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile
+cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
 cmd_aistack-breaker     = $(LIB_BASE) breaker probe
-pkg_aistack-breaker     = jansson libcurl libpq
+pkg_aistack-breaker     = jansson
 cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit httpclient
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd
 PKG_ALL     = jansson zlib libcurl libpq libcrypto libmicrohttpd

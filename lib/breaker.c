@@ -1,0 +1,839 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "breaker.h"
+#include "buf.h"
+#include "exitcode.h"
+#include "fsutil.h"
+#include "lock.h"
+#include "metrics.h"
+#include "parse.h"
+
+#define STATE_MAX_BYTES	65536
+#define BUSY_RETRY_MS	1000
+#define DEF_FAILURES	5
+#define DEF_SUCCESSES	2
+#define DEF_HALF_OPEN	1
+#define DEF_OPEN_FOR	30000
+#define DEF_MAX_OPEN	300000
+#define MAX_HALF_OPEN	1024
+
+const char *
+breaker_state_name(enum breaker_state s)
+{
+	switch (s) {
+	case BREAKER_CLOSED:
+		return "closed";
+	case BREAKER_HALF_OPEN:
+		return "half_open";
+	case BREAKER_OPEN:
+		return "open";
+	}
+	return "unknown";
+}
+
+static int
+state_parse(const char *s, enum breaker_state *st)
+{
+	if (strcmp(s, "closed") == 0)
+		*st = BREAKER_CLOSED;
+	else if (strcmp(s, "half_open") == 0)
+		*st = BREAKER_HALF_OPEN;
+	else if (strcmp(s, "open") == 0)
+		*st = BREAKER_OPEN;
+	else
+		return -1;
+	return 0;
+}
+
+void
+breaker_settings_init(struct breaker_settings *s)
+{
+	s->failures = DEF_FAILURES;
+	s->successes = DEF_SUCCESSES;
+	s->half_open = DEF_HALF_OPEN;
+	s->open_for_ms = DEF_OPEN_FOR;
+	s->max_open_for_ms = DEF_MAX_OPEN;
+	s->timeout_ms = 0;
+}
+
+static int
+load_section(struct breaker_settings *s, const struct config *c,
+    const char *section, struct error *e)
+{
+	static const struct {
+		const char *key;
+		int duration;
+		size_t off;
+	} keys[] = {
+		{ "failures", 0, offsetof(struct breaker_settings, failures) },
+		{ "half_open", 0, offsetof(struct breaker_settings, half_open) },
+		{ "max_open_for", 1,
+		    offsetof(struct breaker_settings, max_open_for_ms) },
+		{ "open_for", 1, offsetof(struct breaker_settings, open_for_ms) },
+		{ "successes", 0, offsetof(struct breaker_settings, successes) },
+		{ "timeout", 1, offsetof(struct breaker_settings, timeout_ms) },
+	};
+	const char *v, *src;
+	uint64_t val;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if ((v = config_lookup(c, section, keys[i].key, &src)) == NULL)
+			continue;
+		if ((keys[i].duration ? parse_duration_ms(v, &val) :
+		    parse_u64(v, &val)) == -1 ||
+		    (!keys[i].duration && val == 0) ||
+		    (keys[i].duration && val == 0 &&
+		    strcmp(keys[i].key, "timeout") != 0))
+			return error_set(e, EXIT_CONFIG, "%s: %s: invalid %s "
+			    "\"%s\"", src, keys[i].key, keys[i].duration ?
+			    "duration" : "count", v);
+		*(uint64_t *)(void *)((char *)s + keys[i].off) = val;
+	}
+	return 0;
+}
+
+int
+breaker_settings_load(struct breaker_settings *s, const struct config *c,
+    const char *name, struct error *e)
+{
+	char section[16 + NAME_MAX_LEN];
+
+	if (load_section(s, c, "breaker", e) == -1)
+		return -1;
+	snprintf(section, sizeof(section), "breaker %s", name);
+	return load_section(s, c, section, e);
+}
+
+int
+breaker_settings_check(const struct breaker_settings *s, struct error *e)
+{
+	if (s->failures == 0 || s->successes == 0 || s->half_open == 0)
+		return error_set(e, EXIT_USAGE, "failures, successes and "
+		    "half-open must be at least 1");
+	if (s->half_open > MAX_HALF_OPEN)
+		return error_set(e, EXIT_USAGE, "half-open: at most %d trials",
+		    MAX_HALF_OPEN);
+	if (s->open_for_ms == 0)
+		return error_set(e, EXIT_USAGE, "open-for must be positive");
+	return 0;
+}
+
+void
+breaker_clock_now(struct breaker_clock *now)
+{
+	struct timespec ts;
+	ssize_t r;
+	int fd;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	now->boot_ms = (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000;
+	now->wall = (int64_t)time(NULL);
+	now->boot_id[0] = '\0';
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	r = read_full(fd, now->boot_id, sizeof(now->boot_id) - 1);
+	close(fd);
+	if (r < 0)
+		r = 0;
+	now->boot_id[r] = '\0';
+	now->boot_id[strcspn(now->boot_id, "\n")] = '\0';
+}
+
+static void
+clock_read(const struct breaker *b, struct breaker_clock *now)
+{
+	if (b->clock != NULL)
+		b->clock(now);
+	else
+		breaker_clock_now(now);
+}
+
+static uint32_t
+random32(void)
+{
+	uint32_t r;
+	struct timespec ts;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() * 2654435761u;
+	return r;
+}
+
+/* --- the state machine -------------------------------------------------- */
+
+uint64_t
+breaker_open_period(const struct breaker_settings *s, uint64_t streak,
+    uint32_t rnd)
+{
+	uint64_t p = s->open_for_ms, max = s->max_open_for_ms, cut;
+
+	if (streak == 0 || max <= p)
+		return p;
+	while (streak-- > 0 && p < max)
+		p = p > max / 2 ? max : p * 2;
+	if (p > max)
+		p = max;
+	/* jitter: somewhere in [0.8 p, p] */
+	cut = (uint64_t)((unsigned __int128)(p / 5) * rnd >> 32);
+	p -= cut;
+	return p < s->open_for_ms ? s->open_for_ms : p;
+}
+
+uint64_t
+breaker_sm_remaining(const struct breaker_data *d,
+    const struct breaker_clock *now)
+{
+	uint64_t elapsed;
+
+	if (d->state != BREAKER_OPEN)
+		return 0;
+	/* another boot: the period is over (see breaker.h) */
+	if (d->boot_id[0] != '\0' && now->boot_id[0] != '\0' &&
+	    strcmp(d->boot_id, now->boot_id) != 0)
+		return 0;
+	if (now->boot_ms < d->opened_at_ms)
+		return 0;
+	elapsed = now->boot_ms - d->opened_at_ms;
+	return elapsed >= d->open_ms ? 0 : d->open_ms - elapsed;
+}
+
+static void
+to_open(struct breaker_data *d, uint64_t period,
+    const struct breaker_clock *now)
+{
+	d->state = BREAKER_OPEN;
+	d->generation++;
+	d->successes = 0;
+	d->open_ms = period;
+	d->opened_at_ms = now->boot_ms;
+	snprintf(d->boot_id, sizeof(d->boot_id), "%s", now->boot_id);
+	d->opened_at = now->wall;
+	d->opened++;
+}
+
+static void
+to_closed(struct breaker_data *d)
+{
+	if (d->state != BREAKER_CLOSED)
+		d->closed++;
+	d->state = BREAKER_CLOSED;
+	d->generation++;
+	d->failures = 0;
+	d->successes = 0;
+	d->streak = 0;
+}
+
+int
+breaker_sm_acquire(struct breaker_data *d, const struct breaker_settings *s,
+    const struct breaker_clock *now, enum breaker_state *decision,
+    uint64_t *retry_in_ms)
+{
+	uint64_t left;
+
+	(void)s;
+	*retry_in_ms = 0;
+	switch (d->state) {
+	case BREAKER_CLOSED:
+		*decision = BREAKER_CLOSED;
+		return 0;
+	case BREAKER_HALF_OPEN:
+		*decision = BREAKER_HALF_OPEN;
+		return 0;
+	case BREAKER_OPEN:
+		break;
+	}
+	if ((left = breaker_sm_remaining(d, now)) > 0) {
+		*decision = BREAKER_OPEN;
+		*retry_in_ms = left;
+		return 0;
+	}
+	d->state = BREAKER_HALF_OPEN;
+	d->generation++;
+	d->successes = 0;
+	d->half_opened++;
+	*decision = BREAKER_HALF_OPEN;
+	return 1;
+}
+
+int
+breaker_sm_record(struct breaker_data *d, const struct breaker_settings *s,
+    const struct breaker_clock *now, uint64_t gen, int success, uint32_t rnd)
+{
+	if (gen != d->generation)
+		return 0;	/* allowed in a state that has since changed */
+	switch (d->state) {
+	case BREAKER_CLOSED:
+		if (success) {
+			if (d->failures == 0)
+				return 0;
+			d->failures = 0;
+			return 1;
+		}
+		d->last_failure = now->wall;
+		if (++d->failures >= s->failures)
+			to_open(d, breaker_open_period(s, d->streak, rnd), now);
+		return 1;
+	case BREAKER_HALF_OPEN:
+		if (success) {
+			if (++d->successes >= s->successes)
+				to_closed(d);
+			return 1;
+		}
+		d->last_failure = now->wall;
+		d->streak++;
+		to_open(d, breaker_open_period(s, d->streak, rnd), now);
+		return 1;
+	case BREAKER_OPEN:
+		break;
+	}
+	return 0;
+}
+
+int
+breaker_sm_reset(struct breaker_data *d)
+{
+	to_closed(d);
+	return 1;
+}
+
+int
+breaker_sm_trip(struct breaker_data *d, const struct breaker_settings *s,
+    const struct breaker_clock *now)
+{
+	to_open(d, s->open_for_ms, now);
+	return 1;
+}
+
+/* --- the state file ----------------------------------------------------- */
+
+static void
+data_init(struct breaker_data *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = BREAKER_CLOSED;
+}
+
+static void
+rfc3339(char *buf, size_t n, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		snprintf(buf, n, "1970-01-01T00:00:00Z");
+	else
+		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+rfc3339_parse(const char *s, int64_t *t)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	*t = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static int
+data_format(const struct breaker_data *d, struct buf *b)
+{
+	char opened[32] = "", failed[32] = "";
+	int rc;
+
+	if (d->opened_at != 0)
+		rfc3339(opened, sizeof(opened), d->opened_at);
+	if (d->last_failure != 0)
+		rfc3339(failed, sizeof(failed), d->last_failure);
+	rc = buf_printf(b, "{\"state\":\"%s\",\"generation\":%llu,"
+	    "\"failures\":%llu,\"successes\":%llu,\"streak\":%llu,"
+	    "\"open_ms\":%llu,\"opened_at_ms\":%llu,\"boot_id\":\"",
+	    breaker_state_name(d->state), (unsigned long long)d->generation,
+	    (unsigned long long)d->failures, (unsigned long long)d->successes,
+	    (unsigned long long)d->streak, (unsigned long long)d->open_ms,
+	    (unsigned long long)d->opened_at_ms);
+	rc |= buf_json_escape(b, d->boot_id, strlen(d->boot_id));
+	rc |= buf_printf(b, "\",\"opened_at\":");
+	rc |= buf_printf(b, opened[0] ? "\"%s\"" : "null", opened);
+	rc |= buf_printf(b, ",\"last_failure\":");
+	rc |= buf_printf(b, failed[0] ? "\"%s\"" : "null", failed);
+	rc |= buf_printf(b, ",\"opened\":%llu,\"half_opened\":%llu,"
+	    "\"closed\":%llu}\n", (unsigned long long)d->opened,
+	    (unsigned long long)d->half_opened, (unsigned long long)d->closed);
+	return rc != 0 ? -1 : 0;
+}
+
+static int
+get_u64(json_t *o, const char *key, uint64_t *v)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (j == NULL || json_is_null(j))
+		return 0;
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		return -1;
+	*v = (uint64_t)json_integer_value(j);
+	return 0;
+}
+
+static int
+get_time(json_t *o, const char *key, int64_t *t)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (j == NULL || json_is_null(j))
+		return 0;
+	if (!json_is_string(j))
+		return -1;
+	return rfc3339_parse(json_string_value(j), t);
+}
+
+static int
+data_parse(const char *text, size_t len, struct breaker_data *d)
+{
+	json_error_t jerr;
+	json_t *o, *j;
+	int bad = 0;
+
+	data_init(d);
+	if ((o = json_loadb(text, len, 0, &jerr)) == NULL)
+		return -1;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	j = json_object_get(o, "state");
+	if (!json_is_string(j) || state_parse(json_string_value(j),
+	    &d->state) == -1)
+		bad = 1;
+	bad |= get_u64(o, "generation", &d->generation);
+	bad |= get_u64(o, "failures", &d->failures);
+	bad |= get_u64(o, "successes", &d->successes);
+	bad |= get_u64(o, "streak", &d->streak);
+	bad |= get_u64(o, "open_ms", &d->open_ms);
+	bad |= get_u64(o, "opened_at_ms", &d->opened_at_ms);
+	bad |= get_u64(o, "opened", &d->opened);
+	bad |= get_u64(o, "half_opened", &d->half_opened);
+	bad |= get_u64(o, "closed", &d->closed);
+	bad |= get_time(o, "opened_at", &d->opened_at);
+	bad |= get_time(o, "last_failure", &d->last_failure);
+	j = json_object_get(o, "boot_id");
+	if (json_is_string(j))
+		snprintf(d->boot_id, sizeof(d->boot_id), "%s",
+		    json_string_value(j));
+	json_decref(o);
+	return bad ? -1 : 0;
+}
+
+static void
+state_path(const struct breaker *b, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s", b->dir, b->name);
+}
+
+/* Read breakers/NAME into d; a missing file is a closed breaker. */
+static int
+data_read(const struct breaker *b, struct breaker_data *d, struct error *e)
+{
+	char path[PATH_MAX + NAME_MAX_LEN + 2], *text;
+	size_t len;
+	int rc;
+
+	state_path(b, path, sizeof(path));
+	if (read_file(path, STATE_MAX_BYTES, &text, &len) == -1) {
+		if (errno == ENOENT) {
+			data_init(d);
+			return 0;
+		}
+		return error_errno(e, error_code_for_errno(errno) == EXIT_IOERR ?
+		    EXIT_IOERR : EXIT_NOINPUT, "%s", path);
+	}
+	rc = data_parse(text, len, d);
+	free(text);
+	if (rc == -1)
+		return error_set(e, EXIT_DATAERR, "%s: invalid breaker state "
+		    "(aistack-breaker reset %s starts it afresh)", path,
+		    b->name);
+	return 0;
+}
+
+static void
+metrics_update(const struct breaker *b, const struct breaker_data *d)
+{
+	struct metrics m = METRICS_INIT;
+	struct error ignored;
+	static const enum breaker_state states[] = { BREAKER_CLOSED,
+	    BREAKER_HALF_OPEN, BREAKER_OPEN };
+	const uint64_t *counts[] = { &d->closed, &d->half_opened, &d->opened };
+	int rc = 0;
+	size_t i;
+
+	rc |= metrics_family(&m, "aistack_breaker_state", "gauge",
+	    "Circuit breaker state (0 closed, 1 half-open, 2 open), "
+	    "as of its last change.");
+	rc |= metrics_sample(&m, "aistack_breaker_state", (double)d->state,
+	    "breaker", b->name, NULL);
+	rc |= metrics_family(&m, "aistack_breaker_failures", "gauge",
+	    "Consecutive failures counted while closed.");
+	rc |= metrics_sample(&m, "aistack_breaker_failures",
+	    (double)d->failures, "breaker", b->name, NULL);
+	rc |= metrics_family(&m, "aistack_breaker_transitions_total",
+	    "counter", "Circuit breaker state changes, by new state.");
+	for (i = 0; i < 3; i++)
+		rc |= metrics_sample(&m, "aistack_breaker_transitions_total",
+		    (double)*counts[i], "breaker", b->name, "to",
+		    breaker_state_name(states[i]), NULL);
+	if (rc == 0)
+		(void)metrics_write(&m, "breaker", b->name, &ignored);
+	metrics_release(&m);
+}
+
+/* Replace breakers/NAME with d (under the lock), then the metrics file. */
+static int
+data_write(const struct breaker *b, const struct breaker_data *d,
+    struct error *e)
+{
+	char path[PATH_MAX + NAME_MAX_LEN + 2];
+	struct buf text = BUF_INIT;
+	int rc;
+
+	state_path(b, path, sizeof(path));
+	if (data_format(d, &text) == -1) {
+		buf_release(&text);
+		return error_errno(e, EXIT_SOFTWARE, "%s", path);
+	}
+	rc = atomic_replace(path, text.data, text.len, 0644, e);
+	buf_release(&text);
+	if (rc == 0)
+		metrics_update(b, d);
+	return rc;
+}
+
+/* Take the breaker's lock; returns the descriptor to close, or -1. */
+static int
+lock_breaker(const struct breaker *b, struct error *e)
+{
+	char path[PATH_MAX + NAME_MAX_LEN + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.%s.lock", b->dir, b->name);
+	if ((fd = lock_open(path)) == -1)
+		return error_errno(e, error_code_for_errno(errno), "%s", path);
+	if (lock_take(fd, LOCK_KIND_FCNTL, 1, -1) == -1) {
+		error_errno(e, EXIT_IOERR, "%s: lock", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Take a free trial slot: an OFD lock on one of .NAME.trial.0..N-1, tried
+ * without waiting.  Returns the descriptor holding it, -2 when every slot
+ * is busy, -1 on error.
+ */
+static int
+slot_take(const struct breaker *b, struct error *e)
+{
+	char path[PATH_MAX + NAME_MAX_LEN + 40];
+	uint64_t k;
+	int fd;
+
+	for (k = 0; k < b->set.half_open; k++) {
+		snprintf(path, sizeof(path), "%s/.%s.trial.%llu", b->dir,
+		    b->name, (unsigned long long)k);
+		if ((fd = lock_open(path)) == -1)
+			return error_errno(e, error_code_for_errno(errno), "%s",
+			    path);
+		if (lock_take(fd, LOCK_KIND_FCNTL, 1, 0) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK) {
+			error_errno(e, EXIT_IOERR, "%s: lock", path);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return -2;
+}
+
+int
+breaker_init(struct breaker *b, const char *name,
+    const struct breaker_settings *s, struct error *e)
+{
+	memset(b, 0, sizeof(*b));
+	if (!name_valid(name))
+		return error_set(e, EXIT_USAGE, "%s: invalid breaker name "
+		    "(expected [a-z0-9][a-z0-9._-]{0,63})", name);
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (s != NULL)
+		b->set = *s;
+	else
+		breaker_settings_init(&b->set);
+	return statedir_sub(b->dir, sizeof(b->dir), "breakers", e);
+}
+
+static void
+ticket_init(struct breaker_ticket *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->slot_fd = -1;
+}
+
+/* Decide on d; for a trial take a slot.  1 allowed, 0 refused, -1 error. */
+static int
+decide(const struct breaker *b, enum breaker_state decision,
+    const struct breaker_data *d, struct breaker_ticket *t,
+    uint64_t *retry_in_ms, struct error *e)
+{
+	int fd;
+
+	switch (decision) {
+	case BREAKER_CLOSED:
+		t->state = BREAKER_CLOSED;
+		t->generation = d->generation;
+		return 1;
+	case BREAKER_HALF_OPEN:
+		if ((fd = slot_take(b, e)) == -1)
+			return -1;
+		if (fd == -2) {
+			*retry_in_ms = BUSY_RETRY_MS;
+			return 0;
+		}
+		t->state = BREAKER_HALF_OPEN;
+		t->generation = d->generation;
+		t->slot_fd = fd;
+		return 1;
+	case BREAKER_OPEN:
+		break;
+	}
+	return 0;
+}
+
+int
+breaker_acquire(const struct breaker *b, struct breaker_ticket *t,
+    uint64_t *retry_in_ms, struct error *e)
+{
+	struct breaker_clock now;
+	struct breaker_data d;
+	enum breaker_state decision;
+	int lfd, rc;
+
+	ticket_init(t);
+	*retry_in_ms = 0;
+	clock_read(b, &now);
+	if (data_read(b, &d, e) == -1)
+		return -1;
+	/* the fast path: no change, no lock (the file is replaced whole) */
+	if (breaker_sm_acquire(&d, &b->set, &now, &decision, retry_in_ms) == 0 &&
+	    decision != BREAKER_HALF_OPEN)
+		return decision == BREAKER_CLOSED ? BREAKER_ALLOWED :
+		    BREAKER_REFUSED;
+
+	if ((lfd = lock_breaker(b, e)) == -1)
+		return -1;
+	clock_read(b, &now);
+	rc = data_read(b, &d, e);
+	if (rc == 0 && breaker_sm_acquire(&d, &b->set, &now, &decision,
+	    retry_in_ms) == 1)
+		rc = data_write(b, &d, e);
+	if (rc == 0)
+		rc = decide(b, decision, &d, t, retry_in_ms, e);
+	close(lfd);
+	if (rc == -1)
+		return -1;
+	return rc == 1 ? BREAKER_ALLOWED : BREAKER_REFUSED;
+}
+
+void
+breaker_cancel(struct breaker_ticket *t)
+{
+	if (t == NULL)
+		return;
+	if (t->slot_fd >= 0)
+		close(t->slot_fd);
+	t->slot_fd = -1;
+}
+
+int
+breaker_record(const struct breaker *b, struct breaker_ticket *t, int success,
+    struct error *e)
+{
+	struct breaker_clock now;
+	struct breaker_data d, probe;
+	int lfd, rc;
+
+	t->transition = 0;
+	clock_read(b, &now);
+	if (data_read(b, &d, e) == -1)
+		goto fail;
+	t->after = d.state;
+	/* nothing to change: answer without the lock */
+	probe = d;
+	if (breaker_sm_record(&probe, &b->set, &now, t->generation, success,
+	    0) == 0)
+		goto done;
+
+	if ((lfd = lock_breaker(b, e)) == -1)
+		goto fail;
+	clock_read(b, &now);
+	rc = data_read(b, &d, e);
+	if (rc == 0) {
+		enum breaker_state before = d.state;
+		if (breaker_sm_record(&d, &b->set, &now, t->generation,
+		    success, random32()) == 1)
+			rc = data_write(b, &d, e);
+		t->after = d.state;
+		t->transition = rc == 0 && d.state != before;
+	}
+	close(lfd);
+	if (rc == -1)
+		goto fail;
+done:
+	breaker_cancel(t);
+	return 0;
+fail:
+	breaker_cancel(t);
+	return -1;
+}
+
+static int
+manual(const struct breaker *b, int trip, struct error *e)
+{
+	struct breaker_clock now;
+	struct breaker_data d;
+	int lfd, rc;
+
+	if ((lfd = lock_breaker(b, e)) == -1)
+		return -1;
+	clock_read(b, &now);
+	/* a damaged file is what reset is for: start afresh */
+	if ((rc = data_read(b, &d, e)) == -1 && e->code == EXIT_DATAERR) {
+		data_init(&d);
+		rc = 0;
+	}
+	if (rc == 0) {
+		if (trip)
+			breaker_sm_trip(&d, &b->set, &now);
+		else
+			breaker_sm_reset(&d);
+		rc = data_write(b, &d, e);
+	}
+	close(lfd);
+	return rc;
+}
+
+int
+breaker_reset(const struct breaker *b, struct error *e)
+{
+	return manual(b, 0, e);
+}
+
+int
+breaker_trip(const struct breaker *b, struct error *e)
+{
+	return manual(b, 1, e);
+}
+
+int
+breaker_status_get(const struct breaker *b, struct breaker_status *st,
+    struct error *e)
+{
+	struct breaker_clock now;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s", b->name);
+	if (data_read(b, &st->data, e) == -1)
+		return -1;
+	clock_read(b, &now);
+	st->state = st->data.state;
+	if (st->state == BREAKER_OPEN) {
+		st->retry_in_ms = breaker_sm_remaining(&st->data, &now);
+		if (st->retry_in_ms == 0)
+			st->state = BREAKER_HALF_OPEN;
+	}
+	return 0;
+}
+
+int
+breaker_status_read(const char *name, struct breaker_status *st,
+    struct error *e)
+{
+	struct breaker b;
+
+	if (breaker_init(&b, name, NULL, e) == -1)
+		return -1;
+	return breaker_status_get(&b, st, e);
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+breaker_list(char ***names, size_t *n, struct error *e)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t count = 0;
+	DIR *d;
+
+	*names = NULL;
+	*n = 0;
+	if (statedir_sub(dir, sizeof(dir), "breakers", e) == -1)
+		return -1;
+	if ((d = opendir(dir)) == NULL)
+		return error_errno(e, EXIT_IOERR, "%s", dir);
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (!name_valid(de->d_name))
+			continue;
+		if ((nv = realloc(v, (count + 1) * sizeof(*v))) == NULL)
+			goto nomem;
+		v = nv;
+		if ((v[count] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		count++;
+	}
+	if (errno != 0) {
+		error_errno(e, EXIT_IOERR, "%s", dir);
+		goto fail;
+	}
+	closedir(d);
+	if (count > 0)
+		qsort(v, count, sizeof(*v), cmp_names);
+	*names = v;
+	*n = count;
+	return 0;
+nomem:
+	error_errno(e, EXIT_SOFTWARE, "%s", dir);
+fail:
+	closedir(d);
+	while (count > 0)
+		free(v[--count]);
+	free(v);
+	return -1;
+}
