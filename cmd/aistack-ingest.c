@@ -75,6 +75,7 @@ struct ingest {
 	uint64_t appended_since;	/* bytes since the last computation */
 	uint64_t checked_at;		/* monotonic ms, 0: never */
 	uint64_t metrics_at;
+	int unsynced;			/* a batch awaits its fdatasync */
 	/* an oversized line being streamed into the rejects */
 	int oversize;
 	unsigned char carry[3];
@@ -181,6 +182,8 @@ write_stats(struct ingest *ing, struct error *e)
 	return rc;
 }
 
+static int sync_pending(struct ingest *, struct error *);
+
 /* --- backpressure -------------------------------------------------------- */
 
 /*
@@ -230,6 +233,9 @@ backpressure(struct ingest *ing, struct error *e)
 			    (unsigned long long)ing->lineno);
 		}
 		if (!ing->paused) {
+			/* what was appended is made durable before waiting */
+			if (sync_pending(ing, e) == -1)
+				return -1;
 			ing->paused = 1;
 			if (o->verbose)
 				warnmsg("%s: backlog %llu bytes over the limit, "
@@ -434,8 +440,24 @@ count_lines(const char *p, size_t n)
 }
 
 /*
- * Append one batch of whole records (and the batch's rejects) and sync
- * it as --sync says.  When this returns 0 the batch is acknowledged.
+ * fdatasync the batch appended last, if it is not yet.  Under --sync
+ * batch the sync of batch k runs while batch k+1 is read and validated
+ * (its writeback was started at once with sync_file_range), and always
+ * before the next append, before the input position is recorded and
+ * before exit: no batch is acknowledged unsynced.
+ */
+static int
+sync_pending(struct ingest *ing, struct error *e)
+{
+	if (!ing->unsynced)
+		return 0;
+	ing->unsynced = 0;
+	return stream_sync(&ing->out, e);
+}
+
+/*
+ * Append one batch of whole records (and the batch's rejects); see
+ * sync_pending for when it is synced.
  */
 static int
 append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
@@ -446,6 +468,9 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 	int rc = 0;
 
 	if (n > 0) {
+		/* before stream_lock, which may move to a new segment */
+		if (sync_pending(ing, e) == -1)
+			return -1;
 		if (stream_lock(s, e) == -1)
 			return -1;
 		if (ing->o->sync == SYNC_ALWAYS) {
@@ -459,12 +484,15 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 				done += d;
 				p += one;
 			}
-		} else {
+		} else
 			rc = stream_append(s, data, n, &done, e);
-			if (rc == 0 && ing->o->sync == SYNC_BATCH)
-				rc = stream_sync(s, e);
-		}
 		stream_unlock(s);
+		if (rc == 0 && ing->o->sync == SYNC_BATCH) {
+			/* start writeback now; sync_pending waits for it */
+			sync_file_range(s->segfd, (off_t)(s->size - n), (off_t)n,
+			    SYNC_FILE_RANGE_WRITE);
+			ing->unsynced = 1;
+		}
 		if (rc == -1) {
 			uint64_t landed = count_lines(data, done);
 			size_t l = strlen(e->msg);
@@ -565,9 +593,30 @@ read_more(int fd, char *p, size_t room, int *eof)
 	return (ssize_t)got;
 }
 
-/* Ingest everything from fd, named source in rejects and messages. */
+static int ingest_fd_unsynced(struct ingest *, int, const char *,
+    struct error *);
+
+/*
+ * Ingest everything from fd, named source in rejects and messages, and
+ * make it durable.  What was appended before a failure is synced too.
+ */
 static int
 ingest_fd(struct ingest *ing, int fd, const char *source, struct error *e)
+{
+	struct error se;
+	int rc = ingest_fd_unsynced(ing, fd, source, e);
+
+	if (sync_pending(ing, &se) == -1) {
+		if (rc == 0 || e->code != EXIT_IOERR)
+			*e = se;
+		return -1;
+	}
+	return rc;
+}
+
+static int
+ingest_fd_unsynced(struct ingest *ing, int fd, const char *source,
+    struct error *e)
 {
 	size_t len = 0;
 
