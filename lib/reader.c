@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "exitcode.h"
+#include "fsutil.h"
 #include "reader.h"
 #include "stream.h"
 
@@ -22,6 +23,9 @@ struct reader {
 	uint64_t seg_pos;	/* logical bytes consumed from it into buf */
 	int fd;			/* plain segment, or -1 */
 	gzFile gz;		/* compressed segment, or NULL */
+	int live;		/* fd is writable: its tail may still be torn */
+	uint64_t tail;		/* bytes after its last newline at the last read */
+	int grow;		/* the next record does not fit: grow first */
 	char *buf;
 	size_t cap, start, len;	/* buffered bytes are buf[start, start+len) */
 	uint64_t lost;
@@ -40,13 +44,17 @@ close_segment(struct reader *r)
 
 /*
  * Open the segment with the given base, plain or compressed, and skip
- * skip bytes of it.  Returns 0, 1 when no such segment exists, -1.
+ * skip bytes of it.  Returns 0, 1 when no such segment exists, 2 when it
+ * is shorter than skip (nothing is changed then), -1.
  */
 static int
 open_segment(struct reader *r, uint64_t base, uint64_t skip, struct error *e)
 {
 	char name[64], path[PATH_MAX + 64];
-	int gzform, fd;
+	struct stat st;
+	uint64_t left;
+	int gzform, fd, got, zerr;
+	gzFile gz;
 
 	for (gzform = 0; gzform < 2; gzform++) {
 		segment_name(name, sizeof(name), base, gzform);
@@ -58,31 +66,51 @@ open_segment(struct reader *r, uint64_t base, uint64_t skip, struct error *e)
 	}
 	if (fd == -1)
 		return 1;
-	close_segment(r);
+	if (fstat(fd, &st) == -1) {
+		error_errno(e, EXIT_IOERR, "%s", path);
+		close(fd);
+		return -1;
+	}
+	if (!gzform) {
+		if ((uint64_t)st.st_size < skip) {
+			close(fd);
+			return 2;
+		}
+		if (skip != 0 && lseek(fd, (off_t)skip, SEEK_SET) == -1) {
+			error_errno(e, EXIT_IOERR, "%s", path);
+			close(fd);
+			return -1;
+		}
+		close_segment(r);
+		r->fd = fd;
+		r->live = (st.st_mode & 0222) != 0;
+	} else {
+		if ((gz = gzdopen(fd, "rb")) == NULL) {
+			close(fd);
+			return error_set(e, EXIT_IOERR, "%s: cannot open", path);
+		}
+		gzbuffer(gz, 256 * 1024);
+		for (left = skip; left > 0; left -= (uint64_t)got) {
+			unsigned want = left > r->cap ? (unsigned)r->cap :
+			    (unsigned)left;
+			if ((got = gzread(gz, r->buf, want)) > 0)
+				continue;
+			if (got == 0) {
+				gzclose(gz);
+				return 2;
+			}
+			error_set(e, EXIT_DATAERR, "%s: %s", path,
+			    gzerror(gz, &zerr));
+			gzclose(gz);
+			return -1;
+		}
+		close_segment(r);
+		r->gz = gz;
+		r->live = 0;
+	}
 	r->seg_base = base;
 	r->seg_pos = skip;
-	if (!gzform) {
-		r->fd = fd;
-		if (skip != 0 && lseek(fd, (off_t)skip, SEEK_SET) == -1)
-			return error_errno(e, EXIT_IOERR, "%s", path);
-		return 0;
-	}
-	if ((r->gz = gzdopen(fd, "rb")) == NULL) {
-		close(fd);
-		return error_set(e, EXIT_IOERR, "%s: cannot open", path);
-	}
-	gzbuffer(r->gz, 256 * 1024);
-	while (skip > 0) {
-		unsigned want = skip > r->cap ? (unsigned)r->cap : (unsigned)skip;
-		int got = gzread(r->gz, r->buf, want);
-		if (got <= 0) {
-			int zerr;
-			const char *msg = gzerror(r->gz, &zerr);
-			return error_set(e, EXIT_DATAERR, "%s: %s", path,
-			    got < 0 ? msg : "offset past the end of the segment");
-		}
-		skip -= (uint64_t)got;
-	}
+	r->tail = 0;
 	return 0;
 }
 
@@ -93,7 +121,7 @@ reader_open(struct reader **rp, const char *dir, uint64_t offset,
 	struct segment_list l;
 	struct reader *r;
 	size_t i;
-	int attempt, rc;
+	int attempt, rc, past = 0;
 
 	*rp = NULL;
 	if (lost != NULL)
@@ -139,25 +167,58 @@ reader_open(struct reader **rp, const char *dir, uint64_t offset,
 			if (l.v[i].base <= offset)
 				break;
 		rc = open_segment(r, l.v[i].base, offset - l.v[i].base, e);
+		if (rc == 2 && i + 1 < l.n) {
+			/* between the end of a segment and its successor */
+			r->lost = l.v[i + 1].base - offset;
+			if (lost != NULL)
+				*lost = r->lost;
+			error_set(e, EXIT_DATAERR, "%s: offset %llu is in expired "
+			    "data: %llu bytes lost", dir,
+			    (unsigned long long)offset,
+			    (unsigned long long)r->lost);
+			segments_free(&l);
+			goto fail;
+		}
 		segments_free(&l);
 		if (rc == -1)
 			goto fail;
 		if (rc == 0) {
-			struct stat st;
-			if (r->fd != -1 && fstat(r->fd, &st) == 0 &&
-			    (uint64_t)st.st_size < r->seg_pos) {
-				error_set(e, EXIT_DATAERR, "%s: offset %llu is past "
-				    "the head", dir, (unsigned long long)offset);
-				goto fail;
-			}
 			*rp = r;
 			return 0;
+		}
+		/* the last segment is shorter: list again, a seal may have run */
+		if (rc == 2 && past++ > 0) {
+			error_set(e, EXIT_DATAERR, "%s: offset %llu is past the "
+			    "head", dir, (unsigned long long)offset);
+			goto fail;
 		}
 	}
 	error_set(e, EXIT_IOERR, "%s: segments keep changing", dir);
 fail:
 	reader_free(r);
 	return -1;
+}
+
+/*
+ * Nonzero when the bytes of fd from pos to its end hold a newline (the
+ * tail of a live segment that is final now); -1 on error.
+ */
+static int
+tail_has_newline(int fd, uint64_t pos, uint64_t end)
+{
+	char block[8192];
+	ssize_t got;
+
+	while (pos < end) {
+		size_t want = end - pos > sizeof(block) ? sizeof(block) :
+		    (size_t)(end - pos);
+		if ((got = pread_full(fd, block, want, (off_t)pos)) <= 0)
+			return got == 0 ? 0 : -1;
+		if (memchr(block, '\n', (size_t)got) != NULL)
+			return 1;
+		pos += (uint64_t)got;
+	}
+	return 0;
 }
 
 /*
@@ -188,12 +249,24 @@ next_segment(struct reader *r, struct error *e)
 	/*
 	 * A later segment exists, so the current one is final: it may have
 	 * grown since we read its end, and the successor may have appeared
-	 * since we looked.  Only then is the difference a gap.
+	 * since we looked.  Only then is the difference a gap.  Bytes after
+	 * the last newline that were there at the last read and have not
+	 * grown since are a segment that does not end with a newline.
 	 */
 	if (r->fd != -1 && fstat(r->fd, &st) == 0 &&
 	    (uint64_t)st.st_size > r->seg_pos) {
 		segments_free(&l);
-		return 2;
+		if ((uint64_t)st.st_size > r->seg_pos + r->tail)
+			return 2;
+		if ((rc = tail_has_newline(r->fd, r->seg_pos,
+		    (uint64_t)st.st_size)) == -1)
+			return error_errno(e, EXIT_IOERR, "%s: segment %llu",
+			    r->dir, (unsigned long long)r->seg_base);
+		if (rc == 1)
+			return 2;
+		return error_set(e, EXIT_DATAERR, "%s: segment %llu does not "
+		    "end with a newline", r->dir,
+		    (unsigned long long)r->seg_base);
 	}
 	if ((rc = open_segment(r, next, 0, e)) != 1) {
 		segments_free(&l);
@@ -206,50 +279,84 @@ next_segment(struct reader *r, struct error *e)
 	    (unsigned long long)r->lost);
 }
 
-/* Read more bytes of the current segment into the buffer; 0 at its end. */
+/*
+ * Read more bytes of the current segment into the buffer; returns how
+ * many, 0 when nothing more is there for now.  From a live segment only
+ * whole records are kept: the bytes after the last newline (a write in
+ * progress, or a torn tail that the next writer will truncate and
+ * overwrite) are read again next time, so a record is always delivered
+ * as the stream holds it once its newline is there.
+ */
 static ssize_t
 fill(struct reader *r, struct error *e)
 {
 	ssize_t got;
-	size_t room;
+	size_t room, keep;
+	char *p, *nl;
 
-	if (r->start > 0 && (r->start + r->len == r->cap || r->len == 0)) {
-		memmove(r->buf, r->buf + r->start, r->len);
-		r->start = 0;
-	}
-	if (r->start + r->len == r->cap) {
-		/* one record larger than the buffer */
-		size_t ncap = r->cap * 2;
-		char *nb;
-		if (ncap > READER_BUF_MAX || (nb = realloc(r->buf, ncap)) == NULL)
-			return error_set(e, EXIT_DATAERR, "%s: record at offset "
-			    "%llu is larger than %zu bytes", r->dir,
-			    (unsigned long long)r->offset, r->cap);
-		r->buf = nb;
-		r->cap = ncap;
-	}
-	room = r->cap - r->start - r->len;
-	if (r->gz != NULL) {
-		got = gzread(r->gz, r->buf + r->start + r->len,
-		    room > INT_MAX ? INT_MAX : (unsigned)room);
-		if (got < 0) {
-			int zerr;
-			return error_set(e, EXIT_DATAERR, "%s: segment %llu: %s",
-			    r->dir, (unsigned long long)r->seg_base,
-			    gzerror(r->gz, &zerr));
+	for (;;) {
+		if (r->start > 0 && (r->start + r->len == r->cap ||
+		    r->len == 0 || r->grow)) {
+			memmove(r->buf, r->buf + r->start, r->len);
+			r->start = 0;
 		}
-	} else if (r->fd != -1) {
-		do
-			got = read(r->fd, r->buf + r->start + r->len, room);
-		while (got == -1 && errno == EINTR);
-		if (got < 0)
+		if (r->start + r->len == r->cap || r->grow) {
+			/* one record larger than the buffer */
+			size_t ncap = r->cap * 2;
+			char *nb;
+			if (ncap > READER_BUF_MAX ||
+			    (nb = realloc(r->buf, ncap)) == NULL)
+				return error_set(e, EXIT_DATAERR, "%s: record "
+				    "at offset %llu is larger than %zu bytes",
+				    r->dir, (unsigned long long)r->offset,
+				    r->cap);
+			r->buf = nb;
+			r->cap = ncap;
+			r->grow = 0;
+		}
+		room = r->cap - r->start - r->len;
+		p = r->buf + r->start + r->len;
+		if (r->gz != NULL) {
+			got = gzread(r->gz, p,
+			    room > INT_MAX ? INT_MAX : (unsigned)room);
+			if (got < 0) {
+				int zerr;
+				return error_set(e, EXIT_DATAERR, "%s: segment "
+				    "%llu: %s", r->dir,
+				    (unsigned long long)r->seg_base,
+				    gzerror(r->gz, &zerr));
+			}
+		} else if (r->fd != -1) {
+			do
+				got = read(r->fd, p, room);
+			while (got == -1 && errno == EINTR);
+			if (got < 0)
+				return error_errno(e, EXIT_IOERR, "%s: segment "
+				    "%llu", r->dir,
+				    (unsigned long long)r->seg_base);
+		} else
+			got = 0;
+		if (!r->live || got == 0) {
+			r->len += (size_t)got;
+			r->seg_pos += (uint64_t)got;
+			r->tail = 0;
+			return got;
+		}
+		nl = memrchr(p, '\n', (size_t)got);
+		keep = nl != NULL ? (size_t)(nl + 1 - p) : 0;
+		r->tail = (uint64_t)got - keep;
+		r->len += keep;
+		r->seg_pos += keep;
+		if (r->tail > 0 &&
+		    lseek(r->fd, (off_t)r->seg_pos, SEEK_SET) == -1)
 			return error_errno(e, EXIT_IOERR, "%s: segment %llu",
 			    r->dir, (unsigned long long)r->seg_base);
-	} else
-		got = 0;
-	r->len += (size_t)got;
-	r->seg_pos += (uint64_t)got;
-	return got;
+		if (keep > 0)
+			return (ssize_t)keep;
+		if ((size_t)got < room)
+			return 0;	/* part of a record, for now */
+		r->grow = 1;		/* a record larger than the room */
+	}
 }
 
 /* Count up to max records (0: all) at the front of the buffer; returns
@@ -298,8 +405,14 @@ reader_next(struct reader *r, size_t max_records, const char **data,
 		if (got > 0)
 			continue;
 		/* the end of the current segment's file, for now */
-		if ((rc = next_segment(r, e)) == -1)
-			return -1;
+		if ((rc = next_segment(r, e)) == -1) {
+			/* hand out what came before a gap first */
+			cut = scan_records(r, max_records, &n);
+			if (n == 0)
+				return -1;
+			r->lost = 0;
+			break;
+		}
 		if (rc == 2)
 			continue;
 		if (rc == 1) {		/* at the head */
