@@ -1,0 +1,1326 @@
+/*
+ * aistack-checkpoint: durable consumer offsets over a stream.  A consumer
+ * reads the records after its committed offset; they are committed only
+ * when whoever handled them says so (commit), or when the batch pipeline
+ * that handled them exited 0 (run).  Anything not committed is delivered
+ * again, so a failure or a crash at any moment loses nothing.
+ *
+ * One process works a consumer at a time (lib/consumerlock.h); run hands
+ * the lock to its batch pipeline, so a pipeline orphaned by a killed run
+ * keeps the consumer until it exits.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "consumer.h"
+#include "consumerlock.h"
+#include "err.h"
+#include "exitcode.h"
+#include "fsutil.h"
+#include "json.h"
+#include "metrics.h"
+#include "parse.h"
+#include "reader.h"
+#include "statedir.h"
+#include "stream.h"
+
+#define DEFAULT_BATCH		100
+#define LINGER_MS		1000	/* run -f: wait this long to fill a batch */
+#define POLL_MIN_MS		10
+#define POLL_MAX_MS		200
+#define METRICS_EVERY_MS	10000
+#define METRICS_NAME_MAX	(256 + NAME_MAX_LEN + 2)
+
+enum verb { VERB_READ, VERB_COMMIT, VERB_RUN, VERB_SEEK, VERB_STATUS,
+	VERB_REMOVE };
+enum seek_to { SEEK_TO_NONE, SEEK_TO_START, SEEK_TO_END, SEEK_TO_OFFSET };
+
+struct checkpoint_opts {
+	enum verb verb;
+	int verbose;
+	uint64_t max;			/* read -n: 0 for every record */
+	uint64_t batch;			/* run -n */
+	int batch_given;
+	int follow;
+	uint64_t timeout_ms;		/* read -f --timeout: 0 for none */
+	int from_end;
+	int json;
+	enum seek_to seek;
+	uint64_t offset;		/* seek --offset */
+	const char *consumer;
+	const char *stream;
+	char **command;			/* run: COMMAND [ARG...], NULL-ended */
+	char **streams;			/* status operands */
+	int nstreams;
+};
+
+/* A consumer being worked: its stream, lock and state. */
+struct work {
+	const struct checkpoint_opts *o;
+	struct stream s;
+	int stream_open;
+	int lockfd;
+	int exists;			/* the consumer file was there */
+	struct consumer_state st;
+	uint64_t failed;		/* batches failed in this run */
+	uint64_t metrics_at;
+	int has_deferred;		/* run: an error after a last batch */
+	struct error deferred;
+	uint64_t deferred_lost, deferred_at;
+};
+
+/* Set by SIGINT and SIGTERM: stop at the next safe point. */
+static volatile sig_atomic_t stopping;
+
+static const char usage_text[] =
+"usage: aistack-checkpoint read [-v] [-n MAX] [-f] [--timeout DUR] [--from start|end] CONSUMER STREAM\n"
+"       aistack-checkpoint commit [-v] CONSUMER STREAM\n"
+"       aistack-checkpoint run [-v] [-n BATCH] [-f] [--from start|end] CONSUMER STREAM -- COMMAND [ARG...]\n"
+"       aistack-checkpoint seek [-v] CONSUMER STREAM --start | --end | --offset N\n"
+"       aistack-checkpoint status [--json] [STREAM...]\n"
+"       aistack-checkpoint remove [-v] CONSUMER STREAM\n"
+"       aistack-checkpoint -h | --help | --version\n";
+
+static const char help_text[] =
+"\n"
+"Durable consumer offsets over a stream: records are delivered again until\n"
+"they are committed.\n"
+"\n"
+"  read     print the records after the committed offset; they become pending\n"
+"  commit   make the pending offset the committed one\n"
+"  run      feed batches to COMMAND's standard input, commit each on exit 0\n"
+"  seek     move the committed offset to the start, the end or offset N\n"
+"  status   head, backlog and every consumer's offsets, lag and records\n"
+"  remove   forget a consumer\n"
+"\n"
+"  -n MAX|BATCH     at most MAX records (read); records per batch (run, default 100)\n"
+"  -f               follow: wait for more records (until --timeout DUR for read)\n"
+"  --from start|end where a new consumer starts (default start)\n"
+"  --json           status as JSON Lines, one object per stream\n"
+"  -v               report what was done on standard error\n";
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sleep; a signal (SIGTERM) cuts it short. */
+static void
+nap_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* SIGINT and SIGTERM stop a follow or a run at the next safe point. */
+static void
+catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;		/* no SA_RESTART: cut naps short */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* --- metrics -------------------------------------------------------------- */
+
+/* The metrics file's name part: "STREAM.CONSUMER" (the stream's last
+ * path component), cleaned as metrics_write cleans it. */
+static void
+metrics_name(const struct work *w, char *buf, size_t n)
+{
+	size_t i;
+
+	if (snprintf(buf, n, "%s.%s", path_basename(w->s.name),
+	    w->o->consumer) < 0)
+		buf[0] = '\0';
+	for (i = 0; buf[i] != '\0'; i++) {
+		char c = buf[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == '-'))
+			buf[i] = '_';
+	}
+}
+
+static int
+metrics_file(const struct work *w, char *path, size_t n, struct error *e)
+{
+	char dir[PATH_MAX], name[METRICS_NAME_MAX];
+
+	if (statedir_sub(dir, sizeof(dir), "metrics", e) == -1)
+		return -1;
+	metrics_name(w, name, sizeof(name));
+	if ((size_t)snprintf(path, n, "%s/checkpoint-%s.prom", dir, name) >= n)
+		return error_set(e, EXIT_CANTCREAT, "%s: path too long", dir);
+	return 0;
+}
+
+/*
+ * Batches failed before this run, from the consumer's last metrics file,
+ * so the counter keeps counting across runs (a missing file restarts it,
+ * which Prometheus reads as a counter reset).
+ */
+static uint64_t
+failed_before(const struct work *w)
+{
+	static const char key[] = "aistack_consumer_batches_failed_total{";
+	char path[PATH_MAX + METRICS_NAME_MAX + 32], *text, *p, *sp;
+	struct error e;
+	uint64_t v = 0;
+	size_t n;
+
+	if (metrics_file(w, path, sizeof(path), &e) == -1 ||
+	    read_file(path, 1 << 20, &text, &n) == -1)
+		return 0;
+	for (p = text; (p = strstr(p, key)) != NULL; p++) {
+		if (p != text && p[-1] != '\n')
+			continue;
+		if ((sp = strchr(p, '\n')) != NULL)
+			*sp = '\0';
+		if ((sp = strrchr(p, ' ')) != NULL && parse_u64(sp + 1, &v) == -1)
+			v = 0;
+		break;
+	}
+	free(text);
+	return v;
+}
+
+/* Write metrics/checkpoint-STREAM.CONSUMER.prom; a failure only warns. */
+static void
+write_metrics(struct work *w)
+{
+	struct metrics m = METRICS_INIT;
+	const char *s = w->s.name, *c = w->o->consumer;
+	char name[METRICS_NAME_MAX];
+	uint64_t head = 0;
+	struct error e;
+
+	w->metrics_at = now_ms();
+	if (stream_head(w->s.dir, &head, NULL, &e) == -1) {
+		warnmsg("%s", e.msg);
+		return;
+	}
+	metrics_family(&m, "aistack_consumer_lag_bytes", "gauge",
+	    "Bytes between the stream's head and the committed offset.");
+	metrics_sample(&m, "aistack_consumer_lag_bytes",
+	    head > w->st.committed ? (double)(head - w->st.committed) : 0,
+	    "stream", s, "consumer", c, NULL);
+	metrics_family(&m, "aistack_consumer_committed_offset", "gauge",
+	    "The consumer's committed offset.");
+	metrics_sample(&m, "aistack_consumer_committed_offset",
+	    (double)w->st.committed, "stream", s, "consumer", c, NULL);
+	metrics_family(&m, "aistack_consumer_records_committed_total",
+	    "counter", "Records committed by the consumer.");
+	metrics_sample(&m, "aistack_consumer_records_committed_total",
+	    (double)w->st.records, "stream", s, "consumer", c, NULL);
+	metrics_family(&m, "aistack_consumer_batches_failed_total", "counter",
+	    "Batches whose command failed; they stay uncommitted.");
+	metrics_sample(&m, "aistack_consumer_batches_failed_total",
+	    (double)(failed_before(w) + w->failed), "stream", s, "consumer", c,
+	    NULL);
+	w->failed = 0;		/* now counted in the file */
+	metrics_name(w, name, sizeof(name));
+	if (metrics_write(&m, "checkpoint", name, &e) == -1)
+		warnmsg("%s", e.msg);
+	metrics_release(&m);
+}
+
+/* --- the consumer --------------------------------------------------------- */
+
+/*
+ * Open the stream (creating it when create is set), take the consumer's
+ * lock (waiting for it) and load its state.  A new consumer starts at the
+ * stream's first retained offset, or at its head with --from end.
+ */
+static int
+work_open(struct work *w, const struct checkpoint_opts *o, int create,
+    struct error *e)
+{
+	char path[PATH_MAX];
+	uint64_t head, first;
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	w->o = o;
+	w->lockfd = -1;
+	if (stream_open(&w->s, o->stream, create, e) == -1)
+		return -1;
+	w->stream_open = 1;
+	if (consumer_path(w->s.dir, o->consumer, path, sizeof(path), e) == -1)
+		return -1;
+	if ((w->lockfd = consumer_lock(w->s.dir, o->consumer, 0, e)) == -1) {
+		if (e->code != EXIT_TEMPFAIL)
+			return error_wrap(e, "%s", w->s.name);
+		if (o->verbose)
+			warnmsg("%s: consumer %s is busy, waiting", w->s.name,
+			    o->consumer);
+		if ((w->lockfd = consumer_lock(w->s.dir, o->consumer, -1,
+		    e)) == -1)
+			return error_wrap(e, "%s", w->s.name);
+	}
+	if ((rc = consumer_load(w->s.dir, o->consumer, &w->st, e)) == -1)
+		return -1;
+	w->exists = rc == 0;
+	if (w->exists)
+		return 0;
+	if (stream_head(w->s.dir, &head, &first, e) == -1)
+		return -1;
+	w->st.committed = w->st.pending = o->from_end ? head : first;
+	w->st.records = 0;
+	return 0;
+}
+
+static void
+work_close(struct work *w)
+{
+	consumer_unlock(w->lockfd);
+	w->lockfd = -1;
+	if (w->stream_open)
+		stream_close(&w->s);
+	w->stream_open = 0;
+}
+
+static int
+work_save(struct work *w, struct error *e)
+{
+	if (consumer_save(w->s.dir, w->o->consumer, &w->st, e) == -1)
+		return -1;
+	w->exists = 1;
+	return 0;
+}
+
+/* Report a reader failure, naming lost data in the consumer's terms. */
+static int
+report_reader(struct work *w, uint64_t lost, uint64_t at, struct error *e)
+{
+	if (lost == 0) {
+		if (e->code == EXIT_DATAERR)
+			warnmsg("%s: consumer %s: %s", w->s.name, w->o->consumer,
+			    e->msg);
+		else
+			warnmsg("%s", e->msg);
+		return e->code != 0 ? e->code : EXIT_SOFTWARE;
+	}
+	warnmsg("%s: consumer %s: offset %llu is in expired data: %llu bytes "
+	    "lost (\"aistack-checkpoint seek --start\" skips them)", w->s.name,
+	    w->o->consumer, (unsigned long long)at, (unsigned long long)lost);
+	return EXIT_DATAERR;
+}
+
+static int
+open_reader(struct work *w, struct reader **r, uint64_t offset)
+{
+	struct error e;
+	uint64_t lost = 0;
+
+	memset(&e, 0, sizeof(e));
+	if (reader_open(r, w->s.dir, offset, &lost, &e) == -1)
+		return report_reader(w, lost, offset, &e);
+	return 0;
+}
+
+/* --- read ----------------------------------------------------------------- */
+
+static int
+cmd_read(const struct checkpoint_opts *o)
+{
+	struct reader *r = NULL;
+	struct work w;
+	struct error e;
+	uint64_t printed = 0, delivered, deadline = 0;
+	unsigned nap = POLL_MIN_MS;
+	const char *d;
+	size_t len, n;
+	int status = EXIT_OK, rc;
+
+	memset(&e, 0, sizeof(e));
+	if (work_open(&w, o, 1, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if ((status = open_reader(&w, &r, w.st.committed)) != 0)
+		goto out;
+	delivered = w.st.committed;
+	if (o->follow) {
+		catch_stop_signals();
+		if (o->timeout_ms != 0)
+			deadline = now_ms() + o->timeout_ms;
+	}
+	while (o->max == 0 || printed < o->max) {
+		rc = reader_next(r, o->max != 0 ? (size_t)(o->max - printed) : 0,
+		    &d, &len, &n, &e);
+		if (rc == -1) {
+			status = report_reader(&w, reader_lost(r),
+			    reader_offset(r), &e);
+			break;
+		}
+		if (rc == 1) {
+			if (write_all(STDOUT_FILENO, d, len) == -1) {
+				warnmsg("standard output: %s", strerror(errno));
+				status = EXIT_IOERR;
+				break;
+			}
+			printed += n;
+			delivered = reader_offset(r);
+			nap = POLL_MIN_MS;
+			continue;
+		}
+		if (!o->follow || stopping ||
+		    (deadline != 0 && now_ms() >= deadline))
+			break;
+		if (now_ms() - w.metrics_at >= METRICS_EVERY_MS)
+			write_metrics(&w);
+		nap_ms(nap);
+		if (nap < POLL_MAX_MS)
+			nap *= 2;
+	}
+	if (!w.exists || delivered != w.st.pending) {
+		w.st.pending = delivered;
+		if (work_save(&w, &e) == -1 && status == EXIT_OK)
+			status = error_report(&e);
+	}
+	if (o->verbose)
+		warnmsg("%s: consumer %s: %llu records delivered, pending "
+		    "offset %llu", w.s.name, o->consumer,
+		    (unsigned long long)printed, (unsigned long long)delivered);
+	write_metrics(&w);
+out:
+	reader_free(r);
+	work_close(&w);
+	return status;
+}
+
+/* --- commit --------------------------------------------------------------- */
+
+/* Count the records between from and to (both record boundaries). */
+static int
+count_records(struct work *w, uint64_t from, uint64_t to, uint64_t *count)
+{
+	struct reader *r;
+	struct error e;
+	const char *d, *p, *end;
+	size_t len, n;
+	uint64_t at = from;
+	int rc, status;
+
+	*count = 0;
+	if ((status = open_reader(w, &r, from)) != 0)
+		return status;
+	while (at < to) {
+		memset(&e, 0, sizeof(e));
+		if ((rc = reader_next(r, 0, &d, &len, &n, &e)) == -1) {
+			status = report_reader(w, reader_lost(r),
+			    reader_offset(r), &e);
+			break;
+		}
+		if (rc == 0) {
+			warnmsg("%s: consumer %s: pending offset %llu is past "
+			    "the head %llu", w->s.name, w->o->consumer,
+			    (unsigned long long)to, (unsigned long long)at);
+			status = EXIT_DATAERR;
+			break;
+		}
+		if (at + len <= to) {
+			*count += n;
+		} else {
+			for (p = d, end = d + (to - at); p < end &&
+			    (p = memchr(p, '\n', (size_t)(end - p))) != NULL;
+			    p++)
+				(*count)++;
+		}
+		at += len;
+	}
+	reader_free(r);
+	return status;
+}
+
+static int
+cmd_commit(const struct checkpoint_opts *o)
+{
+	struct work w;
+	struct error e;
+	uint64_t count;
+	int status = EXIT_OK;
+
+	memset(&e, 0, sizeof(e));
+	if (work_open(&w, o, 0, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if (!w.exists) {
+		warnmsg("%s: no consumer %s", w.s.name, o->consumer);
+		status = EXIT_NOINPUT;
+		goto out;
+	}
+	if (w.st.pending == w.st.committed) {
+		if (o->verbose)
+			warnmsg("%s: consumer %s: nothing pending", w.s.name,
+			    o->consumer);
+		goto out;
+	}
+	if ((status = count_records(&w, w.st.committed, w.st.pending,
+	    &count)) != 0)
+		goto out;
+	w.st.committed = w.st.pending;
+	w.st.records += count;
+	if (work_save(&w, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if (o->verbose)
+		warnmsg("%s: consumer %s: committed %llu records, offset %llu",
+		    w.s.name, o->consumer, (unsigned long long)count,
+		    (unsigned long long)w.st.committed);
+	write_metrics(&w);
+out:
+	work_close(&w);
+	return status;
+}
+
+/* --- run ------------------------------------------------------------------ */
+
+/*
+ * Collect the next batch: up to o->batch whole records.  Returns 1 with
+ * the batch in *data, *len and *n (borrowed until the next call), 0 when there
+ * is nothing to do (no record and no -f, or a stop was asked), -1 on error
+ * (reported).  Records before an error form a last batch; the error is
+ * kept in w->deferred for after it.
+ */
+static int
+next_batch(struct work *w, struct reader *r, struct buf *b,
+    const char **data, size_t *len, size_t *n)
+{
+	const struct checkpoint_opts *o = w->o;
+	uint64_t linger = 0;
+	unsigned nap = POLL_MIN_MS;
+	struct error e;
+	const char *d;
+	size_t l, k;
+	int rc;
+
+	b->len = 0;
+	*n = 0;
+	for (;;) {
+		if (stopping)
+			return 0;
+		memset(&e, 0, sizeof(e));
+		rc = reader_next(r, (size_t)o->batch - *n, &d, &l, &k, &e);
+		if (rc == 1) {
+			if (*n == 0 && k == o->batch) {
+				*data = d;	/* the whole batch: no copy */
+				*len = l;
+				*n = k;
+				return 1;
+			}
+			if (buf_append(b, d, l) == -1) {
+				warnmsg("batch of %zu bytes: %s", b->len + l,
+				    strerror(errno));
+				return -1;
+			}
+			*n += k;
+			nap = POLL_MIN_MS;
+			if (*n == o->batch)
+				break;
+			continue;
+		}
+		if (rc == -1) {
+			if (*n == 0) {
+				report_reader(w, reader_lost(r),
+				    reader_offset(r), &e);
+				return -1;
+			}
+			w->has_deferred = 1;
+			w->deferred = e;
+			w->deferred_lost = reader_lost(r);
+			w->deferred_at = reader_offset(r);
+			break;
+		}
+		/* at the head */
+		if (!o->follow) {
+			if (*n == 0)
+				return 0;
+			break;
+		}
+		if (*n > 0) {
+			if (linger == 0)
+				linger = now_ms() + LINGER_MS;
+			else if (now_ms() >= linger)
+				break;
+		}
+		if (now_ms() - w->metrics_at >= METRICS_EVERY_MS)
+			write_metrics(w);
+		nap_ms(nap);
+		if (nap < POLL_MAX_MS)
+			nap *= 2;
+	}
+	*data = b->data;
+	*len = b->len;
+	return 1;
+}
+
+/*
+ * Run COMMAND with the batch on its standard input and return its exit
+ * status (128 + the signal's number when a signal killed it).  COMMAND
+ * inherits the consumer lock's descriptor, so the consumer stays locked
+ * while it or anything it started is alive.
+ */
+static int
+run_batch(struct work *w, const char *data, size_t len, uint64_t start,
+    uint64_t end)
+{
+	char **cmd = w->o->command;
+	char num[32];
+	int p[2], status;
+	pid_t pid;
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)start);
+	setenv("AISTACK_BATCH_START", num, 1);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)end);
+	setenv("AISTACK_BATCH_END", num, 1);
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		warnmsg("pipe: %s", strerror(errno));
+		return EXIT_SOFTWARE;
+	}
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		warnmsg("fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return EXIT_SOFTWARE;
+	}
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (p[0] == STDIN_FILENO ? fcntl(p[0], F_SETFD, 0) == -1 :
+		    dup2(p[0], STDIN_FILENO) == -1) {
+			warnmsg("%s: standard input: %s", cmd[0],
+			    strerror(errno));
+			_exit(EXIT_CANTEXEC);
+		}
+		/* the pipeline holds the consumer until it exits */
+		if (fcntl(w->lockfd, F_SETFD, 0) == -1) {
+			warnmsg("%s: consumer lock: %s", cmd[0], strerror(errno));
+			_exit(EXIT_CANTEXEC);
+		}
+		execvp(cmd[0], cmd);
+		warnmsg("%s: %s", cmd[0], strerror(errno));
+		_exit(errno == ENOENT ? EXIT_NOTFOUND : EXIT_CANTEXEC);
+	}
+	close(p[0]);
+	/* a COMMAND that does not read it all is its own business */
+	if (write_all(p[1], data, len) == -1 && errno != EPIPE)
+		warnmsg("%s: standard input: %s", cmd[0], strerror(errno));
+	close(p[1]);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			warnmsg("%s: wait: %s", cmd[0], strerror(errno));
+			return EXIT_SOFTWARE;
+		}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_SOFTWARE;
+}
+
+static int
+cmd_run(const struct checkpoint_opts *o)
+{
+	struct buf b = BUF_INIT;
+	struct reader *r = NULL;
+	struct work w;
+	struct error e;
+	uint64_t start;
+	const char *data;
+	size_t len, n;
+	int status = EXIT_OK, rc;
+
+	memset(&e, 0, sizeof(e));
+	if (work_open(&w, o, 1, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if (!w.exists && work_save(&w, &e) == -1) {	/* register it */
+		status = error_report(&e);
+		goto out;
+	}
+	if ((status = open_reader(&w, &r, w.st.committed)) != 0)
+		goto out;
+	setenv("AISTACK_STREAM", o->stream, 1);
+	setenv("AISTACK_CONSUMER", o->consumer, 1);
+	catch_stop_signals();
+	for (;;) {
+		if ((rc = next_batch(&w, r, &b, &data, &len, &n)) == -1) {
+			status = EXIT_DATAERR;
+			break;
+		}
+		if (rc == 0)
+			break;
+		start = w.st.committed;
+		status = run_batch(&w, data, len, start, start + len);
+		if (status != EXIT_OK) {
+			w.failed++;
+			warnmsg("%s: consumer %s: batch %llu-%llu (%zu records) "
+			    "failed: %s exited with status %d; not committed",
+			    w.s.name, o->consumer, (unsigned long long)start,
+			    (unsigned long long)(start + len), n, o->command[0],
+			    status);
+			break;
+		}
+		w.st.committed = w.st.pending = start + len;
+		w.st.records += n;
+		if (work_save(&w, &e) == -1) {
+			status = error_report(&e);
+			break;
+		}
+		if (o->verbose)
+			warnmsg("%s: consumer %s: batch %llu-%llu: %zu records "
+			    "committed", w.s.name, o->consumer,
+			    (unsigned long long)start,
+			    (unsigned long long)(start + len), n);
+		if (w.has_deferred) {
+			status = report_reader(&w, w.deferred_lost,
+			    w.deferred_at, &w.deferred);
+			break;
+		}
+		if (now_ms() - w.metrics_at >= METRICS_EVERY_MS)
+			write_metrics(&w);
+	}
+	write_metrics(&w);
+out:
+	buf_release(&b);
+	reader_free(r);
+	work_close(&w);
+	return status;
+}
+
+/* --- seek ----------------------------------------------------------------- */
+
+/* Check that offset is a record boundary of the retained stream. */
+static int
+check_boundary(struct work *w, uint64_t offset, uint64_t head, uint64_t first)
+{
+	struct segment_list l;
+	struct reader *r;
+	struct error e;
+	const char *d;
+	size_t len, n, i;
+	int rc, found = 0;
+
+	if (offset > head) {
+		warnmsg("%s: offset %llu is past the head %llu", w->s.name,
+		    (unsigned long long)offset, (unsigned long long)head);
+		return EXIT_DATAERR;
+	}
+	if (offset < first) {
+		warnmsg("%s: offset %llu is in expired data: the first retained "
+		    "offset is %llu", w->s.name, (unsigned long long)offset,
+		    (unsigned long long)first);
+		return EXIT_DATAERR;
+	}
+	if (offset == head || offset == first)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	if (segments_list(w->s.dir, &l, &e) == -1)
+		return error_report(&e);
+	for (i = 0; i < l.n; i++)
+		if (l.v[i].base == offset)
+			found = 1;
+	segments_free(&l);
+	if (found)
+		return 0;
+	/* the byte before a boundary is a newline: a one-byte "record" */
+	rc = reader_open(&r, w->s.dir, offset - 1, NULL, &e);
+	if (rc == 0)
+		rc = reader_next(r, 1, &d, &len, &n, &e);
+	if (rc == 1 && len == 1) {
+		reader_free(r);
+		return 0;
+	}
+	if (rc == -1 && e.code != EXIT_DATAERR) {
+		reader_free(r);
+		return error_report(&e);
+	}
+	if (rc != -1)
+		reader_free(r);
+	warnmsg("%s: offset %llu is not a record boundary", w->s.name,
+	    (unsigned long long)offset);
+	return EXIT_DATAERR;
+}
+
+static int
+cmd_seek(const struct checkpoint_opts *o)
+{
+	struct work w;
+	struct error e;
+	uint64_t head, first, to = 0;
+	int status = EXIT_OK;
+
+	memset(&e, 0, sizeof(e));
+	if (work_open(&w, o, 1, &e) == -1 ||
+	    stream_head(w.s.dir, &head, &first, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	switch (o->seek) {
+	case SEEK_TO_START:
+		to = first;
+		break;
+	case SEEK_TO_END:
+		to = head;
+		break;
+	case SEEK_TO_OFFSET:
+		if ((status = check_boundary(&w, o->offset, head, first)) != 0)
+			goto out;
+		to = o->offset;
+		break;
+	case SEEK_TO_NONE:
+		break;
+	}
+	w.st.committed = w.st.pending = to;
+	if (work_save(&w, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if (o->verbose)
+		warnmsg("%s: consumer %s: committed offset %llu", w.s.name,
+		    o->consumer, (unsigned long long)to);
+	write_metrics(&w);
+out:
+	work_close(&w);
+	return status;
+}
+
+/* --- remove --------------------------------------------------------------- */
+
+static int
+cmd_remove(const struct checkpoint_opts *o)
+{
+	char path[PATH_MAX + METRICS_NAME_MAX + 32];
+	struct work w;
+	struct error e;
+	int status = EXIT_OK;
+
+	memset(&e, 0, sizeof(e));
+	if (work_open(&w, o, 0, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if (!w.exists) {
+		warnmsg("%s: no consumer %s", w.s.name, o->consumer);
+		status = EXIT_NOINPUT;
+		goto out;
+	}
+	if (consumer_remove(w.s.dir, o->consumer, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
+	if (metrics_file(&w, path, sizeof(path), &e) == 0 &&
+	    unlink(path) == -1 && errno != ENOENT)
+		warnmsg("%s: %s", path, strerror(errno));
+	if (o->verbose)
+		warnmsg("%s: consumer %s removed", w.s.name, o->consumer);
+out:
+	work_close(&w);
+	return status;
+}
+
+/* --- status --------------------------------------------------------------- */
+
+static void
+json_str(struct buf *b, const char *s)
+{
+	buf_putc(b, '"');
+	if (utf8_valid(s, strlen(s)))
+		buf_json_escape(b, s, strlen(s));
+	else
+		for (; *s != '\0'; s++)	/* a path that is not UTF-8 */
+			buf_json_escape(b, (unsigned char)*s < 0x80 ? s : "?",
+			    1);
+	buf_putc(b, '"');
+}
+
+/* Append one stream's status to out. */
+static int
+status_stream(struct buf *out, const char *label, const char *dir, int json,
+    struct error *e)
+{
+	struct consumer_state *st = NULL;
+	uint64_t head, low = UINT64_MAX;
+	char **names;
+	size_t n, i;
+	int rc = -1;
+
+	if (stream_head(dir, &head, NULL, e) == -1 ||
+	    consumer_list(dir, &names, &n, e) == -1)
+		return error_wrap(e, "%s", label);
+	if (n > 0 && (st = calloc(n, sizeof(*st))) == NULL) {
+		error_errno(e, EXIT_SOFTWARE, "%s", label);
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		int lrc = consumer_load(dir, names[i], &st[i], e);
+		if (lrc == -1)
+			goto done;
+		if (lrc == 1) {		/* removed meanwhile */
+			free(names[i]);
+			memmove(names + i, names + i + 1,
+			    (n - i - 1) * sizeof(*names));
+			n--;
+			i--;
+			continue;
+		}
+		if (st[i].committed < low)
+			low = st[i].committed;
+	}
+	/* backlog: head minus the slowest consumer (DESIGN.md, Streams) */
+	if (low == UINT64_MAX)
+		low = head;
+	if (json) {
+		buf_printf(out, "{\"stream\":");
+		json_str(out, label);
+		buf_printf(out, ",\"head\":%llu,\"backlog\":%llu,"
+		    "\"consumers\":[", (unsigned long long)head,
+		    (unsigned long long)(head > low ? head - low : 0));
+	} else
+		buf_printf(out, "%s: head %llu, backlog %llu\n", label,
+		    (unsigned long long)head,
+		    (unsigned long long)(head > low ? head - low : 0));
+	for (i = 0; i < n; i++) {
+		uint64_t lag = head > st[i].committed ? head - st[i].committed : 0;
+		if (json)
+		{
+			buf_printf(out, "%s{\"consumer\":\"%s\",\"committed\":%llu,"
+			    "\"pending\":%llu,\"lag\":%llu,\"records\":%llu,"
+			    "\"updated\":", i ? "," : "", names[i],
+			    (unsigned long long)st[i].committed,
+			    (unsigned long long)st[i].pending,
+			    (unsigned long long)lag,
+			    (unsigned long long)st[i].records);
+			json_str(out, st[i].updated);
+			buf_putc(out, '}');
+		} else
+			buf_printf(out, "  %s: committed %llu, pending %llu, "
+			    "lag %llu, records %llu, updated %s\n", names[i],
+			    (unsigned long long)st[i].committed,
+			    (unsigned long long)st[i].pending,
+			    (unsigned long long)lag,
+			    (unsigned long long)st[i].records,
+			    st[i].updated[0] != '\0' ? st[i].updated : "-");
+	}
+	if (json)
+		buf_printf(out, "]}\n");
+	rc = 0;
+done:
+	free(st);
+	consumer_names_free(names, n);
+	return rc;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of every stream in the state directory, sorted. */
+static int
+list_streams(char ***names, size_t *n, struct error *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 260];
+	struct dirent *de;
+	struct stat st;
+	size_t cap = 0;
+	DIR *d;
+
+	*names = NULL;
+	*n = 0;
+	if (statedir_sub(dir, sizeof(dir), "streams", e) == -1)
+		return -1;
+	if ((d = opendir(dir)) == NULL)
+		return error_errno(e, EXIT_IOERR, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (!name_valid(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+			continue;
+		if (*n == cap) {
+			char **nn;
+			cap = cap ? cap * 2 : 16;
+			if ((nn = realloc(*names, cap * sizeof(*nn))) == NULL)
+				goto oom;
+			*names = nn;
+		}
+		if (((*names)[*n] = strdup(de->d_name)) == NULL)
+			goto oom;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), name_cmp);
+	return 0;
+oom:
+	closedir(d);
+	consumer_names_free(*names, *n);
+	*names = NULL;
+	*n = 0;
+	return error_errno(e, EXIT_SOFTWARE, "%s", dir);
+}
+
+static int
+cmd_status(const struct checkpoint_opts *o)
+{
+	struct buf out = BUF_INIT;
+	char **names = NULL, dir[PATH_MAX];
+	struct error e;
+	size_t n = 0, i;
+	int status = EXIT_OK;
+	struct stat st;
+
+	memset(&e, 0, sizeof(e));
+	if (o->nstreams == 0 && list_streams(&names, &n, &e) == -1)
+		return error_report(&e);
+	for (i = 0; i < (o->nstreams ? (size_t)o->nstreams : n); i++) {
+		const char *label = o->nstreams ? o->streams[i] : names[i];
+		if (statedir_resolve(label, "streams", dir, sizeof(dir),
+		    &e) == -1) {
+			status = error_report(&e);
+			continue;
+		}
+		if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			warnmsg("%s: no such stream", label);
+			status = EXIT_NOINPUT;
+			continue;
+		}
+		if (status_stream(&out, label, dir, o->json, &e) == -1)
+			status = error_report(&e);
+	}
+	consumer_names_free(names, n);
+	if (out.len > 0 && write_all(STDOUT_FILENO, out.data, out.len) == -1) {
+		warnmsg("standard output: %s", strerror(errno));
+		status = EXIT_IOERR;
+	}
+	buf_release(&out);
+	return status;
+}
+
+/* --- options -------------------------------------------------------------- */
+
+enum {
+	OPT_END = 256, OPT_FROM, OPT_JSON, OPT_OFFSET, OPT_START, OPT_TIMEOUT,
+	OPT_VERSION
+};
+
+static const struct option longopts[] = {
+	{ "end",	no_argument,		NULL, OPT_END },
+	{ "from",	required_argument,	NULL, OPT_FROM },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "json",	no_argument,		NULL, OPT_JSON },
+	{ "offset",	required_argument,	NULL, OPT_OFFSET },
+	{ "start",	no_argument,		NULL, OPT_START },
+	{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
+	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ NULL,		0,			NULL, 0 }
+};
+
+static const struct {
+	const char *name;
+	enum verb verb;
+	const char *shortopts;
+	int operands;			/* CONSUMER STREAM: 2; status: -1 */
+} verbs[] = {
+	{ "read",	VERB_READ,	"hvn:f",	2 },
+	{ "commit",	VERB_COMMIT,	"hv",		2 },
+	{ "run",	VERB_RUN,	"hvn:f",	2 },
+	{ "seek",	VERB_SEEK,	"hv",		2 },
+	{ "status",	VERB_STATUS,	"hv",		-1 },
+	{ "remove",	VERB_REMOVE,	"hv",		2 },
+};
+
+/* Whether the long option opt belongs to the verb. */
+static int
+long_allowed(enum verb v, int opt)
+{
+	switch (opt) {
+	case OPT_END:
+	case OPT_OFFSET:
+	case OPT_START:
+		return v == VERB_SEEK;
+	case OPT_FROM:
+		return v == VERB_READ || v == VERB_RUN;
+	case OPT_JSON:
+		return v == VERB_STATUS;
+	case OPT_TIMEOUT:
+		return v == VERB_READ;
+	default:
+		return 1;
+	}
+}
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Print the message (when fmt is not "") and the usage; EXIT_USAGE. */
+static int
+usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (fmt[0] != '\0') {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		warnmsg("%s", msg);
+	}
+	fputs(usage_text, stderr);
+	return EXIT_USAGE;
+}
+
+static void
+help(void)
+{
+	fputs(usage_text, stdout);
+	fputs(help_text, stdout);
+}
+
+/* Apply [checkpoint] batch and AISTACK_CHECKPOINT_BATCH when no -n. */
+static int
+apply_config(struct checkpoint_opts *o)
+{
+	struct config c;
+	struct error e;
+	const char *v, *src;
+	int rc = 0;
+
+	if (o->verb != VERB_RUN || o->batch_given)
+		return 0;
+	if (config_load(&c, &e) == -1) {
+		error_report(&e);
+		return -1;
+	}
+	if ((v = config_lookup(&c, "checkpoint", "batch", &src)) != NULL &&
+	    (parse_u64(v, &o->batch) == -1 || o->batch == 0 ||
+	    o->batch > SIZE_MAX / 2)) {
+		warnmsg("%s: invalid batch \"%s\"", src, v);
+		rc = -1;
+	}
+	config_release(&c);
+	return rc;
+}
+
+/* Parse argv after the verb into o; returns 0, or an exit status. */
+static int
+parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
+    int *done)
+{
+	int ch, nargs = argc, k, nop;
+	uint64_t v;
+
+	*done = 0;
+	if (o->verb == VERB_RUN) {
+		/* COMMAND follows the first "--" */
+		for (k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+			;
+		if (k == argc) {
+			/* no "--": still honour -h */
+			for (k = 1; k < argc; k++)
+				if (strcmp(argv[k], "-h") == 0 ||
+				    strcmp(argv[k], "--help") == 0) {
+					help();
+					*done = 1;
+					return EXIT_OK;
+				}
+			return usage_error("run: missing -- COMMAND");
+		}
+		if (k + 1 == argc)
+			return usage_error("run: missing COMMAND after --");
+		o->command = argv + k + 1;
+		nargs = k;
+	}
+	optind = 1;
+	while ((ch = getopt_long(nargs, argv, verbs[vi].shortopts, longopts,
+	    NULL)) != -1) {
+		if (ch >= OPT_END && !long_allowed(o->verb, ch))
+			return usage_error("%s: option not valid here",
+			    argv[optind - 1]);
+		switch (ch) {
+		case 'f':
+			o->follow = 1;
+			break;
+		case 'h':
+			help();
+			*done = 1;
+			return EXIT_OK;
+		case 'n':
+			if (parse_u64(optarg, &v) == -1 || v == 0 ||
+			    v > SIZE_MAX / 2)
+				return usage_error("-n: invalid value \"%s\"",
+				    optarg);
+			if (o->verb == VERB_RUN) {
+				o->batch = v;
+				o->batch_given = 1;
+			} else
+				o->max = v;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case OPT_END:
+		case OPT_START:
+		case OPT_OFFSET:
+			if (o->seek != SEEK_TO_NONE)
+				return usage_error("seek: give one of --start, "
+				    "--end and --offset");
+			o->seek = ch == OPT_END ? SEEK_TO_END : ch == OPT_START ?
+			    SEEK_TO_START : SEEK_TO_OFFSET;
+			if (ch == OPT_OFFSET && parse_u64(optarg,
+			    &o->offset) == -1)
+				return usage_error("--offset: invalid value "
+				    "\"%s\"", optarg);
+			break;
+		case OPT_FROM:
+			if (strcmp(optarg, "start") == 0)
+				o->from_end = 0;
+			else if (strcmp(optarg, "end") == 0)
+				o->from_end = 1;
+			else
+				return usage_error("--from: invalid value "
+				    "\"%s\" (expected start or end)", optarg);
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_duration_ms(optarg, &o->timeout_ms) == -1 ||
+			    o->timeout_ms == 0)
+				return usage_error("--timeout: invalid value "
+				    "\"%s\"", optarg);
+			break;
+		case OPT_VERSION:
+			printf("aistack-checkpoint %s\n", AISTACK_VERSION);
+			*done = 1;
+			return EXIT_OK;
+		default:
+			return usage_error("%s", "");
+		}
+	}
+	nop = nargs - optind;
+	if (verbs[vi].operands == -1) {
+		o->streams = argv + optind;
+		o->nstreams = nop;
+		return 0;
+	}
+	if (nop != 2)
+		return usage_error(nop < 2 ? "%s: missing CONSUMER STREAM" :
+		    "%s: too many operands", verbs[vi].name);
+	o->consumer = argv[optind];
+	o->stream = argv[optind + 1];
+	if (!name_valid(o->consumer))
+		return usage_error("%s: invalid consumer name "
+		    "(expected [a-z0-9][a-z0-9._-]{0,63})", o->consumer);
+	if (o->verb == VERB_SEEK && o->seek == SEEK_TO_NONE)
+		return usage_error("seek: give one of --start, --end and "
+		    "--offset");
+	if (o->timeout_ms != 0 && !o->follow)
+		return usage_error("--timeout: needs -f");
+	return 0;
+}
+
+static int
+run(const struct checkpoint_opts *o)
+{
+	switch (o->verb) {
+	case VERB_READ:
+		return cmd_read(o);
+	case VERB_COMMIT:
+		return cmd_commit(o);
+	case VERB_RUN:
+		return cmd_run(o);
+	case VERB_SEEK:
+		return cmd_seek(o);
+	case VERB_STATUS:
+		return cmd_status(o);
+	case VERB_REMOVE:
+		return cmd_remove(o);
+	}
+	return EXIT_SOFTWARE;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct checkpoint_opts o;
+	size_t vi;
+	int status, done;
+
+	progname = "aistack-checkpoint";
+	memset(&o, 0, sizeof(o));
+	o.batch = DEFAULT_BATCH;
+	if (argc < 2)
+		return usage_error("missing command");
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		help();
+		status = EXIT_OK;
+		goto out;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("aistack-checkpoint %s\n", AISTACK_VERSION);
+		status = EXIT_OK;
+		goto out;
+	}
+	for (vi = 0; vi < sizeof(verbs) / sizeof(verbs[0]); vi++)
+		if (strcmp(argv[1], verbs[vi].name) == 0)
+			break;
+	if (vi == sizeof(verbs) / sizeof(verbs[0]))
+		return usage_error("%s: unknown command", argv[1]);
+	o.verb = verbs[vi].verb;
+	status = parse_verb(&o, argc - 1, argv + 1, (int)vi, &done);
+	if (status != EXIT_OK || done)
+		goto out;
+	if (apply_config(&o) == -1)
+		return EXIT_CONFIG;
+	if (o.verb == VERB_RUN)
+		signal(SIGPIPE, SIG_IGN);
+	status = run(&o);
+out:
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		if (status == EXIT_OK) {
+			warnmsg("standard output: %s", strerror(errno));
+			status = EXIT_IOERR;
+		}
+	}
+	return status;
+}
