@@ -55,7 +55,7 @@ LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 
 # --- each command links only what it uses ----------------------------------
 # cmd_X = library modules;  pkg_X = pkg-config packages
-cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) pg
+cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pg
 pkg_aistack-ingest      = jansson zlib libpq libcrypto
 cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock
 pkg_aistack-checkpoint  = jansson zlib
@@ -102,6 +102,70 @@ $(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard lib/*.h) | $(BUI
 $(BUILD)/bin/unit-tests: $(BUILD)/tests/unit.o $(UNIT_OBJS) $(call objs_of,$(LIB_ALL)) | $(BUILD)/bin
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(PKG_ALL)) -lm -lpthread
 
+# --- proof: fuzzing, fault injection, analysers (fuzz/README.md) ------------
+# Each fuzz/fuzz_NAME.c is a libFuzzer target.  The normal build links it
+# with fuzz/replay.c into $(BUILD)/fuzz/replay-NAME, which tests/fuzz.bats
+# runs over fuzz/corpus/NAME; "make fuzz" builds the libFuzzer binaries
+# with clang into build-fuzz/fuzz/fuzz-NAME; "make fuzz-smoke" runs each
+# for FUZZ_TIME seconds.  $(BUILD)/lib/libfault.so is the LD_PRELOAD
+# library of tests/fault.bats (never sanitized: it runs in front of ASan).
+FUZZ_TARGETS = $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_REPLAYS = $(addprefix $(BUILD)/fuzz/replay-,$(FUZZ_TARGETS))
+FUZZ_CC     ?= clang
+FUZZ_TIME   ?= 60
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+
+$(BUILD)/fuzz:
+	mkdir -p $@
+
+$(BUILD)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h $(wildcard lib/*.h) | $(BUILD)/fuzz
+	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
+
+$(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o \
+    $(call objs_of,$(LIB_ALL)) | $(BUILD)/fuzz
+	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(PKG_ALL)) -lm -lpthread
+
+$(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/fuzz_%.o $(call objs_of,$(LIB_ALL)) | $(BUILD)/fuzz
+	$(call say,LD,$@)$(CC) $(AS_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(PKG_ALL)) -lm -lpthread
+
+$(BUILD)/lib/libfault.so: tests/fault/libfault.c | $(BUILD)/lib
+	$(call say,CC,$<)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -fPIC -shared $< -o $@ -ldl
+
+replays: $(FUZZ_REPLAYS) $(BUILD)/lib/libfault.so
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	    OPTFLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	    SANLDFLAGS="$(FUZZ_SAN)" \
+	    $(addprefix build-fuzz/fuzz/fuzz-,$(FUZZ_TARGETS))
+
+# New inputs go to build-fuzz/corpus/NAME; "make fuzz-merge" adds the ones
+# that reach new code to the committed corpus.
+fuzz-smoke: fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build-fuzz/corpus/$$t build-fuzz/crash/$$t; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	    echo "fuzz-$$t: $(FUZZ_TIME) s"; \
+	    build-fuzz/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) -max_len=16384 \
+	        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $$dict \
+	        -artifact_prefix=build-fuzz/crash/$$t/ \
+	        build-fuzz/corpus/$$t fuzz/corpus/$$t 2>build-fuzz/$$t.log || \
+	        { tail -n 40 build-fuzz/$$t.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^Done' build-fuzz/$$t.log; \
+	done
+
+fuzz-merge: fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build-fuzz/corpus/$$t; \
+	    build-fuzz/fuzz/fuzz-$$t -merge=1 -max_len=16384 fuzz/corpus/$$t \
+	        build-fuzz/corpus/$$t 2>/dev/null; \
+	done
+
+# cppcheck, clang-tidy, shellcheck and valgrind (tests/analyse)
+analyse: all $(BUILD)/bin/unit-tests
+	@AISTACK_BIN=$(abspath $(BUILD)/bin) tests/analyse
+
 deps:
 	@sh tests/deps.sh
 
@@ -109,7 +173,7 @@ check: deps
 	@$(MAKE) --no-print-directory test
 
 # The whole suite without the package check (what "check" runs).
-test: all $(BUILD)/bin/unit-tests
+test: all $(BUILD)/bin/unit-tests replays
 	@AISTACK_BIN=$(abspath $(BUILD)/bin) SANITIZE=$(SANITIZE) tests/run
 
 demo: deps
@@ -140,4 +204,5 @@ install: all
 clean:
 	rm -rf build build-san build-bench build-fuzz
 
-.PHONY: all check test demo bench install deps clean
+.PHONY: all check test demo bench install deps clean replays fuzz fuzz-smoke \
+        fuzz-merge analyse

@@ -28,6 +28,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "parse.h"
+#include "pg.h"
 #include "stream.h"
 
 #define DEFAULT_MAX_RECORD	(1024 * 1024)
@@ -47,6 +48,7 @@ struct ingest_opts {
 	enum sync_mode sync;
 	const char *rejects;		/* NULL: TARGET.rejects */
 	const char *stats;
+	const char *table;		/* PostgreSQL targets */
 	const char *target;
 	char **files;
 	int nfiles;
@@ -54,12 +56,17 @@ struct ingest_opts {
 
 struct counters {
 	uint64_t records, rejected, empty, bytes, batches;
+	uint64_t skipped;		/* PostgreSQL: already present */
 	uint64_t paused_ms;
 };
 
 struct ingest {
 	const struct ingest_opts *o;
-	struct stream out;
+	const char *label;		/* the stream's name, or the table */
+	struct stream out;		/* a stream target, or */
+	struct pg_sink *pg;		/* a PostgreSQL target */
+	uint64_t *lines;		/* PostgreSQL: input line of each record */
+	size_t nlines, caplines;
 	struct stream rej;
 	int rej_open;
 	char *in;			/* input buffer */
@@ -84,11 +91,13 @@ struct ingest {
 
 static const char usage_text[] =
 "usage: aistack-ingest [-v] [--max-record SIZE] [--max-backlog SIZE] [--on-full block|fail]\n"
-"                      [--sync batch|always|none] [--rejects STREAM] [--stats FILE] TARGET [FILE...]\n"
+"                      [--sync batch|always|none] [--rejects STREAM] [--stats FILE]\n"
+"                      [--table NAME] TARGET [FILE...]\n"
 "\n"
 "Validate JSON Lines records and append them to the stream TARGET (a NAME\n"
-"under the state directory, or a path).  Lines that are not records go to\n"
-"the rejects stream (default TARGET.rejects), byte for byte recoverable.\n"
+"under the state directory, or a path), or load them into PostgreSQL when\n"
+"TARGET is a postgres:// URI.  Lines that are not records go to the rejects\n"
+"stream (default TARGET.rejects, or TABLE.rejects), byte for byte recoverable.\n"
 "\n"
 "  -v, --verbose            report counts on standard error\n"
 "      --max-record SIZE    longest record accepted (default 1M)\n"
@@ -97,6 +106,7 @@ static const char usage_text[] =
 "      --sync MODE          fdatasync per batch (default), per record, or none\n"
 "      --rejects STREAM     where invalid lines go (default TARGET.rejects)\n"
 "      --stats FILE         write run statistics as JSON to FILE\n"
+"      --table NAME         PostgreSQL table (default aistack_events)\n"
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
 
@@ -124,7 +134,7 @@ static void
 write_metrics(struct ingest *ing)
 {
 	struct metrics m = METRICS_INIT;
-	const char *s = ing->out.name;
+	const char *s = ing->label;
 	struct error e;
 
 	metrics_family(&m, "aistack_ingest_records_total", "counter",
@@ -157,7 +167,8 @@ write_metrics(struct ingest *ing)
 		metrics_sample(&m, "aistack_stream_backlog_bytes",
 		    (double)ing->backlog, "stream", s, NULL);
 	}
-	if (metrics_write(&m, "ingest", path_basename(s), &e) == -1)
+	if (metrics_write(&m, "ingest", ing->pg != NULL ? s : path_basename(s),
+	    &e) == -1)
 		warnmsg("%s", e.msg);
 	metrics_release(&m);
 	ing->metrics_at = now_ms();
@@ -170,13 +181,17 @@ write_stats(struct ingest *ing, struct error *e)
 	int rc;
 
 	buf_printf(&b, "{\"stream\":\"");
-	buf_json_escape(&b, ing->out.name, strlen(ing->out.name));
+	buf_json_escape(&b, ing->label, strlen(ing->label));
 	buf_printf(&b, "\",\"records\":%llu,\"rejected\":%llu,\"empty\":%llu,"
-	    "\"bytes\":%llu,\"batches\":%llu,\"paused_seconds\":%.3f}\n",
+	    "\"bytes\":%llu,\"batches\":%llu,\"paused_seconds\":%.3f",
 	    (unsigned long long)ing->n.records,
 	    (unsigned long long)ing->n.rejected,
 	    (unsigned long long)ing->n.empty, (unsigned long long)ing->n.bytes,
 	    (unsigned long long)ing->n.batches, (double)ing->n.paused_ms / 1000);
+	if (ing->pg != NULL)
+		buf_printf(&b, ",\"already_present\":%llu",
+		    (unsigned long long)ing->n.skipped);
+	buf_printf(&b, "}\n");
 	rc = atomic_replace(ing->o->stats, b.data, b.len, 0644, e);
 	buf_release(&b);
 	return rc;
@@ -200,7 +215,7 @@ backpressure(struct ingest *ing, struct error *e)
 	unsigned nap = 50;
 	uint64_t t = now_ms(), since = 0;
 
-	if (o->max_backlog == 0)
+	if (o->max_backlog == 0 || ing->pg != NULL)
 		return 0;
 	if (ing->checked_at != 0 && t - ing->checked_at < BACKLOG_RECHECK_MS &&
 	    ing->backlog + ing->appended_since <= o->max_backlog)
@@ -264,7 +279,8 @@ open_rejects(struct ingest *ing, struct error *e)
 		return 0;
 	if (ing->o->rejects != NULL)
 		snprintf(name, sizeof(name), "%s", ing->o->rejects);
-	else if (snprintf(name, sizeof(name), "%s.rejects", ing->o->target) >=
+	else if (snprintf(name, sizeof(name), "%s.rejects", ing->pg != NULL ?
+	    ing->o->table : ing->o->target) >=
 	    (int)sizeof(name))
 		return error_set(e, EXIT_USAGE, "%s: name too long",
 		    ing->o->target);
@@ -449,7 +465,7 @@ count_lines(const char *p, size_t n)
 static int
 sync_pending(struct ingest *ing, struct error *e)
 {
-	if (!ing->unsynced)
+	if (!ing->unsynced || ing->pg != NULL)
 		return 0;
 	ing->unsynced = 0;
 	return stream_sync(&ing->out, e);
@@ -467,7 +483,22 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 	size_t done = 0;
 	int rc = 0;
 
-	if (n > 0) {
+	if (n > 0 && ing->pg != NULL) {
+		uint64_t added, bad;
+		if (pg_sink_load(ing->pg, data, n, nrec, &added, &bad, e) == -1) {
+			if (bad < ing->nlines) {
+				char why[ERROR_MSG_MAX];
+				snprintf(why, sizeof(why), "%s", e->msg);
+				error_set(e, e->code, "%s:%llu: %s", ing->source,
+				    (unsigned long long)ing->lines[bad], why);
+			}
+			return -1;
+		}
+		ing->n.records += nrec;
+		ing->n.bytes += n;
+		ing->n.batches++;
+		ing->n.skipped += nrec - added;
+	} else if (n > 0) {
 		/* before stream_lock, which may move to a new segment */
 		if (sync_pending(ing, e) == -1)
 			return -1;
@@ -511,6 +542,23 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 	return rejects_flush(ing, e);
 }
 
+/* PostgreSQL: remember the input line of the batch's record k. */
+static int
+note_line(struct ingest *ing, uint64_t k, struct error *e)
+{
+	if (k >= ing->caplines) {
+		size_t cap = ing->caplines ? ing->caplines * 2 : 4096;
+		uint64_t *nl = realloc(ing->lines, cap * sizeof(*nl));
+		if (nl == NULL)
+			return error_errno(e, EXIT_SOFTWARE, "line numbers");
+		ing->lines = nl;
+		ing->caplines = cap;
+	}
+	ing->lines[k] = ing->lineno;
+	ing->nlines = (size_t)k + 1;
+	return 0;
+}
+
 /*
  * Classify the complete lines at the front of buf[0..len): valid records
  * are compacted to the front in place (they only move down), rejects are
@@ -545,6 +593,8 @@ classify(struct ingest *ing, char *buf, size_t len, int final, size_t *vlen,
 			if (reject(ing, p, n, why, e) == -1)
 				return -1;
 		} else if (json_scan_record(p, n, &jr) == 0) {
+			if (ing->pg != NULL && note_line(ing, *nrec, e) == -1)
+				return -1;
 			if (w != p)
 				memmove(w, p, n);
 			w += n;
@@ -656,6 +706,7 @@ ingest_fd_unsynced(struct ingest *ing, int fd, const char *source,
 				continue;
 		}
 
+		ing->nlines = 0;
 		if (classify(ing, ing->in, len, eof, &vlen, &used, &nrec, e) == -1)
 			return -1;
 		if (append_batch(ing, ing->in, vlen, nrec, e) == -1)
@@ -690,10 +741,18 @@ run(const struct ingest_opts *o)
 		warnmsg("input buffer of %zu bytes: %s", ing.cap, strerror(errno));
 		return EXIT_SOFTWARE;
 	}
-	if (stream_open(&ing.out, o->target, 1, &e) == -1) {
+	ing.out.lockfd = ing.out.segfd = -1;
+	if (pg_uri_is(o->target)) {
+		ing.label = o->table;
+		if (pg_sink_open(&ing.pg, o->target, o->table, &e) == -1) {
+			free(ing.in);
+			return error_report(&e);
+		}
+	} else if (stream_open(&ing.out, o->target, 1, &e) == -1) {
 		free(ing.in);
 		return error_report(&e);
-	}
+	} else
+		ing.label = ing.out.name;
 	if (o->nfiles == 0) {
 		if (ingest_fd(&ing, STDIN_FILENO, "stdin", &e) == -1)
 			status = error_report(&e);
@@ -720,9 +779,17 @@ run(const struct ingest_opts *o)
 	}
 	if (ing.oversize)
 		stream_unlock(&ing.rej);
-	if (o->verbose)
+	if (o->verbose && ing.pg != NULL)
+		warnmsg("%s: %llu records loaded (%llu already present), %llu "
+		    "rejected, %llu empty lines, %llu batches",
+		    pg_sink_name(ing.pg), (unsigned long long)ing.n.records,
+		    (unsigned long long)ing.n.skipped,
+		    (unsigned long long)ing.n.rejected,
+		    (unsigned long long)ing.n.empty,
+		    (unsigned long long)ing.n.batches);
+	else if (o->verbose)
 		warnmsg("%s: %llu records appended, %llu rejected, %llu empty "
-		    "lines, %llu batches", ing.out.name,
+		    "lines, %llu batches", ing.label,
 		    (unsigned long long)ing.n.records,
 		    (unsigned long long)ing.n.rejected,
 		    (unsigned long long)ing.n.empty,
@@ -734,6 +801,8 @@ run(const struct ingest_opts *o)
 			status = e.code;
 	}
 	stream_close(&ing.out);
+	pg_sink_close(ing.pg);
+	free(ing.lines);
 	if (ing.rej_open)
 		stream_close(&ing.rej);
 	buf_release(&ing.rejbuf);
@@ -745,7 +814,7 @@ run(const struct ingest_opts *o)
 
 enum {
 	OPT_MAX_BACKLOG = 256, OPT_MAX_RECORD, OPT_ON_FULL, OPT_REJECTS,
-	OPT_STATS, OPT_SYNC, OPT_VERSION
+	OPT_STATS, OPT_SYNC, OPT_TABLE, OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -756,6 +825,7 @@ static const struct option longopts[] = {
 	{ "rejects",		required_argument,	NULL, OPT_REJECTS },
 	{ "stats",		required_argument,	NULL, OPT_STATS },
 	{ "sync",		required_argument,	NULL, OPT_SYNC },
+	{ "table",		required_argument,	NULL, OPT_TABLE },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ NULL,			0,			NULL, 0 }
@@ -852,6 +922,7 @@ main(int argc, char **argv)
 	o.max_backlog = DEFAULT_MAX_BACKLOG;
 	o.on_full = ON_FULL_BLOCK;
 	o.sync = SYNC_BATCH;
+	o.table = "aistack_events";
 	signal(SIGPIPE, SIG_IGN);
 
 	while ((ch = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
@@ -877,6 +948,9 @@ main(int argc, char **argv)
 		case OPT_STATS:
 			o.stats = optarg;
 			break;
+		case OPT_TABLE:
+			o.table = optarg;
+			break;
 		case OPT_VERSION:
 			printf("aistack-ingest %s\n", AISTACK_VERSION);
 			status = EXIT_OK;
@@ -892,6 +966,16 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.target = argv[optind];
+	if (pg_uri_is(o.target) && pg_uri_has_password(o.target)) {
+		warnmsg("the PostgreSQL URI carries a password; give it in "
+		    "PGPASSWORD or a PGPASSFILE instead");
+		return EXIT_USAGE;
+	}
+	if (!pg_table_valid(o.table)) {
+		warnmsg("--table: invalid name \"%s\" (expected [schema.]name "
+		    "in lower case)", o.table);
+		return EXIT_USAGE;
+	}
 	o.files = argv + optind + 1;
 	o.nfiles = argc - optind - 1;
 	if (apply_config(&o, given) == -1)

@@ -49,3 +49,43 @@ set_consumer() {
 	printf '{"committed":%s,"pending":%s,"records":0,"updated":"2026-01-01T00:00:00Z"}\n' \
 		"$3" "$3" > "$STREAMS/$1/consumers/$2"
 }
+
+# A throwaway PostgreSQL cluster for a suite: pg_start DIR starts one with
+# its unix socket in DIR/sock (no TCP) and sets PG_URI; pg_stop DIR stops
+# it.  The server runs as the postgres user when the tests run as root, so
+# DIR must be reachable by that user: make it with pg_mkdir (outside the
+# private bats temporary directories).
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+pg_as() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+pg_mkdir() {
+	local d
+	d=$(mktemp -d "${TMPDIR:-/tmp}/aistack-pg.XXXXXX")
+	chmod 755 "$d"
+	echo "$d"
+}
+pg_start() {
+	local dir=$1
+	mkdir -p "$dir/sock"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$dir" "$dir/sock"
+	if [ ! -d "$dir/data" ]; then
+		pg_as "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres \
+			--no-sync > "$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+	fi
+	pg_as "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+		-o "-k $dir/sock -c listen_addresses= -F" start > /dev/null 3>&-
+	PG_URI="postgresql:///postgres?host=$dir/sock&user=postgres"
+	export PG_URI
+}
+pg_stop() {
+	pg_as "$PG_BIN/pg_ctl" -D "$1/data" -m immediate stop > /dev/null 2>&1 || true
+}
+# psql_q SQL: one value from the suite's cluster
+psql_q() {
+	psql "$PG_URI" -XAtqc "$1"
+}

@@ -17,6 +17,7 @@ complete -c aistack-ingest -l on-full -x -a 'block fail' -d 'when over the backl
 complete -c aistack-ingest -l sync -x -a 'batch always none' -d 'when to fdatasync'
 complete -c aistack-ingest -l rejects -x -a '(__aistack_streams)' -d 'stream for invalid lines'
 complete -c aistack-ingest -l stats -r -F -d 'write statistics as JSON'
+complete -c aistack-ingest -l table -x -d 'PostgreSQL table'
 complete -c aistack-ingest -s h -l help -d 'show help'
 complete -c aistack-ingest -l version -d 'show the version'
 complete -c aistack-ingest -a '(__aistack_streams)' -d stream
