@@ -188,8 +188,11 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-	    $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DATADIR)/aistack
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 0755 examples/learning-flow.sh $(DESTDIR)$(DATADIR)/aistack/
+	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
 	for m in $(MANPAGES); do \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	for c in $(COMMANDS); do \
@@ -198,7 +201,7 @@ install: all
 	    install -m 0644 completions/fish/$$c.fish $(DESTDIR)$(FISHCOMPDIR)/$$c.fish; \
 	done
 	for u in $(wildcard systemd/*.service systemd/*.timer); do \
-	    sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+	    sed 's|@BINDIR@|$(BINDIR)|g; s|@DATADIR@|$(DATADIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 
 clean:
