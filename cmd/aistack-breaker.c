@@ -576,8 +576,7 @@ int
 main(int argc, char **argv)
 {
 	struct breaker_opts o;
-	const char *opt_name;
-	int ch, status, nops;
+	int ch, status, nops, idx;
 	char **ops;
 
 	progname = "aistack-breaker";
@@ -600,7 +599,8 @@ main(int argc, char **argv)
 
 	argc--;
 	argv++;
-	while ((ch = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+	while ((idx = -1, ch = getopt_long(argc, argv, "hv", longopts,
+	    &idx)) != -1) {
 		switch (ch) {
 		case 'h':
 			fputs(usage_text, stdout);
@@ -613,11 +613,10 @@ main(int argc, char **argv)
 		case '?':
 			return usage_error(NULL);
 		}
-		if (!option_fits(o.sub, ch)) {
-			opt_name = argv[optind - 1];
-			return usage_error("%s: not an option of this subcommand",
-			    opt_name);
-		}
+		if (!option_fits(o.sub, ch))
+			return usage_error("%s%s: not an option of this "
+			    "subcommand", idx >= 0 ? "--" : "-", idx >= 0 ?
+			    longopts[idx].name : (ch == 'v' ? "v" : "?"));
 		switch (ch) {
 		case 'v':
 			o.verbose = 1;
@@ -627,8 +626,8 @@ main(int argc, char **argv)
 			break;
 		default:
 			if (set_value(&o, ch, optarg) == -1) {
-				warnmsg("%s: invalid value \"%s\"",
-				    argv[optind - 1], optarg);
+				warnmsg("--%s: invalid value \"%s\"",
+				    longopts[idx].name, optarg);
 				return EXIT_USAGE;
 			}
 			break;

@@ -648,8 +648,8 @@ breaker_acquire(const struct breaker *b, struct breaker_ticket *t,
 	/* the fast path: no change, no lock (the file is replaced whole) */
 	if (breaker_sm_acquire(&d, &b->set, &now, &decision, retry_in_ms) == 0 &&
 	    decision != BREAKER_HALF_OPEN)
-		return decision == BREAKER_CLOSED ? BREAKER_ALLOWED :
-		    BREAKER_REFUSED;
+		return decide(b, decision, &d, t, retry_in_ms, e) == 1 ?
+		    BREAKER_ALLOWED : BREAKER_REFUSED;
 
 	if ((lfd = lock_breaker(b, e)) == -1)
 		return -1;

@@ -365,6 +365,31 @@ TEST(breaker_file_round_trip)
 	}
 }
 
+TEST(breaker_file_counts_after_reset)
+{
+	struct breaker_settings s;
+	struct breaker b;
+	struct breaker_ticket t;
+	struct breaker_status st;
+	struct error e;
+	uint64_t retry;
+
+	settings(&s);
+	fake = at(1000, 1, BOOT_A);
+	CHECK(init(&b, "r", &s) == 0);
+	CHECK_INT(breaker_trip(&b, &e), 0);
+	CHECK_INT(breaker_reset(&b, &e), 0);
+	/* the closed fast path hands out the current generation */
+	CHECK_INT(breaker_acquire(&b, &t, &retry, &e), BREAKER_ALLOWED);
+	CHECK_INT(breaker_record(&b, &t, 0, &e), 0);
+	CHECK_INT(breaker_status_get(&b, &st, &e), 0);
+	CHECK_U64(st.data.failures, 1);
+	CHECK_INT(breaker_acquire(&b, &t, &retry, &e), BREAKER_ALLOWED);
+	CHECK_INT(breaker_record(&b, &t, 1, &e), 0);
+	CHECK_INT(breaker_status_get(&b, &st, &e), 0);
+	CHECK_U64(st.data.failures, 0);
+}
+
 TEST(breaker_file_one_trial_at_a_time)
 {
 	struct breaker_settings s;
