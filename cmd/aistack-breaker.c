@@ -369,7 +369,7 @@ run_probe(const struct breaker_opts *o)
 
 static void
 print_status(const struct breaker_opts *o, const struct breaker_status *st,
-    int first)
+    int first, int width)
 {
 	char failed[32] = "", retry[32];
 	const struct breaker_data *d = &st->data;
@@ -390,7 +390,7 @@ print_status(const struct breaker_opts *o, const struct breaker_status *st,
 		return;
 	}
 	if (first)
-		printf("%-24s %-9s %8s %9s %8s %6s  %s\n", "NAME", "STATE",
+		printf("%-*s  %-9s %8s %9s %8s %6s  %s\n", width, "NAME", "STATE",
 		    "FAILURES", "SUCCESSES", "RETRY_IN", "OPENED",
 		    "LAST_FAILURE");
 	if (st->state == BREAKER_OPEN)
@@ -398,7 +398,7 @@ print_status(const struct breaker_opts *o, const struct breaker_status *st,
 		    (unsigned long long)ceil_s(st->retry_in_ms));
 	else
 		snprintf(retry, sizeof(retry), "-");
-	printf("%-24s %-9s %8llu %9llu %8s %6llu  %s\n", st->name,
+	printf("%-*s  %-9s %8llu %9llu %8s %6llu  %s\n", width, st->name,
 	    breaker_state_name(st->state), (unsigned long long)d->failures,
 	    (unsigned long long)d->successes, retry,
 	    (unsigned long long)d->opened, failed[0] ? failed : "-");
@@ -411,7 +411,7 @@ run_status(const struct breaker_opts *o)
 	struct error e;
 	char **all = NULL;
 	size_t n = 0, i;
-	int status = EXIT_OK;
+	int status = EXIT_OK, width = 4;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (o->nnames == 0 && breaker_list(&all, &n, &e) == -1)
@@ -419,12 +419,17 @@ run_status(const struct breaker_opts *o)
 	if (o->nnames > 0)
 		n = (size_t)o->nnames;
 	for (i = 0; i < n; i++) {
+		size_t len = strlen(all != NULL ? all[i] : o->names[i]);
+		if (len > (size_t)width && len <= NAME_MAX_LEN)
+			width = (int)len;
+	}
+	for (i = 0; i < n; i++) {
 		const char *name = all != NULL ? all[i] : o->names[i];
 		if (breaker_status_read(name, &st, &e) == -1) {
 			status = error_report(&e);
 			continue;
 		}
-		print_status(o, &st, i == 0);
+		print_status(o, &st, i == 0, width);
 	}
 	for (i = 0; all != NULL && i < n; i++)
 		free(all[i]);
