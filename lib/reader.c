@@ -233,9 +233,11 @@ next_segment(struct reader *r, struct error *e)
 	uint64_t next = r->seg_base + r->seg_pos;
 	struct stat st;
 	size_t i;
-	int rc;
+	int rc, open = r->fd != -1 || r->gz != NULL;
 
-	if ((rc = open_segment(r, next, 0, e)) != 1)
+	/* an empty segment (a fresh active one) is not its own successor */
+	if ((!open || next != r->seg_base) &&
+	    (rc = open_segment(r, next, 0, e)) != 1)
 		return rc;
 	if (segments_list(r->dir, &l, e) == -1)
 		return -1;
@@ -268,7 +270,8 @@ next_segment(struct reader *r, struct error *e)
 		    "end with a newline", r->dir,
 		    (unsigned long long)r->seg_base);
 	}
-	if ((rc = open_segment(r, next, 0, e)) != 1) {
+	if ((!open || next != r->seg_base) &&
+	    (rc = open_segment(r, next, 0, e)) != 1) {
 		segments_free(&l);
 		return rc;
 	}

@@ -527,3 +527,43 @@ TEST(reader_sealed_segment_without_final_newline)
 	reader_free(r);
 	buf_release(&out);
 }
+
+/*
+ * Right after a seal the active segment is empty: a reader there is at
+ * the head, waits, and reads what is appended to it.
+ */
+TEST(reader_at_an_empty_active_segment)
+{
+	struct buf out = BUF_INIT;
+	struct reader *r;
+	struct error e;
+	const char *d;
+	size_t len, n;
+
+	CHECK(put_segment(0, "{\"a\":1}\n", 8, 0, 0444) == 0);
+	CHECK(put_segment(8, "", 0, 0, 0644) == 0);
+	CHECK_INT(reader_open(&r, DIR_, 0, NULL, &e), 0);
+	CHECK_INT(drain(r, 0, &out, &n, &e), 0);
+	CHECK_U64(n, 1);
+	CHECK_INT(reader_next(r, 0, &d, &len, &n, &e), 0);
+	reader_free(r);
+	/* opened right at the empty segment */
+	CHECK_INT(reader_open(&r, DIR_, 8, NULL, &e), 0);
+	CHECK_INT(reader_next(r, 0, &d, &len, &n, &e), 0);
+	CHECK_INT(reader_next(r, 5, &d, &len, &n, &e), 0);
+	CHECK(append_segment(8, "{\"b\":2}\n", 8) == 0);
+	CHECK_INT(reader_next(r, 0, &d, &len, &n, &e), 1);
+	CHECK_U64(len, 8);
+	CHECK_U64(reader_offset(r), 16);
+	reader_free(r);
+	/* an empty segment followed by a later one is a gap */
+	CHECK(chmod(DIR_ "/00000000000000000008.jsonl", 0444) == 0);
+	CHECK(put_segment(16, "", 0, 0, 0444) == 0);
+	CHECK(put_segment(30, "{\"c\":3}\n", 8, 0, 0644) == 0);
+	CHECK_INT(reader_open(&r, DIR_, 16, NULL, &e), 0);
+	CHECK_INT(reader_next(r, 0, &d, &len, &n, &e), -1);
+	CHECK_INT(e.code, EXIT_DATAERR);
+	CHECK_U64(reader_lost(r), 14);
+	reader_free(r);
+	buf_release(&out);
+}
