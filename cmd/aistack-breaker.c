@@ -256,10 +256,9 @@ child_wait(struct child *c, const sigset_t *set, uint64_t timeout_ms)
 		if (sig == SIGCHLD)
 			continue;
 		/* the terminal signals the whole foreground group itself */
-		if (c->own_group || si.si_code != SI_KERNEL) {
+		if (c->own_group || si.si_code != SI_KERNEL)
 			kill(c->own_group ? -c->pid : c->pid, sig);
-			c->interrupted = sig;
-		}
+		c->interrupted = sig;
 	}
 	if (c->timed_out)
 		kill(-c->pid, SIGKILL);
@@ -675,6 +674,9 @@ main(int argc, char **argv)
 		break;
 	}
 	status = run(&o);
+	/* run and probe write nothing: a closed stdout is the command's business */
+	if (o.sub == SUB_RUN || o.sub == SUB_PROBE)
+		return status;
 out:
 	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
 		if (status == EXIT_OK) {

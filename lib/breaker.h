@@ -194,7 +194,8 @@ int breaker_record(const struct breaker *b, struct breaker_ticket *t,
     int success, struct error *e);
 
 /* Release a ticket without recording anything (an outcome that says
- * nothing about the dependency).  Accepts a released ticket. */
+ * nothing about the dependency).  Accepts a released ticket and any ticket
+ * that breaker_acquire filled, whatever it answered. */
 void breaker_cancel(struct breaker_ticket *t);
 
 /* Close the breaker, clearing its counts (reset), or open it now for

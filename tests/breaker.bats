@@ -149,6 +149,13 @@ open_it() {
 	assert_output '[-v][--][][x y]'
 }
 
+@test "a closed standard output is the command's business" {
+	run bash -c 'aistack-breaker run b -- true >&-; echo "rc=$?"'
+	assert_output 'rc=0'
+	run bash -c 'aistack-breaker run b -- sh -c "echo x 2>/dev/null || exit 9" >&-; echo "rc=$?"'
+	assert_output 'rc=9'
+}
+
 @test "a signal death is 128+N and a failure" {
 	run aistack-breaker run b -- sh -c 'kill -USR1 $$'
 	assert_failure 138
