@@ -65,7 +65,7 @@ cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
 cmd_aistack-breaker     = $(LIB_BASE) breaker probe
 pkg_aistack-breaker     = jansson
-cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit httpclient
+cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit httpclient route promtext
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd
 PKG_ALL     = jansson zlib libcurl libpq libcrypto libmicrohttpd
 

@@ -1,0 +1,90 @@
+/*
+ * Upstream HTTP calls for the proxy, through libcurl.
+ *
+ * One struct httpc per upstream: its base URL (http or https, no query),
+ * its timeout (the whole call, connection included) and the largest
+ * response body it accepts.  Connections are reused: each httpc keeps a
+ * pool of idle easy handles, and each handle keeps its connections open
+ * (curl's connection cache), so a call made after another, from any
+ * thread, reuses the connection the earlier one left.  A call takes a
+ * handle from the pool (or makes one) and gives it back.
+ *
+ * What is sent: GET (or HEAD) of base URL + target, "Accept:
+ * application/json, text/plain;q=0.9", the User-Agent given; nothing of
+ * the client's request (no cookies, no Authorization, no body).
+ * Redirects are not followed; only http and https are spoken; compressed
+ * bodies are decoded (and the size cap applies to the decoded bytes).
+ *
+ * What is kept of the answer: the status, the body (at most max_response
+ * bytes), the Content-Type only when it is JSON or text/plain (or
+ * text/csv), and of the other headers only a few end-to-end ones
+ * (httpc_header_kept); hop-by-hop headers, and those named by
+ * Connection, never.
+ *
+ * Thread-safe: any number of threads may call httpc_get on one httpc.
+ * Call httpc_global_init once before any thread starts.  No function
+ * prints or exits.
+ */
+#ifndef AISTACK_HTTPCLIENT_H
+#define AISTACK_HTTPCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+enum httpc_result {
+	HTTPC_OK = 0,		/* an HTTP answer, any status */
+	HTTPC_DOWN,		/* could not connect or resolve */
+	HTTPC_TIMEOUT,		/* the timeout passed */
+	HTTPC_TOO_BIG,		/* the body was larger than max_response */
+	HTTPC_ERROR		/* anything else (a broken answer...) */
+};
+
+struct httpc;
+
+struct httpc_response {
+	long status;
+	struct buf body;
+	char content_type[128];	/* "" when not kept */
+	struct buf headers;	/* kept headers: "Name: value\n" each */
+	double seconds;		/* the call's duration */
+	char error[256];	/* curl's words when not HTTPC_OK */
+};
+
+#define HTTPC_RESPONSE_INIT { 0, BUF_INIT, "", BUF_INIT, 0, "" }
+
+/* libcurl's global set-up; once, before threads.  -1 with e set. */
+int httpc_global_init(struct error *e);
+void httpc_global_cleanup(void);
+
+/*
+ * A client for the upstream at base_url (copied; a trailing '/' is
+ * dropped).  EXIT_CONFIG for a URL that is not http(s), or that holds
+ * a query, a fragment or user information.  The caller frees it with
+ * httpc_free.
+ */
+struct httpc *httpc_new(const char *base_url, uint64_t timeout_ms,
+    size_t max_response, const char *user_agent, struct error *e);
+void httpc_free(struct httpc *c);
+
+/* GET (HEAD when head is nonzero) base_url + target ("/path?query"). */
+enum httpc_result httpc_get(struct httpc *c, const char *target, int head,
+    struct httpc_response *r);
+
+void httpc_response_release(struct httpc_response *r);
+
+/* Nonzero for a hop-by-hop header name (RFC 9110 7.6.1 and RFC 2616). */
+int httpc_hop_by_hop(const char *name, size_t n);
+
+/* Nonzero for an end-to-end header that the proxy passes on. */
+int httpc_header_kept(const char *name, size_t n);
+
+/* Nonzero when a Content-Type value is JSON or plain text. */
+int httpc_content_type_kept(const char *v);
+
+/* "ok", "down", "timeout", "too_big", "error". */
+const char *httpc_result_name(enum httpc_result r);
+
+#endif
