@@ -207,11 +207,11 @@ open_it() {
 }
 
 @test "half-open after --open-for; two successes close it" {
-	run aistack-breaker run --failures 1 --open-for 1s b -- false
+	run aistack-breaker run --failures 1 --open-for 3s b -- false
 	assert_failure 1
 	run aistack-breaker run b -- true
 	assert_failure 75
-	sleep 1.2
+	sleep 3.2
 	assert_equal "$(field b state)" half_open
 	assert_equal "$(field b retry_in)" 0
 	run aistack-breaker run -v b -- echo trial
@@ -489,7 +489,7 @@ open_it() {
 	aistack-breaker trip --open-for 1h alpha
 	run aistack-breaker status --json
 	assert_success
-	assert_line --index 0 --regexp '^\{"name":"alpha","state":"open","failures":0,"successes":0,"retry_in":(3599|3600),"last_failure":null,"opened":1\}$'
+	assert_line --index 0 --regexp '^\{"name":"alpha","state":"open","failures":0,"successes":0,"retry_in":3[0-9]{3},"last_failure":null,"opened":1\}$'
 	assert_line --index 1 --regexp '^\{"name":"zeta","state":"closed","failures":1,"successes":0,"retry_in":0,"last_failure":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z","opened":0\}$'
 	assert_equal "${#lines[@]}" 2
 	run aistack-breaker status --json never-used
@@ -510,7 +510,7 @@ open_it() {
 	assert_output 'aistack-breaker: b: open for 2h'
 	run aistack-breaker run b -- true
 	assert_failure 75
-	assert_output --regexp 'retry in (7199|7200)s$'
+	assert_output --regexp 'retry in 7[0-9]{3}s$'
 	run aistack-breaker reset b
 	assert_success
 	assert_output ''
