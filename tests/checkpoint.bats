@@ -324,6 +324,27 @@ t c $b2 $b3 50"
 	{ cat "$D/all"; echo '{"next":1}'; } | cmp - "$D/ran"
 }
 
+@test "read and run at the empty active segment of a freshly sealed stream return" {
+	three_segments t
+	chmod 0444 "$(seg t "$B2")"
+	head=$((B2 + $(stat -c %s "$(seg t "$B2")")))
+	: > "$(seg t "$head")"
+	run timeout 20 aistack-checkpoint read c t
+	assert_success
+	assert_output "$(cat "$D/all")"
+	aistack-checkpoint commit c t
+	run timeout 20 aistack-checkpoint read c t
+	assert_success
+	assert_output ''
+	run timeout 20 aistack-checkpoint run r t -- sh -c 'cat >> "$0/ran"' "$D"
+	assert_success
+	cmp "$D/ran" "$D/all"
+	printf '{"after":"seal"}\n' | aistack-ingest t
+	run aistack-checkpoint read c t
+	assert_output '{"after":"seal"}'
+	[ "$(stat -c %s "$(seg t "$head")")" -eq 17 ]
+}
+
 @test "an offset in expired data is lost data: exit 65 with the byte count" {
 	three_segments t
 	set_consumer t c 0
