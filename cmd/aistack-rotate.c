@@ -1,0 +1,1335 @@
+/*
+ * aistack-rotate: seal, compress and expire the segments of streams, and
+ * rotate the plain JSONL files that other programs write, without ever
+ * losing a line or deleting what a consumer has not read.
+ *
+ * Each operand is handled under an exclusive flock(2) of its directory,
+ * so two runs never work on the same stream or directory at once; an
+ * operand's failure does not stop the others, and the exit status is
+ * the worst (highest) one seen.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "consumer.h"
+#include "copytrunc.h"
+#include "err.h"
+#include "exitcode.h"
+#include "fsutil.h"
+#include "gzfile.h"
+#include "json.h"
+#include "lock.h"
+#include "metrics.h"
+#include "parse.h"
+#include "retention.h"
+#include "statedir.h"
+#include "stream.h"
+
+#define DEFAULT_SEAL_SIZE	(64ULL * 1024 * 1024)
+#define DEFAULT_SEAL_AGE	(86400ULL * 1000)
+#define DEFAULT_COMPRESS_AFTER	(7 * 86400ULL * 1000)
+#define DEFAULT_DELETE_AFTER	(30 * 86400ULL * 1000)
+#define PROGRESS_MIN		(64ULL * 1024 * 1024)
+#define MAX_JOBS		4
+
+struct rotate_opts {
+	int dry_run;
+	int json;
+	int verbose;
+	int force;
+	uint64_t seal_size;
+	uint64_t seal_age_ms;		/* RETAIN_NEVER: never by age */
+	uint64_t compress_after_ms;
+	uint64_t delete_after_ms;
+	uint64_t max_total;		/* RETAIN_NEVER: no limit */
+	enum lock_kind lock;
+	char **operands;
+	int noperands;
+};
+
+/* What one operand did, for its metrics. */
+struct tally {
+	uint64_t sealed, compressed_in, compressed_out, deleted, unread;
+	uint64_t nplain, ngz;
+};
+
+/* One file to compress. */
+struct job {
+	char target[PATH_MAX];		/* the stream or plain file it belongs to */
+	char src[PATH_MAX];
+	char dst[PATH_MAX];
+	const char *file;		/* the name printed (borrowed from src) */
+	uint64_t size;
+	uint64_t done;			/* progress, under the pool's mutex */
+	struct gzfile_result res;
+	struct error e;
+	int rc;
+};
+
+struct pool {
+	struct job *jobs;
+	size_t n, next;
+	pthread_mutex_t mu;
+	/* progress on a terminal */
+	int show;
+	const char *label;
+	uint64_t total, shown;
+};
+
+struct rotate {
+	const struct rotate_opts *o;
+	int64_t now_ms;
+	int status;			/* the worst so far */
+	int progress;			/* standard error is a terminal */
+	long ncpu;
+};
+
+static const char usage_text[] =
+"usage: aistack-rotate [-n] [-v] [--json] [--seal-size SIZE] [--seal-age DUR]\n"
+"                      [--compress-after DUR] [--delete-after DUR] [--max-total SIZE] [--force]\n"
+"                      [--lock flock|fcntl] [STREAM|FILE|DIR...]\n"
+"\n"
+"Seal, compress and expire the segments of streams (every stream when no\n"
+"operand is given), and rotate plain JSONL files by a locked copy and\n"
+"truncate, never deleting what a consumer has not read.\n"
+"\n"
+"  -n, --dry-run              print the plan and change nothing\n"
+"      --json                 print the actions as JSON lines\n"
+"      --seal-size SIZE       seal an active segment larger than SIZE (default 64M)\n"
+"      --seal-age DUR         seal an active segment older than DUR (default 1d)\n"
+"      --compress-after DUR   gzip sealed segments and copies older than DUR (default 7d)\n"
+"      --delete-after DUR     delete sealed segments and copies older than DUR (default 30d)\n"
+"      --max-total SIZE       delete the oldest while the total exceeds SIZE (default: none)\n"
+"      --force                delete even what a consumer has not read\n"
+"      --lock KIND            the writers' lock of plain files: flock (default) or fcntl\n"
+"  -v, --verbose              report every action on standard error\n"
+"  -h, --help                 show this help\n"
+"      --version              show the version\n";
+
+static void
+worse(struct rotate *r, int status)
+{
+	if (status > r->status)
+		r->status = status;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mtime_ms(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+/* --- reporting ------------------------------------------------------------ */
+
+/* Append s as a JSON string's inside, replacing bytes that are not UTF-8. */
+static void
+json_str(struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (utf8_valid(s, n)) {
+		buf_json_escape(b, s, n);
+		return;
+	}
+	for (; *s != '\0'; s++)
+		buf_putc(b, (*s & 0x80) || (unsigned char)*s < 0x20 ? '?' : *s);
+}
+
+struct action {
+	const char *what;		/* seal, compress, delete, keep, rotate, recover */
+	const char *target;
+	const char *file;
+	uint64_t bytes;
+	int64_t compressed;		/* -1: not known */
+	uint64_t unread;
+	const char *reason;
+};
+
+/*
+ * Report one action: as a JSON line on standard output with --json, as a
+ * text line "ACTION TARGET FILE BYTES [REASON]" on standard output with
+ * -n, and on standard error with -v.
+ */
+static void
+report(const struct rotate *r, const struct action *a)
+{
+	const struct rotate_opts *o = r->o;
+	struct buf b = BUF_INIT;
+
+	if (o->json) {
+		buf_printf(&b, "{\"action\":\"%s\",\"target\":\"", a->what);
+		json_str(&b, a->target);
+		buf_printf(&b, "\",\"file\":\"");
+		json_str(&b, a->file);
+		buf_printf(&b, "\",\"bytes\":%llu", (unsigned long long)a->bytes);
+		if (a->compressed >= 0)
+			buf_printf(&b, ",\"compressed_bytes\":%lld",
+			    (long long)a->compressed);
+		if (a->unread > 0)
+			buf_printf(&b, ",\"unread_bytes\":%llu",
+			    (unsigned long long)a->unread);
+		if (a->reason != NULL)
+			buf_printf(&b, ",\"reason\":\"%s\"", a->reason);
+		buf_printf(&b, ",\"dry_run\":%s}\n", o->dry_run ? "true" :
+		    "false");
+		fwrite(b.data, 1, b.len, stdout);
+	}
+	if (o->dry_run || o->verbose) {
+		b.len = 0;
+		buf_printf(&b, "%s %s %s %llu%s%s\n", a->what, a->target, a->file,
+		    (unsigned long long)a->bytes, a->reason ? " " : "",
+		    a->reason ? a->reason : "");
+		if (o->dry_run && !o->json)
+			fwrite(b.data, 1, b.len, stdout);
+		else if (o->verbose)
+			fprintf(stderr, "%s: %s", progname, b.data);
+	}
+	buf_release(&b);
+}
+
+static void
+act(const struct rotate *r, const char *what, const char *target,
+    const char *file, uint64_t bytes)
+{
+	struct action a = { what, target, file, bytes, -1, 0, NULL };
+
+	report(r, &a);
+}
+
+static void
+write_metrics(const struct rotate *r, const char *target, const char *name,
+    const struct tally *t)
+{
+	static const char fam[] = "aistack_rotate_bytes_total";
+	struct metrics m = METRICS_INIT;
+	struct error e;
+
+	if (r->o->dry_run)
+		return;
+	metrics_family(&m, fam, "counter",
+	    "Bytes sealed, compressed (input) and deleted in the last run.");
+	metrics_sample(&m, fam, (double)t->sealed, "target", target,
+	    "action", "sealed", NULL);
+	metrics_sample(&m, fam, (double)t->compressed_in, "target", target,
+	    "action", "compressed", NULL);
+	metrics_sample(&m, fam, (double)t->deleted, "target", target,
+	    "action", "deleted", NULL);
+	metrics_family(&m, "aistack_rotate_compressed_output_bytes_total",
+	    "counter", "Bytes of gzip output written in the last run.");
+	metrics_sample(&m, "aistack_rotate_compressed_output_bytes_total",
+	    (double)t->compressed_out, "target", target, NULL);
+	metrics_family(&m, "aistack_rotate_unread_deleted_bytes_total",
+	    "counter", "Bytes no consumer had read, deleted by --force in the "
+	    "last run.");
+	metrics_sample(&m, "aistack_rotate_unread_deleted_bytes_total",
+	    (double)t->unread, "target", target, NULL);
+	metrics_family(&m, "aistack_rotate_files", "gauge",
+	    "Sealed segments or rotated copies kept, by form.");
+	metrics_sample(&m, "aistack_rotate_files", (double)t->nplain,
+	    "target", target, "form", "plain", NULL);
+	metrics_sample(&m, "aistack_rotate_files", (double)t->ngz,
+	    "target", target, "form", "gz", NULL);
+	metrics_family(&m, "aistack_rotate_last_run_timestamp_seconds", "gauge",
+	    "When the last run ended.");
+	metrics_sample(&m, "aistack_rotate_last_run_timestamp_seconds",
+	    (double)(wall_ms() / 1000), "target", target, NULL);
+	if (metrics_write(&m, "rotate", name, &e) == -1)
+		warnmsg("%s", e.msg);
+	metrics_release(&m);
+}
+
+/* --- compression, on up to MAX_JOBS threads ------------------------------- */
+
+static void
+progress_show(struct pool *p)
+{
+	uint64_t done = 0;
+	char a[32], b[32];
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		done += p->jobs[i].done;
+	if (p->total == 0 ||
+	    ((done - p->shown) * 100 < p->total && done != p->total))
+		return;
+	p->shown = done;
+	format_size(a, sizeof(a), done - done % 1024);
+	format_size(b, sizeof(b), p->total - p->total % 1024);
+	fprintf(stderr, "\r%s: %s: compressing %zu file%s: %3d%% (%s of %s)",
+	    progname, p->label, p->n, p->n == 1 ? "" : "s",
+	    (int)(done * 100 / p->total), a, b);
+	fflush(stderr);
+}
+
+struct progress_arg {
+	struct pool *pool;
+	struct job *job;
+};
+
+static void
+on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct progress_arg *pa = arg;
+
+	(void)total;
+	pthread_mutex_lock(&pa->pool->mu);
+	pa->job->done = done;
+	if (pa->pool->show)
+		progress_show(pa->pool);
+	pthread_mutex_unlock(&pa->pool->mu);
+}
+
+static void *
+worker(void *arg)
+{
+	struct pool *p = arg;
+	struct progress_arg pa;
+	struct job *j;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		j = p->next < p->n ? &p->jobs[p->next++] : NULL;
+		pthread_mutex_unlock(&p->mu);
+		if (j == NULL)
+			return NULL;
+		pa.pool = p;
+		pa.job = j;
+		memset(&j->e, 0, sizeof(j->e));
+		j->rc = gzfile_compress(j->src, j->dst, GZFILE_LEVEL, on_progress,
+		    &pa, &j->res, &j->e);
+	}
+}
+
+/*
+ * Compress every job, on as many threads as there are processors (at
+ * most MAX_JOBS, at most one per job).  Each job's outcome is in its rc
+ * and e.
+ */
+static void
+compress_all(struct rotate *r, const char *label, struct job *jobs, size_t n)
+{
+	pthread_t tid[MAX_JOBS];
+	struct pool p;
+	size_t nthreads, started = 0, i;
+
+	if (n == 0)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.jobs = jobs;
+	p.n = n;
+	p.label = label;
+	pthread_mutex_init(&p.mu, NULL);
+	for (i = 0; i < n; i++)
+		p.total += jobs[i].size;
+	p.show = r->progress && p.total >= PROGRESS_MIN;
+	nthreads = r->ncpu > 0 ? (size_t)r->ncpu : 1;
+	if (nthreads > MAX_JOBS)
+		nthreads = MAX_JOBS;
+	if (nthreads > n)
+		nthreads = n;
+	if (nthreads > 1)
+		for (i = 0; i < nthreads; i++)
+			if (pthread_create(&tid[started], NULL, worker, &p) == 0)
+				started++;
+	if (started == 0)
+		worker(&p);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	if (p.show)
+		fprintf(stderr, "\r\033[K");
+	pthread_mutex_destroy(&p.mu);
+}
+
+/* Report the jobs' outcomes in order and add them up. */
+static void
+compress_report(struct rotate *r, struct job *jobs, size_t n, struct tally *t)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+		if (j->rc == -1) {
+			worse(r, error_report(&j->e));
+			continue;
+		}
+		struct action a = { "compress", j->target, j->file, j->res.in_bytes,
+		    (int64_t)j->res.out_bytes, 0, NULL };
+		report(r, &a);
+		t->compressed_in += j->res.in_bytes;
+		t->compressed_out += j->res.out_bytes;
+		t->ngz++;
+		if (t->nplain > 0)
+			t->nplain--;
+	}
+}
+
+static int
+job_add(struct job **jobs, size_t *n, const char *target, const char *dir,
+    const char *name, const char *gzname, uint64_t size)
+{
+	struct job *nj, *j;
+
+	if ((nj = realloc(*jobs, (*n + 1) * sizeof(*nj))) == NULL)
+		return -1;
+	*jobs = nj;
+	j = &nj[(*n)++];
+	memset(j, 0, sizeof(*j));
+	snprintf(j->target, sizeof(j->target), "%s", target);
+	snprintf(j->src, sizeof(j->src), "%s/%s", dir, name);
+	snprintf(j->dst, sizeof(j->dst), "%s/%s", dir, gzname);
+	j->file = path_basename(j->src);
+	j->size = size;
+	return 0;
+}
+
+/* Re-point the jobs' file names after the array may have moved. */
+static void
+jobs_fix(struct job *jobs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		jobs[i].file = path_basename(jobs[i].src);
+}
+
+/* --- the directory lock --------------------------------------------------- */
+
+/* Take an exclusive flock on a directory: one rotation of it at a time. */
+static int
+dir_lock(const struct rotate *r, const char *dir, struct error *e)
+{
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT : EXIT_IOERR,
+		    "%s", dir);
+	if (r->o->dry_run)
+		return fd;
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno == EINTR)
+			continue;
+		error_errno(e, EXIT_IOERR, "%s: lock", dir);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* --- streams -------------------------------------------------------------- */
+
+/* The age origin of an active segment: its birth time when the file
+ * system records one, or its modification time when that is earlier. */
+static int64_t
+active_origin_ms(const char *path)
+{
+	struct statx sx;
+	int64_t t;
+
+	if (statx(AT_FDCWD, path, 0, STATX_MTIME | STATX_BTIME, &sx) == -1)
+		return INT64_MAX;
+	t = (int64_t)sx.stx_mtime.tv_sec * 1000 + sx.stx_mtime.tv_nsec / 1000000;
+	if (sx.stx_mask & STATX_BTIME) {
+		int64_t b = (int64_t)sx.stx_btime.tv_sec * 1000 +
+		    sx.stx_btime.tv_nsec / 1000000;
+		if (b < t)
+			t = b;
+	}
+	return t;
+}
+
+static int
+seal_due(const struct rotate *r, uint64_t size, int64_t origin)
+{
+	const struct rotate_opts *o = r->o;
+
+	if (size == 0)
+		return 0;
+	if (size > o->seal_size)
+		return 1;
+	return o->seal_age_ms != RETAIN_NEVER && origin != INT64_MAX &&
+	    r->now_ms >= origin && (uint64_t)(r->now_ms - origin) >= o->seal_age_ms;
+}
+
+/* Remove orphaned temporary files and finish interrupted compressions. */
+static int
+stream_recover(struct rotate *r, struct stream *s, struct error *e)
+{
+	char path[PATH_MAX + NAME_MAX + 2], gzpath[PATH_MAX + 64];
+	char name[64], gzname[64];
+	struct segment_list l;
+	struct dirent *de;
+	DIR *d;
+	size_t i;
+
+	if ((d = opendir(s->dir)) == NULL)
+		return error_errno(e, EXIT_IOERR, "%s", s->name);
+	while ((de = readdir(d)) != NULL) {
+		/* ".<20 digits>.jsonl.gz.tmpXXXXXX" */
+		if (!gzfile_is_temp(de->d_name, NULL) ||
+		    strspn(de->d_name + 1, "0123456789") != SEGMENT_DIGITS ||
+		    strncmp(de->d_name + 1 + SEGMENT_DIGITS, ".jsonl.gz.tmp",
+		    13) != 0)
+			continue;
+		act(r, "recover", s->name, de->d_name, 0);
+		snprintf(path, sizeof(path), "%s/%s", s->dir, de->d_name);
+		if (!r->o->dry_run && unlink(path) == -1 && errno != ENOENT) {
+			error_errno(e, EXIT_IOERR, "%s", path);
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	if (segments_list(s->dir, &l, e) == -1)
+		return error_wrap(e, "%s", s->name);
+	for (i = 0; i + 1 < l.n; i++) {
+		int rc;
+		if (l.v[i].gz)
+			continue;
+		segment_name(name, sizeof(name), l.v[i].base, 0);
+		segment_name(gzname, sizeof(gzname), l.v[i].base, 1);
+		snprintf(gzpath, sizeof(gzpath), "%s/%s", s->dir, gzname);
+		if (access(gzpath, F_OK) == -1)
+			continue;
+		act(r, "recover", s->name, name, 0);
+		if (r->o->dry_run)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+		if ((rc = gzfile_finish(path, gzpath, e)) == -1) {
+			segments_free(&l);
+			return -1;
+		}
+	}
+	segments_free(&l);
+	return 0;
+}
+
+/*
+ * The sealed segments of a stream as retention items (oldest first), and
+ * the on-disk size and base of the active segment.  With sim_seal (a dry run that
+ * would seal), the active segment counts as sealed at head.
+ */
+static int
+stream_items(struct stream *s, int sim_seal, uint64_t head,
+    struct retain_item **itemsp, size_t *np, uint64_t *active_disk,
+    uint64_t *active_base, struct error *e)
+{
+	struct segment_list l;
+	struct retain_item *v;
+	char path[PATH_MAX + 64], name[64];
+	size_t i, n;
+
+	*itemsp = NULL;
+	*np = 0;
+	*active_disk = 0;
+	*active_base = head;
+	if (segments_list(s->dir, &l, e) == -1)
+		return error_wrap(e, "%s", s->name);
+	if (l.n == 0)
+		return 0;
+	if (!sim_seal)
+		*active_base = l.v[l.n - 1].base;
+	n = sim_seal ? l.n : l.n - 1;
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
+		segments_free(&l);
+		return error_errno(e, EXIT_SOFTWARE, "%s", s->name);
+	}
+	for (i = 0; i < l.n; i++) {
+		struct stat st;
+		int gz;
+		uint64_t disk = 0;
+		int64_t mt = 0;
+		/* the gzip form is what remains when both exist */
+		for (gz = 1; gz >= 0; gz--) {
+			segment_name(name, sizeof(name), l.v[i].base, gz);
+			snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+			if (stat(path, &st) == 0)
+				break;
+		}
+		if (gz >= 0) {
+			disk = (uint64_t)st.st_size;
+			mt = mtime_ms(&st);
+		}
+		if (i == n) {
+			*active_disk = disk;
+			break;
+		}
+		v[i].base = l.v[i].base;
+		v[i].end = i + 1 < l.n ? l.v[i + 1].base : head;
+		v[i].disk = disk;
+		v[i].mtime_ms = mt;
+		v[i].gz = gz == 1;
+	}
+	segments_free(&l);
+	*itemsp = v;
+	*np = n;
+	return 0;
+}
+
+struct consumers {
+	char **names;
+	uint64_t *committed;
+	size_t n;
+	uint64_t min;			/* UINT64_MAX: none */
+};
+
+static void
+consumers_free(struct consumers *c)
+{
+	consumer_names_free(c->names, c->n);
+	free(c->committed);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+consumers_load(struct stream *s, struct consumers *c, struct error *e)
+{
+	struct consumer_state st;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->min = UINT64_MAX;
+	if (consumer_list(s->dir, &c->names, &c->n, e) == -1)
+		return error_wrap(e, "%s", s->name);
+	if (c->n > 0 && (c->committed = calloc(c->n, sizeof(uint64_t))) == NULL) {
+		consumers_free(c);
+		return error_errno(e, EXIT_SOFTWARE, "%s", s->name);
+	}
+	for (i = 0; i < c->n; i++) {
+		int rc = consumer_load(s->dir, c->names[i], &st, e);
+		if (rc == -1) {
+			consumers_free(c);
+			return error_wrap(e, "%s", s->name);
+		}
+		c->committed[i] = rc == 1 ? UINT64_MAX : st.committed;
+		if (c->committed[i] < c->min)
+			c->min = c->committed[i];
+	}
+	return 0;
+}
+
+/*
+ * Execute a plan: delete the planned items oldest first (both forms),
+ * queue the compressions and report what is kept.  Returns 0, or -1 when
+ * a deletion failed (later items are then left alone).
+ */
+static int
+stream_apply(struct rotate *r, struct stream *s, struct retain_item *v,
+    size_t n, int report_kept, struct job **jobs, size_t *njobs,
+    struct tally *t, struct error *e)
+{
+	char path[PATH_MAX + 64], name[64], gzname[64];
+	size_t i;
+	int deleted = 0;
+
+	for (i = 0; i < n; i++) {
+		segment_name(name, sizeof(name), v[i].base, 0);
+		segment_name(gzname, sizeof(gzname), v[i].base, 1);
+		if (v[i].delete) {
+			struct action a = { "delete", s->name, v[i].gz ? gzname :
+			    name, v[i].disk, -1, v[i].unread, NULL };
+			if (!r->o->dry_run) {
+				int form;
+				for (form = 0; form < 2; form++) {
+					snprintf(path, sizeof(path), "%s/%s",
+					    s->dir, form ? gzname : name);
+					if (unlink(path) == -1 && errno != ENOENT)
+						return error_errno(e, EXIT_IOERR,
+						    "%s: %s", s->name, path);
+				}
+				deleted = 1;
+			}
+			report(r, &a);
+			t->deleted += v[i].disk;
+			t->unread += v[i].unread;
+			continue;
+		}
+		if (v[i].kept && report_kept) {
+			struct action a = { "keep", s->name, v[i].gz ? gzname :
+			    name, v[i].disk, -1, 0, "unread" };
+			report(r, &a);
+		}
+		if (v[i].compress) {
+			if (r->o->dry_run) {
+				act(r, "compress", s->name, name, v[i].disk);
+				t->compressed_in += v[i].disk;
+			} else if (job_add(jobs, njobs, s->name, s->dir, name, gzname,
+			    v[i].disk) == -1)
+				return error_errno(e, EXIT_SOFTWARE, "%s", s->name);
+		}
+		if (v[i].gz)
+			t->ngz++;
+		else
+			t->nplain++;
+	}
+	if (deleted && fsync_dir(s->dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", s->name);
+	return 0;
+}
+
+/* Warn, consumer by consumer, about unread bytes a forced run deleted. */
+static void
+report_loss(struct stream *s, const struct consumers *c, uint64_t old_first,
+    uint64_t new_first)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		uint64_t from = c->committed[i] > old_first ? c->committed[i] :
+		    old_first;
+		if (c->committed[i] == UINT64_MAX || from >= new_first)
+			continue;
+		warnmsg("%s: --force deleted %llu bytes that consumer %s had not "
+		    "read (committed offset %llu, the stream now starts at %llu)",
+		    s->name, (unsigned long long)(new_first - from), c->names[i],
+		    (unsigned long long)c->committed[i],
+		    (unsigned long long)new_first);
+	}
+}
+
+static uint64_t
+first_kept(const struct retain_item *v, size_t n, uint64_t fallback)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!v[i].delete)
+			return v[i].base;
+	return fallback;
+}
+
+static int
+rotate_stream(struct rotate *r, const char *arg)
+{
+	const struct rotate_opts *o = r->o;
+	struct retain_policy pol;
+	struct retain_item *v = NULL;
+	struct consumers cons;
+	struct job *jobs = NULL;
+	struct tally t;
+	struct stream s;
+	struct error e;
+	uint64_t head = 0, adisk = 0, abase = 0, active_base = 0, active_size = 0;
+	size_t n = 0, njobs = 0;
+	int dfd = -1, sim_seal = 0, status = EXIT_OK;
+	char name[64], path[PATH_MAX + 64];
+
+	memset(&e, 0, sizeof(e));
+	memset(&t, 0, sizeof(t));
+	memset(&cons, 0, sizeof(cons));
+	if (stream_open(&s, arg, 0, &e) == -1) {
+		if (e.code == EXIT_NOINPUT && strchr(arg, '/') == NULL) {
+			warnmsg("%s: no such stream%s%s%s", arg,
+			    access(arg, F_OK) == 0 ? " (a file or directory is "
+			    "named by a path: ./" : "",
+			    access(arg, F_OK) == 0 ? arg : "",
+			    access(arg, F_OK) == 0 ? ")" : "");
+			return EXIT_NOINPUT;
+		}
+		return error_report(&e);
+	}
+	if ((dfd = dir_lock(r, s.dir, &e)) == -1)
+		goto fail;
+	if (stream_recover(r, &s, &e) == -1)
+		goto fail;
+
+	/* seal: O(1) whatever the size, under the writers' lock */
+	if (!o->dry_run) {
+		if (stream_lock(&s, &e) == -1)
+			goto fail;
+		active_base = s.base;
+		active_size = s.size;
+		segment_name(name, sizeof(name), s.base, 0);
+		snprintf(path, sizeof(path), "%s/%s", s.dir, name);
+		if (seal_due(r, s.size, active_origin_ms(path))) {
+			int rc = stream_seal(&s, NULL, NULL, &e);
+			if (rc == -1) {
+				stream_unlock(&s);
+				goto fail;
+			}
+			act(r, "seal", s.name, name, active_size);
+			t.sealed += active_size;
+		}
+		head = s.base + s.size;
+		stream_unlock(&s);
+	} else {
+		uint64_t first;
+		struct segment_list l;
+		if (stream_head(s.dir, &head, &first, &e) == -1 ||
+		    segments_list(s.dir, &l, &e) == -1)
+			goto fail;
+		if (l.n > 0) {
+			active_base = l.v[l.n - 1].base;
+			active_size = head - active_base;
+			segment_name(name, sizeof(name), active_base, 0);
+			snprintf(path, sizeof(path), "%s/%s", s.dir, name);
+			if (seal_due(r, active_size, active_origin_ms(path))) {
+				sim_seal = 1;
+				act(r, "seal", s.name, name, active_size);
+				t.sealed += active_size;
+			}
+		}
+		segments_free(&l);
+	}
+
+	/* compress and expire */
+	if (consumers_load(&s, &cons, &e) == -1 ||
+	    stream_items(&s, sim_seal, head, &v, &n, &adisk, &abase, &e) == -1)
+		goto fail;
+	memset(&pol, 0, sizeof(pol));
+	pol.now_ms = r->now_ms;
+	pol.compress_after_ms = o->compress_after_ms;
+	pol.delete_after_ms = o->delete_after_ms;
+	pol.max_total = o->dry_run ? o->max_total : RETAIN_NEVER;
+	pol.other_bytes = adisk;
+	pol.min_committed = cons.min;
+	pol.force = o->force;
+	retain_plan(v, n, &pol, NULL);
+	uint64_t old_first = n > 0 ? v[0].base : head;
+	uint64_t new_first = first_kept(v, n, abase);
+	int phase2 = !o->dry_run && o->max_total != RETAIN_NEVER;
+	if (stream_apply(r, &s, v, n, !phase2, &jobs, &njobs, &t, &e) == -1)
+		goto fail;
+	jobs_fix(jobs, njobs);
+	compress_all(r, s.name, jobs, njobs);
+	compress_report(r, jobs, njobs, &t);
+	for (size_t i = 0; i < njobs; i++)
+		if (jobs[i].rc == -1)
+			status = EXIT_IOERR;
+	if (phase2) {
+		/* --max-total, with the sizes compression left */
+		struct tally t2;
+		free(v);
+		v = NULL;
+		if (stream_items(&s, 0, head, &v, &n, &adisk, &abase, &e) == -1)
+			goto fail;
+		pol.compress_after_ms = RETAIN_NEVER;
+		pol.max_total = o->max_total;
+		pol.other_bytes = adisk;
+		retain_plan(v, n, &pol, NULL);
+		new_first = first_kept(v, n, abase);
+		memset(&t2, 0, sizeof(t2));
+		if (stream_apply(r, &s, v, n, 1, &jobs, &njobs, &t2, &e) == -1)
+			goto fail;
+		t.deleted += t2.deleted;
+		t.unread += t2.unread;
+		t.nplain = t2.nplain;
+		t.ngz = t2.ngz;
+	}
+	if (o->force)
+		report_loss(&s, &cons, old_first, new_first);
+	write_metrics(r, s.name, path_basename(s.name), &t);
+	goto out;
+fail:
+	status = error_report(&e);
+out:
+	free(v);
+	free(jobs);
+	consumers_free(&cons);
+	stream_close(&s);
+	if (dfd != -1)
+		close(dfd);
+	return status;
+}
+
+/* --- plain files ---------------------------------------------------------- */
+
+/* Rotate one plain file of dir (when it exists) and look after its copies. */
+static int
+rotate_base(struct rotate *r, const char *dir, const char *base,
+    struct job **jobs, size_t *njobs, struct tally *t, struct error *e)
+{
+	const struct rotate_opts *o = r->o;
+	char path[PATH_MAX], copy[NAME_MAX + 1], p2[PATH_MAX + NAME_MAX + 8];
+	struct retain_policy pol;
+	struct retain_item *v = NULL;
+	struct rotcopy *c = NULL;
+	struct dirent *de;
+	struct stat st;
+	uint64_t bytes;
+	size_t n = 0, i;
+	DIR *d;
+	int rc, newcopy = 0;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, base) >=
+	    (int)sizeof(path))
+		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		rc = copytrunc(path, o->lock, r->now_ms / 1000, o->dry_run, copy,
+		    sizeof(copy), &bytes, e);
+		if (rc == -1)
+			return -1;
+		if (rc == 1) {
+			act(r, "rotate", path, copy, bytes);
+			newcopy = o->dry_run;
+		}
+	}
+
+	/* orphans of an interrupted run */
+	if ((d = opendir(dir)) == NULL)
+		return error_errno(e, EXIT_IOERR, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (!rotcopy_is_temp(base, de->d_name))
+			continue;
+		act(r, "recover", path, de->d_name, 0);
+		snprintf(p2, sizeof(p2), "%s/%s", dir, de->d_name);
+		if (!o->dry_run && unlink(p2) == -1 && errno != ENOENT) {
+			error_errno(e, EXIT_IOERR, "%s", p2);
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+
+	if (rotcopy_list(dir, base, &c, &n, e) == -1)
+		return -1;
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
+		rotcopy_list_free(c, n);
+		return error_errno(e, EXIT_SOFTWARE, "%s", path);
+	}
+	for (i = 0; i < n; i++) {
+		if (c[i].plain && c[i].gz) {
+			char src[PATH_MAX + NAME_MAX + 8];
+			act(r, "recover", path, c[i].name, 0);
+			snprintf(src, sizeof(src), "%s/%s", dir, c[i].name);
+			snprintf(p2, sizeof(p2), "%s/%s.gz", dir, c[i].name);
+			if (!o->dry_run && (rc = gzfile_finish(src, p2, e)) == -1)
+				goto fail;
+			c[i].plain = 0;
+		}
+		v[i].base = v[i].end = 0;
+		v[i].disk = c[i].disk;
+		v[i].mtime_ms = c[i].mtime_ms;
+		v[i].gz = c[i].gz;
+	}
+	if (newcopy) {
+		/* the copy this dry run would make */
+		v[n].disk = bytes;
+		v[n].mtime_ms = r->now_ms;
+	}
+	memset(&pol, 0, sizeof(pol));
+	pol.now_ms = r->now_ms;
+	pol.compress_after_ms = o->compress_after_ms;
+	pol.delete_after_ms = o->delete_after_ms;
+	pol.max_total = o->max_total;
+	pol.min_committed = UINT64_MAX;
+	retain_plan(v, n + (size_t)newcopy, &pol, NULL);
+	for (i = 0; i < n; i++) {
+		if (v[i].delete) {
+			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
+			    c[i].gz ? ".gz" : "");
+			act(r, "delete", path, p2, v[i].disk);
+			t->deleted += v[i].disk;
+			if (o->dry_run)
+				continue;
+			snprintf(p2, sizeof(p2), "%s/%s%s", dir, c[i].name,
+			    c[i].gz ? ".gz" : "");
+			if (unlink(p2) == -1 && errno != ENOENT) {
+				error_errno(e, EXIT_IOERR, "%s", p2);
+				goto fail;
+			}
+			continue;
+		}
+		if (c[i].gz)
+			t->ngz++;
+		else
+			t->nplain++;
+		if (!v[i].compress)
+			continue;
+		snprintf(p2, sizeof(p2), "%s.gz", c[i].name);
+		if (o->dry_run) {
+			act(r, "compress", path, c[i].name, v[i].disk);
+			t->compressed_in += v[i].disk;
+		} else if (job_add(jobs, njobs, path, dir, c[i].name, p2,
+		    v[i].disk) == -1) {
+			error_errno(e, EXIT_SOFTWARE, "%s", path);
+			goto fail;
+		}
+	}
+	if (newcopy && v[n].compress)
+		act(r, "compress", path, copy, bytes);
+	rotcopy_list_free(c, n);
+	free(v);
+	if (!o->dry_run && fsync_dir(dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	return 0;
+fail:
+	rotcopy_list_free(c, n);
+	free(v);
+	return -1;
+}
+
+/*
+ * Rotate plain files: the one named base in dir, or (base NULL) every
+ * "*.jsonl" of dir.  target labels messages and metrics.
+ */
+static int
+rotate_plain(struct rotate *r, const char *target, const char *dir,
+    const char *base)
+{
+	struct job *jobs = NULL;
+	struct tally t;
+	struct error e;
+	char **bases = NULL;
+	size_t nbases = 0, njobs = 0, i;
+	int dfd, status = EXIT_OK;
+
+	memset(&t, 0, sizeof(t));
+	memset(&e, 0, sizeof(e));
+	if ((dfd = dir_lock(r, dir, &e)) == -1)
+		return error_report(&e);
+	if (base != NULL) {
+		if (rotate_base(r, dir, base, &jobs, &njobs, &t, &e) == -1)
+			status = error_report(&e);
+	} else if (rotdir_bases(dir, &bases, &nbases, &e) == -1) {
+		status = error_report(&e);
+	} else {
+		for (i = 0; i < nbases; i++) {
+			memset(&e, 0, sizeof(e));
+			if (rotate_base(r, dir, bases[i], &jobs, &njobs, &t,
+			    &e) == -1 && error_report(&e) > status)
+				status = e.code != 0 ? e.code : EXIT_SOFTWARE;
+		}
+	}
+	jobs_fix(jobs, njobs);
+	compress_all(r, target, jobs, njobs);
+	compress_report(r, jobs, njobs, &t);
+	for (i = 0; i < njobs; i++)
+		if (jobs[i].rc == -1 && status < EXIT_IOERR)
+			status = jobs[i].e.code != 0 ? jobs[i].e.code : EXIT_IOERR;
+	write_metrics(r, target, path_basename(target), &t);
+	rotdir_free(bases, nbases);
+	free(jobs);
+	close(dfd);
+	return status;
+}
+
+/* --- operands ------------------------------------------------------------- */
+
+/* Nonzero when the directory at path is a stream: it has a lock file or a
+ * segment. */
+static int
+is_stream_dir(const char *path)
+{
+	struct segment_list l;
+	struct error e;
+	char lock[PATH_MAX + 8];
+	int yes;
+
+	snprintf(lock, sizeof(lock), "%s/lock", path);
+	if (access(lock, F_OK) == 0)
+		return 1;
+	if (segments_list(path, &l, &e) == -1)
+		return 0;
+	yes = l.n > 0;
+	segments_free(&l);
+	return yes;
+}
+
+static int
+rotate_operand(struct rotate *r, const char *arg)
+{
+	char dir[PATH_MAX], clean[PATH_MAX];
+	struct stat st;
+	size_t len;
+
+	if (strchr(arg, '/') == NULL)
+		return rotate_stream(r, arg);
+	snprintf(clean, sizeof(clean), "%s", arg);
+	len = strlen(clean);
+	while (len > 1 && clean[len - 1] == '/')
+		clean[--len] = '\0';
+	if (stat(clean, &st) == -1) {
+		warnmsg("%s: %s", arg, strerror(errno));
+		return errno == ENOENT ? EXIT_NOINPUT : EXIT_IOERR;
+	}
+	if (S_ISDIR(st.st_mode))
+		return is_stream_dir(clean) ? rotate_stream(r, clean) :
+		    rotate_plain(r, clean, clean, NULL);
+	if (!S_ISREG(st.st_mode)) {
+		warnmsg("%s: not a regular file, stream or directory", arg);
+		return EXIT_USAGE;
+	}
+	path_dirname(clean, dir, sizeof(dir));
+	return rotate_plain(r, clean, dir, path_basename(clean));
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every stream of the state directory, in name order. */
+static int
+rotate_all(struct rotate *r)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	struct error e;
+	char **names = NULL;
+	size_t n = 0, i;
+	DIR *d;
+
+	if (statedir_sub(dir, sizeof(dir), "streams", &e) == -1)
+		return error_report(&e);
+	if ((d = opendir(dir)) == NULL) {
+		warnmsg("%s: %s", dir, strerror(errno));
+		return EXIT_IOERR;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char **nn, sub[PATH_MAX + NAME_MAX + 2];
+		struct stat st;
+		if (!name_valid(de->d_name))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if (stat(sub, &st) == -1 || !S_ISDIR(st.st_mode))
+			continue;
+		if ((nn = realloc(names, (n + 1) * sizeof(*nn))) == NULL ||
+		    (nn[n] = strdup(de->d_name)) == NULL) {
+			names = nn != NULL ? nn : names;
+			closedir(d);
+			for (i = 0; i < n; i++)
+				free(names[i]);
+			free(names);
+			warnmsg("%s: %s", dir, strerror(ENOMEM));
+			return EXIT_SOFTWARE;
+		}
+		names = nn;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		worse(r, rotate_stream(r, names[i]));
+		free(names[i]);
+	}
+	free(names);
+	return EXIT_OK;
+}
+
+static int
+run(const struct rotate_opts *o)
+{
+	struct rotate r;
+	int i;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.now_ms = wall_ms();
+	r.progress = isatty(STDERR_FILENO);
+	r.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (o->noperands == 0)
+		worse(&r, rotate_all(&r));
+	for (i = 0; i < o->noperands; i++) {
+		worse(&r, rotate_operand(&r, o->operands[i]));
+		fflush(stdout);
+	}
+	return r.status;
+}
+
+/* --- options -------------------------------------------------------------- */
+
+enum {
+	OPT_COMPRESS_AFTER = 256, OPT_DELETE_AFTER, OPT_FORCE, OPT_JSON,
+	OPT_LOCK, OPT_MAX_TOTAL, OPT_SEAL_AGE, OPT_SEAL_SIZE, OPT_VERSION
+};
+
+static const struct option longopts[] = {
+	{ "compress-after",	required_argument,	NULL, OPT_COMPRESS_AFTER },
+	{ "delete-after",	required_argument,	NULL, OPT_DELETE_AFTER },
+	{ "dry-run",		no_argument,		NULL, 'n' },
+	{ "force",		no_argument,		NULL, OPT_FORCE },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "lock",		required_argument,	NULL, OPT_LOCK },
+	{ "max-total",		required_argument,	NULL, OPT_MAX_TOTAL },
+	{ "seal-age",		required_argument,	NULL, OPT_SEAL_AGE },
+	{ "seal-size",		required_argument,	NULL, OPT_SEAL_SIZE },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ NULL,			0,			NULL, 0 }
+};
+
+/* A duration, or "never". */
+static int
+parse_age(const char *v, uint64_t *ms)
+{
+	if (strcmp(v, "never") == 0) {
+		*ms = RETAIN_NEVER;
+		return 0;
+	}
+	return parse_duration_ms(v, ms);
+}
+
+/*
+ * Set one setting from its text: a flag's, or the environment's or the
+ * config file's (then "from" names the source).
+ */
+static int
+set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
+{
+	const char *what = NULL;
+
+	switch (opt) {
+	case OPT_COMPRESS_AFTER:
+		if (parse_age(v, &o->compress_after_ms) == -1)
+			what = "compress-after";
+		break;
+	case OPT_DELETE_AFTER:
+		if (parse_age(v, &o->delete_after_ms) == -1)
+			what = "delete-after";
+		break;
+	case OPT_LOCK:
+		if (lock_kind_parse(v, &o->lock) == -1 ||
+		    o->lock == LOCK_KIND_NONE)
+			what = "lock";
+		break;
+	case OPT_MAX_TOTAL:
+		if (parse_size(v, &o->max_total) == -1)
+			what = "max-total";
+		else if (o->max_total == 0)
+			o->max_total = RETAIN_NEVER;
+		break;
+	case OPT_SEAL_AGE:
+		if (parse_age(v, &o->seal_age_ms) == -1)
+			what = "seal-age";
+		break;
+	case OPT_SEAL_SIZE:
+		if (parse_size(v, &o->seal_size) == -1)
+			what = "seal-size";
+		break;
+	}
+	if (what == NULL)
+		return 0;
+	if (from != NULL)
+		warnmsg("%s: invalid %s \"%s\"", from, what, v);
+	else
+		warnmsg("--%s: invalid value \"%s\"", what, v);
+	return -1;
+}
+
+/* Apply [rotate] settings and AISTACK_ROTATE_* for what no flag set. */
+static int
+apply_config(struct rotate_opts *o, const int *given)
+{
+	static const struct {
+		const char *key;
+		int opt;
+	} keys[] = {
+		{ "compress_after", OPT_COMPRESS_AFTER },
+		{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
+		{ "max_total", OPT_MAX_TOTAL }, { "seal_age", OPT_SEAL_AGE },
+		{ "seal_size", OPT_SEAL_SIZE },
+	};
+	struct config c;
+	struct error e;
+	size_t i;
+	int rc = 0;
+
+	if (config_load(&c, &e) == -1) {
+		error_report(&e);
+		return -1;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
+		const char *src, *v;
+		if (given[keys[i].opt - OPT_COMPRESS_AFTER])
+			continue;
+		if ((v = config_lookup(&c, "rotate", keys[i].key, &src)) != NULL)
+			rc = set_option(o, keys[i].opt, v, src);
+	}
+	config_release(&c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rotate_opts o;
+	int given[OPT_VERSION - OPT_COMPRESS_AFTER + 1] = { 0 };
+	int ch, status;
+
+	progname = "aistack-rotate";
+	memset(&o, 0, sizeof(o));
+	o.seal_size = DEFAULT_SEAL_SIZE;
+	o.seal_age_ms = DEFAULT_SEAL_AGE;
+	o.compress_after_ms = DEFAULT_COMPRESS_AFTER;
+	o.delete_after_ms = DEFAULT_DELETE_AFTER;
+	o.max_total = RETAIN_NEVER;
+	o.lock = LOCK_KIND_FLOCK;
+	signal(SIGPIPE, SIG_IGN);
+
+	while ((ch = getopt_long(argc, argv, "hnv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			fputs(usage_text, stdout);
+			status = EXIT_OK;
+			goto out;
+		case 'n':
+			o.dry_run = 1;
+			break;
+		case 'v':
+			o.verbose = 1;
+			break;
+		case OPT_COMPRESS_AFTER:
+		case OPT_DELETE_AFTER:
+		case OPT_LOCK:
+		case OPT_MAX_TOTAL:
+		case OPT_SEAL_AGE:
+		case OPT_SEAL_SIZE:
+			if (set_option(&o, ch, optarg, NULL) == -1)
+				return EXIT_USAGE;
+			given[ch - OPT_COMPRESS_AFTER] = 1;
+			break;
+		case OPT_FORCE:
+			o.force = 1;
+			break;
+		case OPT_JSON:
+			o.json = 1;
+			break;
+		case OPT_VERSION:
+			printf("aistack-rotate %s\n", AISTACK_VERSION);
+			status = EXIT_OK;
+			goto out;
+		default:
+			fprintf(stderr, "%s", usage_text);
+			return EXIT_USAGE;
+		}
+	}
+	o.operands = argv + optind;
+	o.noperands = argc - optind;
+	if (apply_config(&o, given) == -1)
+		return EXIT_CONFIG;
+	status = run(&o);
+out:
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		if (status == EXIT_OK) {
+			warnmsg("standard output: %s", strerror(errno));
+			status = EXIT_IOERR;
+		}
+	}
+	return status;
+}
