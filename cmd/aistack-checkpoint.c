@@ -39,7 +39,7 @@
 #include "stream.h"
 
 #define DEFAULT_BATCH		100
-#define LINGER_MS		1000	/* run -f: wait this long to fill a batch */
+#define LINGER_MS		1000	/* run -f: wait to fill a batch */
 #define POLL_MIN_MS		10
 #define POLL_MAX_MS		200
 #define METRICS_EVERY_MS	10000
@@ -63,7 +63,7 @@ struct checkpoint_opts {
 	uint64_t offset;		/* seek --offset */
 	const char *consumer;
 	const char *stream;
-	char **command;			/* run: COMMAND [ARG...], NULL-ended */
+	char **command;			/* run: COMMAND [ARG...], NULL */
 	char **streams;			/* status operands */
 	int nstreams;
 };
@@ -207,7 +207,8 @@ failed_before(const struct work *w)
 			continue;
 		if ((sp = strchr(p, '\n')) != NULL)
 			*sp = '\0';
-		if ((sp = strrchr(p, ' ')) != NULL && parse_u64(sp + 1, &v) == -1)
+		if ((sp = strrchr(p, ' ')) != NULL &&
+		    parse_u64(sp + 1, &v) == -1)
 			v = 0;
 		break;
 	}
@@ -325,8 +326,8 @@ report_reader(struct work *w, uint64_t lost, uint64_t at, struct error *e)
 {
 	if (lost == 0) {
 		if (e->code == EXIT_DATAERR)
-			warnmsg("%s: consumer %s: %s", w->s.name, w->o->consumer,
-			    e->msg);
+			warnmsg("%s: consumer %s: %s", w->s.name,
+			    w->o->consumer, e->msg);
 		else
 			warnmsg("%s", e->msg);
 		return e->code != 0 ? e->code : EXIT_SOFTWARE;
@@ -377,8 +378,8 @@ cmd_read(const struct checkpoint_opts *o)
 			deadline = now_ms() + o->timeout_ms;
 	}
 	while (o->max == 0 || printed < o->max) {
-		rc = reader_next(r, o->max != 0 ? (size_t)(o->max - printed) : 0,
-		    &d, &len, &n, &e);
+		rc = reader_next(r, o->max != 0 ?
+		    (size_t)(o->max - printed) : 0, &d, &len, &n, &e);
 		if (rc == -1) {
 			status = report_reader(&w, reader_lost(r),
 			    reader_offset(r), &e);
@@ -512,9 +513,9 @@ out:
 /*
  * Collect the next batch: up to o->batch whole records.  Returns 1 with
  * the batch in *data, *len and *n (borrowed until the next call), 0 when there
- * is nothing to do (no record and no -f, or a stop was asked), -1 on error
- * (reported).  Records before an error form a last batch; the error is
- * kept in w->deferred for after it.
+ * is nothing to do (no record and no -f, or a stop was asked), or minus
+ * the exit status on error (reported).  Records before an error form a
+ * last batch; the error is kept in w->deferred for after it.
  */
 static int
 next_batch(struct work *w, struct reader *r, struct buf *b,
@@ -545,7 +546,7 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 			if (buf_append(b, d, l) == -1) {
 				warnmsg("batch of %zu bytes: %s", b->len + l,
 				    strerror(errno));
-				return -1;
+				return -EXIT_SOFTWARE;
 			}
 			*n += k;
 			nap = POLL_MIN_MS;
@@ -555,9 +556,8 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 		}
 		if (rc == -1) {
 			if (*n == 0) {
-				report_reader(w, reader_lost(r),
+				return -report_reader(w, reader_lost(r),
 				    reader_offset(r), &e);
-				return -1;
 			}
 			w->has_deferred = 1;
 			w->deferred = e;
@@ -630,7 +630,8 @@ run_batch(struct work *w, const char *data, size_t len, uint64_t start,
 		}
 		/* the pipeline holds the consumer until it exits */
 		if (fcntl(w->lockfd, F_SETFD, 0) == -1) {
-			warnmsg("%s: consumer lock: %s", cmd[0], strerror(errno));
+			warnmsg("%s: consumer lock: %s", cmd[0],
+			    strerror(errno));
 			_exit(EXIT_CANTEXEC);
 		}
 		execvp(cmd[0], cmd);
@@ -662,8 +663,8 @@ cmd_run(const struct checkpoint_opts *o)
 	struct work w;
 	struct error e;
 	uint64_t start;
-	const char *data;
-	size_t len, n;
+	const char *data = NULL;
+	size_t len = 0, n;
 	int status = EXIT_OK, rc;
 
 	memset(&e, 0, sizeof(e));
@@ -681,8 +682,8 @@ cmd_run(const struct checkpoint_opts *o)
 	setenv("AISTACK_CONSUMER", o->consumer, 1);
 	catch_stop_signals();
 	for (;;) {
-		if ((rc = next_batch(&w, r, &b, &data, &len, &n)) == -1) {
-			status = EXIT_DATAERR;
+		if ((rc = next_batch(&w, r, &b, &data, &len, &n)) < 0) {
+			status = -rc;
 			break;
 		}
 		if (rc == 0)
@@ -691,11 +692,12 @@ cmd_run(const struct checkpoint_opts *o)
 		status = run_batch(&w, data, len, start, start + len);
 		if (status != EXIT_OK) {
 			w.failed++;
-			warnmsg("%s: consumer %s: batch %llu-%llu (%zu records) "
-			    "failed: %s exited with status %d; not committed",
-			    w.s.name, o->consumer, (unsigned long long)start,
-			    (unsigned long long)(start + len), n, o->command[0],
-			    status);
+			warnmsg("%s: consumer %s: batch %llu-%llu (%zu "
+			    "records) failed: %s exited with status %d; "
+			    "not committed", w.s.name, o->consumer,
+			    (unsigned long long)start,
+			    (unsigned long long)(start + len), n,
+			    o->command[0], status);
 			break;
 		}
 		w.st.committed = w.st.pending = start + len;
@@ -744,9 +746,9 @@ check_boundary(struct work *w, uint64_t offset, uint64_t head, uint64_t first)
 		return EXIT_DATAERR;
 	}
 	if (offset < first) {
-		warnmsg("%s: offset %llu is in expired data: the first retained "
-		    "offset is %llu", w->s.name, (unsigned long long)offset,
-		    (unsigned long long)first);
+		warnmsg("%s: offset %llu is in expired data: the first "
+		    "retained offset is %llu", w->s.name,
+		    (unsigned long long)offset, (unsigned long long)first);
 		return EXIT_DATAERR;
 	}
 	if (offset == head || offset == first)
@@ -918,12 +920,13 @@ status_stream(struct buf *out, const char *label, const char *dir, int json,
 		    (unsigned long long)head,
 		    (unsigned long long)(head > low ? head - low : 0));
 	for (i = 0; i < n; i++) {
-		uint64_t lag = head > st[i].committed ? head - st[i].committed : 0;
-		if (json)
-		{
-			buf_printf(out, "%s{\"consumer\":\"%s\",\"committed\":%llu,"
-			    "\"pending\":%llu,\"lag\":%llu,\"records\":%llu,"
-			    "\"updated\":", i ? "," : "", names[i],
+		uint64_t lag = head > st[i].committed ?
+		    head - st[i].committed : 0;
+		if (json) {
+			buf_printf(out, "%s{\"consumer\":\"%s\","
+			    "\"committed\":%llu,\"pending\":%llu,"
+			    "\"lag\":%llu,\"records\":%llu,\"updated\":",
+			    i ? "," : "", names[i],
 			    (unsigned long long)st[i].committed,
 			    (unsigned long long)st[i].pending,
 			    (unsigned long long)lag,
@@ -1059,7 +1062,7 @@ static const struct {
 	const char *name;
 	enum verb verb;
 	const char *shortopts;
-	int operands;			/* CONSUMER STREAM: 2; status: -1 */
+	int operands;			/* 2: CONSUMER STREAM; -1: any */
 } verbs[] = {
 	{ "read",	VERB_READ,	"hvn:f",	2 },
 	{ "commit",	VERB_COMMIT,	"hv",		2 },
@@ -1204,8 +1207,8 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 			if (o->seek != SEEK_TO_NONE)
 				return usage_error("seek: give one of --start, "
 				    "--end and --offset");
-			o->seek = ch == OPT_END ? SEEK_TO_END : ch == OPT_START ?
-			    SEEK_TO_START : SEEK_TO_OFFSET;
+			o->seek = ch == OPT_END ? SEEK_TO_END :
+			    ch == OPT_START ? SEEK_TO_START : SEEK_TO_OFFSET;
 			if (ch == OPT_OFFSET && parse_u64(optarg,
 			    &o->offset) == -1)
 				return usage_error("--offset: invalid value "

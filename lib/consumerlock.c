@@ -36,8 +36,8 @@ consumer_lock(const char *streamdir, const char *name, int64_t timeout_ms,
 			close(fd);
 			errno = saved;
 			if (saved == EWOULDBLOCK)
-				return error_set(e, EXIT_TEMPFAIL, "consumer %s "
-				    "is busy", name);
+				return error_set(e, EXIT_TEMPFAIL,
+				    "consumer %s is busy", name);
 			return error_errno(e, EXIT_IOERR, "%s: lock", path);
 		}
 		/* the file we locked must still be the one at path */

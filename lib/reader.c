@@ -23,8 +23,8 @@ struct reader {
 	uint64_t seg_pos;	/* logical bytes consumed from it into buf */
 	int fd;			/* plain segment, or -1 */
 	gzFile gz;		/* compressed segment, or NULL */
-	int live;		/* fd is writable: its tail may still be torn */
-	uint64_t tail;		/* bytes after its last newline at the last read */
+	int live;		/* fd is writable: its tail may be torn */
+	uint64_t tail;		/* bytes after its last newline */
 	int grow;		/* the next record does not fit: grow first */
 	char *buf;
 	size_t cap, start, len;	/* buffered bytes are buf[start, start+len) */
@@ -172,8 +172,8 @@ reader_open(struct reader **rp, const char *dir, uint64_t offset,
 			r->lost = l.v[i + 1].base - offset;
 			if (lost != NULL)
 				*lost = r->lost;
-			error_set(e, EXIT_DATAERR, "%s: offset %llu is in expired "
-			    "data: %llu bytes lost", dir,
+			error_set(e, EXIT_DATAERR, "%s: offset %llu is in "
+			    "expired data: %llu bytes lost", dir,
 			    (unsigned long long)offset,
 			    (unsigned long long)r->lost);
 			segments_free(&l);
@@ -186,10 +186,10 @@ reader_open(struct reader **rp, const char *dir, uint64_t offset,
 			*rp = r;
 			return 0;
 		}
-		/* the last segment is shorter: list again, a seal may have run */
+		/* the last one is shorter: a seal may have run, look again */
 		if (rc == 2 && past++ > 0) {
-			error_set(e, EXIT_DATAERR, "%s: offset %llu is past the "
-			    "head", dir, (unsigned long long)offset);
+			error_set(e, EXIT_DATAERR, "%s: offset %llu is past "
+			    "the head", dir, (unsigned long long)offset);
 			goto fail;
 		}
 	}

@@ -61,7 +61,7 @@ TEST(consumerlock_is_kept_by_a_child_that_inherits_it)
 	}
 	CHECK(pid > 0);
 	close(p[0]);
-	consumer_unlock(a);		/* the parent lets go: the child holds it */
+	consumer_unlock(a);		/* the child still holds it */
 	CHECK_INT(consumer_lock("s", "c", 0, &e), -1);
 	CHECK_INT(e.code, EXIT_TEMPFAIL);
 	close(p[1]);
@@ -95,10 +95,11 @@ TEST(consumerlock_survives_removal_of_the_lock_file)
 	}
 	CHECK(pid > 0);
 	close(p[1]);
-	usleep(100000);			/* let the child wait on the old file */
+	usleep(100000);		/* the child waits on the old file */
 	CHECK(consumer_remove("s", "c", &e) == 0);
-	CHECK((c2 = consumer_lock("s", "c", 0, &e)) >= 0);	/* a new file */
-	consumer_unlock(a);		/* the child gets the old one: not enough */
+	/* a new file; then the child gets the old one, which is not enough */
+	CHECK((c2 = consumer_lock("s", "c", 0, &e)) >= 0);
+	consumer_unlock(a);
 	pfd.fd = p[0];
 	pfd.events = POLLIN;
 	CHECK_INT(poll(&pfd, 1, 300), 0);

@@ -184,7 +184,8 @@ TEST(reader_offsets_inside_segments)
 		}
 		if (p == all.data + all.len)
 			break;
-		p = (const char *)memchr(p, '\n', all.len - (size_t)(p - all.data)) + 1;
+		p = (const char *)memchr(p, '\n',
+		    all.len - (size_t)(p - all.data)) + 1;
 	}
 	buf_release(&all);
 	buf_release(&out);
@@ -316,7 +317,8 @@ TEST(reader_growth_and_seal_while_reading)
 	buf_append(&want, b.data, b.len);
 	CHECK_INT(drain(r, 0, &out, &n, &e), 0);
 	CHECK_U64(n, 7);
-	CHECK(out.len == want.len && memcmp(out.data, want.data, want.len) == 0);
+	CHECK(out.len == want.len &&
+	    memcmp(out.data, want.data, want.len) == 0);
 	CHECK_U64(reader_offset(r), want.len);
 	reader_free(r);
 	buf_release(&b);
@@ -491,7 +493,8 @@ TEST(reader_compressed_while_reading)
 	CHECK(put_segment(0, a.data, a.len, 1, 0444) == 0);
 	CHECK(unlink(DIR_ "/00000000000000000000.jsonl") == 0);
 	CHECK_INT(drain(r, 0, &out, &n, &e), 0);
-	CHECK(out.len == want.len && memcmp(out.data, want.data, want.len) == 0);
+	CHECK(out.len == want.len &&
+	    memcmp(out.data, want.data, want.len) == 0);
 	reader_free(r);
 	/* and a new reader finds the compressed one */
 	out.len = 0;
