@@ -115,6 +115,9 @@ FUZZ_CC     ?= clang
 FUZZ_TIME   ?= 60
 FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
+# each target links the foundation and the modules it names
+fuzz_mods    = $(LIB_BASE) $(LIB_FORMAT) $(fuzzmods_$(1))
+fuzzmods_breaker = breaker
 
 $(BUILD)/fuzz:
 	mkdir -p $@
@@ -123,10 +126,11 @@ $(BUILD)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h $(wildcard lib/*.h) | $(BUILD)/fuzz
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
 $(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o \
-    $(call objs_of,$(LIB_ALL)) | $(BUILD)/fuzz
+    $$(call objs_of,$$(call fuzz_mods,$$*)) | $(BUILD)/fuzz
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(PKG_ALL)) -lm -lpthread
 
-$(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/fuzz_%.o $(call objs_of,$(LIB_ALL)) | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/fuzz_%.o $$(call objs_of,$$(call fuzz_mods,$$*)) \
+    | $(BUILD)/fuzz
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(PKG_ALL)) -lm -lpthread
 
 $(BUILD)/lib/libfault.so: tests/fault/libfault.c | $(BUILD)/lib

@@ -95,19 +95,34 @@ key_valid(const char *k)
 int
 config_load_file(struct config *c, const char *path, struct error *e)
 {
-	char section[256] = "";
-	char *data, *line, *next;
+	char *data;
 	size_t len;
-	int lineno = 0;
+	int rc;
 
 	memset(c, 0, sizeof(*c));
 	if (read_file(path, CONFIG_MAX_BYTES, &data, &len) == -1)
 		return error_errno(e, EXIT_CONFIG, "%s", path);
+	rc = config_parse(c, path, data, len, e);
+	free(data);
+	return rc;
+}
+
+int
+config_parse(struct config *c, const char *path, const char *text,
+    size_t len, struct error *e)
+{
+	char section[256] = "";
+	char *data, *line, *next;
+	int lineno = 0;
+
+	memset(c, 0, sizeof(*c));
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	if (memchr(data, '\0', len) != NULL) {
-		free(data);
+	if (memchr(text, '\0', len) != NULL)
 		return error_set(e, EXIT_CONFIG, "%s: NUL byte in file", path);
-	}
+	if ((data = malloc(len + 1)) == NULL)
+		return error_errno(e, EXIT_SOFTWARE, "%s", path);
+	memcpy(data, text, len);
+	data[len] = '\0';
 	for (line = data; line != NULL && *line != '\0'; line = next) {
 		char *p, *eq, *key, *value;
 

@@ -44,6 +44,13 @@ int config_load(struct config *c, struct error *e);
 int config_load_file(struct config *c, const char *path, struct error *e);
 
 /*
+ * Parse the configuration text[0..len) into c as if read from the file
+ * path (used in messages only).  The text need not be NUL-terminated.
+ */
+int config_parse(struct config *c, const char *path, const char *text,
+    size_t len, struct error *e);
+
+/*
  * The effective value of section/key: the environment override, else the
  * last value in the file, else NULL.  The result is borrowed.  When source
  * is not NULL it receives a description for messages ("AISTACK_X_Y" or
