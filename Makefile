@@ -197,6 +197,8 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 0755 examples/learning-flow.sh $(DESTDIR)$(DATADIR)/aistack/
 	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
+	install -d $(DESTDIR)$(DATADIR)/aistack/dashboard
+	install -m 0644 $(wildcard dashboard/*) $(DESTDIR)$(DATADIR)/aistack/dashboard/
 	for m in $(MANPAGES); do \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	for c in $(COMMANDS); do \
