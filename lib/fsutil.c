@@ -149,9 +149,26 @@ path_basename(const char *path)
 	return slash != NULL ? slash + 1 : path;
 }
 
+static int replace(const char *, const void *, size_t, mode_t, int,
+    struct error *);
+
 int
 atomic_replace(const char *path, const void *data, size_t n, mode_t mode,
     struct error *e)
+{
+	return replace(path, data, n, mode, 1, e);
+}
+
+int
+atomic_replace_volatile(const char *path, const void *data, size_t n,
+    mode_t mode, struct error *e)
+{
+	return replace(path, data, n, mode, 0, e);
+}
+
+static int
+replace(const char *path, const void *data, size_t n, mode_t mode,
+    int durable, struct error *e)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 32];
 	int fd, rc;
@@ -168,7 +185,7 @@ atomic_replace(const char *path, const void *data, size_t n, mode_t mode,
 		goto fail;
 	}
 	do
-		rc = fsync(fd);
+		rc = durable ? fsync(fd) : 0;
 	while (rc == -1 && errno == EINTR);
 	if (rc == -1) {
 		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
@@ -184,7 +201,7 @@ atomic_replace(const char *path, const void *data, size_t n, mode_t mode,
 		error_errno(e, error_code_for_errno(errno), "%s: rename", path);
 		goto fail;
 	}
-	if (fsync_dir(dir) == -1)
+	if (durable && fsync_dir(dir) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync directory", dir);
 	return 0;
 fail:

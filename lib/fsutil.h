@@ -35,6 +35,15 @@ int atomic_replace(const char *path, const void *data, size_t n, mode_t mode,
     struct error *e);
 
 /*
+ * Like atomic_replace without the fsyncs: readers see the old file or the
+ * new one, never a torn one, but a machine crash may lose the change (or
+ * leave an empty file).  For what is rewritten often and costs nothing
+ * to lose, such as metrics textfiles.
+ */
+int atomic_replace_volatile(const char *path, const void *data, size_t n,
+    mode_t mode, struct error *e);
+
+/*
  * Read the whole file at path into a new NUL-terminated buffer (caller
  * frees *data).  Files larger than max fail with EFBIG.  Returns 0, or -1
  * with errno (ENOENT when missing).

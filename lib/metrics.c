@@ -81,7 +81,7 @@ metrics_write(const struct metrics *m, const char *cmd, const char *name,
 	if (statedir_sub(dir, sizeof(dir), "metrics", e) == -1)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s-%s.prom", dir, cmd, clean);
-	return atomic_replace(path, m->text.data != NULL ? m->text.data : "",
+	return atomic_replace_volatile(path, m->text.data != NULL ? m->text.data : "",
 	    m->text.len, 0644, e);
 }
 

@@ -1,6 +1,7 @@
 /*
  * Prometheus textfile metrics.  A command collects families and samples
- * in a struct metrics and writes them atomically (temp, fsync, rename) to
+ * in a struct metrics and writes them atomically (temp, rename; no fsync:
+ * metrics cost nothing to lose in a crash) to
  * statedir/metrics/CMD-NAME.prom, where the proxy and node_exporter's
  * textfile collector read them.  Names are prefixed "aistack_".
  */
