@@ -1417,6 +1417,36 @@ load_dashboard(struct proxy *p, int given)
 	return 0;
 }
 
+/*
+ * The breakers' clock without re-reading the boot id on every call: it
+ * cannot change while the process runs, so it is read once, before any
+ * thread starts, into the one piece of process-wide state besides the
+ * program name.
+ */
+static char boot_id[40];
+
+static void
+boot_id_init(void)
+{
+	struct breaker_clock c;
+
+	breaker_clock_now(&c);
+	memcpy(boot_id, c.boot_id, sizeof(boot_id));
+}
+
+static void
+proxy_clock(struct breaker_clock *now)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	now->boot_ms = (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000;
+	now->wall = (int64_t)time(NULL);
+	memcpy(now->boot_id, boot_id, sizeof(now->boot_id));
+}
+
 /* Collect the [upstream NAME] sections. */
 static int
 load_upstreams(struct proxy *p)
@@ -1524,6 +1554,7 @@ load_upstreams(struct proxy *p)
 		    breaker_settings_check(&bs, &e) == -1 ||
 		    breaker_init(&u->br, u->name, &bs, &e) == -1)
 			return error_report(&e);
+		u->br.clock = proxy_clock;
 	}
 	if (p->nup > 0 && (p->rt = calloc(p->nup, sizeof(*p->rt))) == NULL)
 		return EXIT_SOFTWARE;
@@ -1630,6 +1661,7 @@ setup(struct proxy *p)
 		return rc;
 	if (httpc_global_init(&e) == -1)
 		return error_report(&e);
+	boot_id_init();
 	if ((rc = load_upstreams(p)) != 0)
 		return rc;
 
