@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for bench/*.sh (sourced).  A benchmark measures aistack
 # and its baseline in the same run, on the same input, and records one row
 # per comparison with `row`; bench/run prints the table and RESULTS.md.
@@ -16,6 +17,7 @@ set -u
 : "${BENCH_RUNS:=3}"
 : "${BENCH_OUT:=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/out}"
 : "${AISTACK_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build-bench/bin}"
+# shellcheck disable=SC2034 # for the scripts that source this file
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PATH="$AISTACK_BIN:$PATH"
 export AISTACK_BIN PATH

@@ -195,7 +195,7 @@ for i in range(200000):
 	total=$(wc -l < "$(seg0 t)")
 	[ "$(jq -c . "$(seg0 t)" | wc -l)" -eq "$total" ]
 	[ "$(tail -c 1 "$(seg0 t)" | od -An -c | tr -d ' ')" = '\n' ]
-	! grep -q torn "$(seg0 t)"
+	[ "$(grep -c torn "$(seg0 t)")" -eq 0 ]
 	# every acknowledged record is present exactly once
 	[ "$(wc -l < "$acked")" -eq 165 ]
 	while IFS= read -r line; do

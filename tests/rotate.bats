@@ -307,7 +307,7 @@ with open(path, "a") as f:
 	ls "${log%/*}" | grep -E '^app\.jsonl\.[0-9]{8}T[0-9]{6}Z$' > "$BATS_TEST_TMPDIR/copies"
 	[ -s "$BATS_TEST_TMPDIR/copies" ]
 	# copies in name order, then the live file
-	(cd "${log%/*}" && cat $(cat "$BATS_TEST_TMPDIR/copies") app.jsonl) > "$BATS_TEST_TMPDIR/all"
+	(cd "${log%/*}" && xargs cat < "$BATS_TEST_TMPDIR/copies" && cat app.jsonl) > "$BATS_TEST_TMPDIR/all"
 	assert_equal "$(wc -l < "$BATS_TEST_TMPDIR/all")" 3000
 	assert_equal "$(sort "$BATS_TEST_TMPDIR/all" | uniq -d | wc -l)" 0
 	# whole lines only, and each writer's lines in its order
