@@ -47,10 +47,10 @@ aistack-checkpoint read b gz | cmp - "$in"
 # A read starts again from the committed offset each time: the same work.
 measure ours sh -c 'aistack-checkpoint read b plain | cat > /dev/null'
 measure cat sh -c 'cat "$1"/*.jsonl | cat > /dev/null' sh "$streams/plain"
-row "read $n records, plain segments, to a pipe (s)" "$ours" "cat" "$cat" s 0.5
+row "read $n records, plain segments, to a pipe (s)" "$ours" "cat" "$cat" s 0.5 lower "$ours_rss"
 measure ours sh -c 'aistack-checkpoint read b gz | cat > /dev/null'
 measure zcat sh -c 'zcat "$1"/*.jsonl.gz | cat > /dev/null' sh "$streams/gz"
-row "read $n records, gzipped segments, to a pipe (s)" "$ours" "zcat" "$zcat" s 0.8
+row "read $n records, gzipped segments, to a pipe (s)" "$ours" "zcat" "$zcat" s 0.8 lower "$ours_rss"
 note "aistack-checkpoint read peak RSS on $n records: ${ours_rss} KiB"
 
 # run: a process and a commit (fsync) per batch; a tenth of the records

@@ -16,12 +16,12 @@ echo "ingest: $n records, $bytes bytes"
 BENCH_PREPARE='rm -rf "$AISTACK_STATE_DIR" "$out"; sync'
 measure ours aistack-ingest --sync batch --max-backlog 0 bench "$in"
 measure cat sh -c 'cat "$1" >> "$2"' sh "$in" "$out"
-row "ingest $n records, --sync batch (s)" "$ours" "cat >>" "$cat" s 0.25
+row "ingest $n records, --sync batch (s)" "$ours" "cat >>" "$cat" s 0.25 lower "$ours_rss"
 # cat leaves the bytes in the page cache; the same durability costs this:
 measure catsync sh -c 'cat "$1" >> "$2" && sync "$2"' sh "$in" "$out"
 row "ingest $n records vs cat >> file && sync (s)" "$ours" "cat+sync" "$catsync" s -
 measure nosync aistack-ingest --sync none --max-backlog 0 bench "$in"
-row "ingest $n records, --sync none (s)" "$nosync" "cat >>" "$cat" s 0.25
+row "ingest $n records, --sync none (s)" "$nosync" "cat >>" "$cat" s 0.25 lower "$nosync_rss"
 ours_rate=$(awk -v n="$n" -v t="$ours" 'BEGIN { printf "%.0f", n / t }')
 
 # jq and the Python appender are slow: measure them on a tenth

@@ -6,11 +6,12 @@
 #   measure VAR CMD...   run CMD $BENCH_RUNS times (default 3); sets VAR to
 #                        the median wall seconds and VAR_rss to the peak
 #                        RSS in KiB of the median run
-#   row WORKLOAD AISTACK BASELINE-NAME BASELINE UNIT TARGET [lower|higher]
+#   row WORKLOAD AISTACK BASELINE-NAME BASELINE UNIT TARGET [lower|higher [RSS]]
 #                        record a comparison; for "lower" (times: the
 #                        default) ratio = baseline / aistack, for "higher"
 #                        (rates) ratio = aistack / baseline; TARGET is the
-#                        minimum ratio ("-" when only reported)
+#                        minimum ratio ("-" when only reported); RSS is
+#                        aistack's peak RSS in KiB for the table
 #   note TEXT            a line of extra findings for RESULTS.md
 
 set -u
@@ -50,6 +51,7 @@ measure() {
 
 row() {
 	local workload=$1 ours=$2 bname=$3 base=$4 unit=$5 target=$6 dir=${7:-lower}
+	local rss=${8:--}
 	local ratio met
 	ratio=$(awk -v a="$ours" -v b="$base" -v d="$dir" 'BEGIN {
 		if (d == "higher") r = (b > 0 ? a / b : 0); else r = (a > 0 ? b / a : 0);
@@ -59,8 +61,8 @@ row() {
 	else
 		met=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t ? "yes" : "NO") }')
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$ours" "$bname" \
-	    "$base" "$unit" "$ratio" "$target" "$met" >> "$BENCH_OUT/rows.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$ours" "$bname" \
+	    "$base" "$unit" "$ratio" "$target" "$met" "$rss" >> "$BENCH_OUT/rows.tsv"
 	printf '  %-46s aistack %-10s %-14s %-10s %s  ratio %s (target %s) %s\n' \
 	    "$workload" "$ours" "$bname" "$base" "$unit" "$ratio" "$target" "$met"
 }
