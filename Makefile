@@ -118,6 +118,7 @@ FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 # each target links the foundation and the modules it names
 fuzz_mods    = $(LIB_BASE) $(LIB_FORMAT) $(fuzzmods_$(1))
 fuzzmods_breaker = breaker
+fuzzmods_route = route
 
 $(BUILD)/fuzz:
 	mkdir -p $@

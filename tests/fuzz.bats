@@ -55,6 +55,10 @@ replay() {	# replay NAME: run the target over its corpus
 	replay breaker
 }
 
+@test "fuzz corpus: the proxy's router and token check" {
+	replay route
+}
+
 @test "the replay driver fails on an input it cannot read" {
 	run "$AISTACK_BIN/../fuzz/replay-json" "$BATS_TEST_TMPDIR/missing"
 	assert_failure 66
