@@ -9,7 +9,7 @@ libmicrohttpd-dev
 bats bats-assert bats-support mandoc jq curl util-linux procps
 postgresql-15 chromium python3 clang libclang-rt-14-dev shellcheck zsh fish
 cppcheck clang-tidy valgrind"
-BENCH_PACKAGES="hyperfine wrk nginx-light gzip time"
+BENCH_PACKAGES="hyperfine wrk nginx-light gzip time gawk"
 
 want=$PACKAGES
 [ "${1:-}" = bench ] && want="$PACKAGES $BENCH_PACKAGES"
