@@ -15,7 +15,7 @@ set -eu
 n=${1:-1300000}
 in=$BENCH_WORK/dedup-$n.jsonl
 export AISTACK_STATE_DIR=$BENCH_WORK/dedup-state AISTACK_CONFIG=/dev/null
-AWK=awk
+AWK="awk"
 command -v gawk > /dev/null && AWK=gawk
 
 # The events: task completions of a chat service, about 350 bytes each;

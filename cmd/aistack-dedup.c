@@ -727,12 +727,13 @@ store_lock(struct dedup *dd, const char *path, struct error *e)
 static void
 describe_keydef(const struct buf *def, char *out, size_t n)
 {
-	const char *p = def->data, *end = p + def->len, *nl;
+	const char *p = def->data, *end, *nl;
 	size_t len = 0;
 
 	out[0] = '\0';
 	if (p == NULL || (nl = memchr(p, '\n', def->len)) == NULL)
 		return;
+	end = p + def->len;
 	for (p = nl + 1; p < end && len + 1 < n; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
