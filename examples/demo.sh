@@ -55,6 +55,7 @@ dataset=$(lines dataset)
 status=$(aistack-checkpoint status --json telemetry)
 lag=$(jq -r '.consumers[] | select(.consumer == "learning") | .lag' <<< "$status")
 committed=$(jq -r '.consumers[] | select(.consumer == "learning") | .records' <<< "$status")
+breakers=$(aistack-breaker status 2>/dev/null | awk '{ printf "%s%s", sep, $0; sep = "; " }')
 
 cat <<REPORT
 
@@ -66,7 +67,7 @@ aistack demo: the learning flow on $events generated events
   duplicates removed:   $((extracted - dataset))
   dataset:              $dataset chat records (streams/dataset)
   consumer lag:         $lag bytes
-  breakers:             $(aistack-breaker status 2>/dev/null | tr '\n' ' ' | sed 's/ *$//' | sed 's/^$/none/')
+  breakers:             ${breakers:-none}
   state directory:      $AISTACK_STATE_DIR
 
 Look inside:
