@@ -119,6 +119,8 @@ FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 fuzz_mods    = $(LIB_BASE) $(LIB_FORMAT) $(fuzzmods_$(1))
 fuzzmods_breaker = breaker
 fuzzmods_route = route
+fuzzmods_canon = canon
+fuzzmods_keypath = keypath canon
 
 $(BUILD)/fuzz:
 	mkdir -p $@

@@ -14,6 +14,7 @@
 # acknowledged and double nothing, and a clean run afterwards must succeed
 # and leave the files as they should be.
 load test_helper
+bats_require_minimum_version 1.5.0
 
 setup() {
 	common_setup
@@ -40,7 +41,8 @@ teardown() {
 }
 
 # faulty N MODE COMMAND...: run COMMAND with the Nth counted call failing
-# in MODE (N = 0 only counts); sets $status and $output like bats' run.
+# in MODE (N = 0 only counts); sets $status, $output (standard output)
+# and $stderr like bats' run --separate-stderr.
 faulty() {
 	local n=$1 mode=$2 ops=open,write,fsync,rename,truncate,unlink persist=0
 	shift 2
@@ -50,7 +52,7 @@ faulty() {
 	esac
 	: > "$COUNTER"
 	rm -f "$FLOG"
-	run env LD_PRELOAD="$LIBFAULT" FAULT_PREFIX="$AISTACK_STATE_DIR" \
+	run --separate-stderr env LD_PRELOAD="$LIBFAULT" FAULT_PREFIX="$AISTACK_STATE_DIR" \
 	    FAULT_COUNTER="$COUNTER" FAULT_LOG="$FLOG" FAULT_NTH="$n" \
 	    FAULT_ERRNO="$mode" FAULT_PERSIST="$persist" FAULT_OPS="$ops" "$@"
 }
@@ -87,8 +89,8 @@ complete_lines() {	# complete_lines STREAM: the stream up to its last newline
 }
 
 whatfailed() {	# whatfailed N MODE: a description for failure messages
-	printf 'call %s in %s (%s): status %s\n%s' "$1" "$2" \
-	    "$(injected | tr '\n' ';')" "$status" "$output"
+	printf 'call %s in %s (%s): status %s\n%s\n%s' "$1" "$2" \
+	    "$(injected | tr '\n' ';')" "$status" "$output" "${stderr:-}"
 }
 
 status_in() {	# status_in CODE...: $status is one of them
@@ -229,7 +231,7 @@ offsets() {
 		for n in $(seq 1 "$total"); do
 			restore_template
 			faulty "$n" "$mode" aistack-checkpoint commit c s
-			status_in 0 73 74 ||
+			status_in 0 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
 			case $mode in
 			EINTR|SHORT) [ "$status" -eq 0 ] ||
@@ -282,7 +284,7 @@ offsets() {
 			: > "$D/out"
 			faulty "$n" "$mode" aistack-checkpoint run -n 3 c s -- \
 			    sh -c 'cat >> "$0"' "$D/out"
-			status_in 0 73 74 ||
+			status_in 0 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
 			case $mode in
 			EINTR|SHORT) [ "$status" -eq 0 ] ||
@@ -378,4 +380,65 @@ offsets() {
 			fi
 		done
 	done
+}
+
+# --- aistack-dedup ---------------------------------------------------------
+
+# walk_dedup: every call of "aistack-dedup -s st" over $D/input, from the
+# state in the template (made from $D/seen); the keys are saved (new
+# state) or not (old state), never anything else.
+walk_dedup() {
+	local total n mode got first
+	save_template
+	# what a clean run passes on, and the second-run checks
+	cat "$D/seen" "$D/input" | awk '!x[$0]++' > "$D/all"
+	for mode in EIO ENOSPC EINTR SHORT; do
+		restore_template
+		faulty 0 "$mode" aistack-dedup -s st < "$D/input"
+		assert_success
+		[ "$output" = "$(cat "$D/new")" ] || fail "clean run passed on: $output"
+		total=$(calls)
+		[ "$total" -gt 3 ] || fail "only $total calls counted"
+		echo "# dedup -s $1: $mode at each of $total calls" >&3
+		for n in $(seq 1 "$total"); do
+			restore_template
+			faulty "$n" "$mode" aistack-dedup -s st < "$D/input"
+			status_in 0 74 ||
+			    fail "undocumented status: $(whatfailed "$n" "$mode")"
+			case $mode in
+			EINTR|SHORT) [ "$status" -eq 0 ] ||
+			    fail "not retried: $(whatfailed "$n" "$mode")" ;;
+			esac
+			# the output does not depend on the save
+			[ "$output" = "$(cat "$D/new")" ] || [ "$status" -ne 0 ] ||
+			    fail "passed on: $(whatfailed "$n" "$mode")"
+			# the state is the old one or the new one
+			first=$status
+			run aistack-dedup -s st < "$D/all"
+			[ "$status" -eq 0 ] ||
+			    fail "state unusable after: $output; $(whatfailed "$n" "$mode")"
+			got=$output
+			if [ -n "$got" ]; then
+				[ "$got" = "$(cat "$D/new")" ] ||
+				    fail "state neither old nor new (a second run passed on $got): $(whatfailed "$n" "$mode")"
+				[ "$first" -ne 0 ] ||
+				    fail "success without saving: $(whatfailed "$n" "$mode")"
+			fi
+		done
+	done
+}
+
+@test "dedup -s: the first save of a state, every call failing in turn" {
+	: > "$D/seen"
+	gen_records 6 a > "$D/input"
+	cp "$D/input" "$D/new"
+	walk_dedup first
+}
+
+@test "dedup -s: a save over an existing state, every call failing in turn" {
+	gen_records 5 a > "$D/seen"
+	aistack-dedup -s st < "$D/seen" > /dev/null
+	{ gen_records 5 a | tail -n 2; gen_records 3 b; } > "$D/input"
+	gen_records 3 b > "$D/new"
+	walk_dedup journal
 }

@@ -59,6 +59,14 @@ replay() {	# replay NAME: run the target over its corpus
 	replay route
 }
 
+@test "fuzz corpus: the canonicalizer" {
+	replay canon
+}
+
+@test "fuzz corpus: the key-path parser and evaluator" {
+	replay keypath
+}
+
 @test "the replay driver fails on an input it cannot read" {
 	run "$AISTACK_BIN/../fuzz/replay-json" "$BATS_TEST_TMPDIR/missing"
 	assert_failure 66
