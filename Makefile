@@ -55,7 +55,7 @@ LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 
 # --- each command links only what it uses ----------------------------------
 # cmd_X = library modules;  pkg_X = pkg-config packages
-cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pg
+cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pg follow
 pkg_aistack-ingest      = jansson zlib libpq libcrypto
 cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock
 pkg_aistack-checkpoint  = jansson zlib

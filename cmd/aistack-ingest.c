@@ -24,8 +24,10 @@
 #include "consumer.h"
 #include "err.h"
 #include "exitcode.h"
+#include "follow.h"
 #include "fsutil.h"
 #include "json.h"
+#include "lock.h"
 #include "metrics.h"
 #include "parse.h"
 #include "pg.h"
@@ -52,6 +54,8 @@ struct ingest_opts {
 	const char *target;
 	char **files;
 	int nfiles;
+	const char *follow;		/* --follow FILE */
+	enum lock_kind lock;		/* the lock its writers take */
 };
 
 struct counters {
@@ -93,6 +97,7 @@ static const char usage_text[] =
 "usage: aistack-ingest [-v] [--max-record SIZE] [--max-backlog SIZE] [--on-full block|fail]\n"
 "                      [--sync batch|always|none] [--rejects STREAM] [--stats FILE]\n"
 "                      [--table NAME] TARGET [FILE...]\n"
+"       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none] TARGET\n"
 "\n"
 "Validate JSON Lines records and append them to the stream TARGET (a NAME\n"
 "under the state directory, or a path), or load them into PostgreSQL when\n"
@@ -107,6 +112,8 @@ static const char usage_text[] =
 "      --rejects STREAM     where invalid lines go (default TARGET.rejects)\n"
 "      --stats FILE         write run statistics as JSON to FILE\n"
 "      --table NAME         PostgreSQL table (default aistack_events)\n"
+"      --follow FILE        tail FILE, written by other programs, until SIGTERM\n"
+"      --lock KIND          the lock FILE's writers take: flock (default), fcntl, none\n"
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
 
@@ -725,6 +732,90 @@ ingest_fd_unsynced(struct ingest *ing, int fd, const char *source,
 	}
 }
 
+/* --- following a file (--follow) ---------------------------------------- */
+
+/*
+ * Tail o->follow into the stream until SIGINT or SIGTERM, with the same
+ * validation, rejects and backpressure as any input.  Per batch: the
+ * intent is recorded, the records and rejects are appended and synced,
+ * then the file position is committed (lib/follow.h), so a restart
+ * neither loses nor duplicates a line.
+ */
+static int
+ingest_follow(struct ingest *ing, struct error *e)
+{
+	const struct ingest_opts *o = ing->o;
+	struct follow f;
+	int rc = -1;
+
+	follow_handle_signals();
+	if (open_rejects(ing, e) == -1 || follow_open(&f, ing->out.dir,
+	    ing->rej.dir, o->follow, o->lock, e) == -1)
+		return -1;
+	while (!follow_stop_requested()) {
+		struct follow_batch b;
+		size_t used, vlen, off = 0;
+		uint64_t nrec;
+		ssize_t r;
+		int flags;
+
+		if (f.note[0] != '\0' && (f.warn || o->verbose))
+			warnmsg("%s", f.note);
+		f.note[0] = '\0';
+		f.warn = 0;
+		if (backpressure(ing, e) == -1 ||
+		    (r = follow_read(&f, ing->in, ing->cap, &flags, e)) == -1)
+			goto out;
+		if (r == 0) {
+			if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)
+				write_metrics(ing);
+			follow_wait(&f, 1000);
+			continue;
+		}
+		ing->source = f.source;
+		if (!ing->oversize)
+			ing->lineno = f.lines;
+		if (flags & FOLLOW_LONG) {
+			/* a line longer than the buffer: stream it to a reject */
+			if ((!ing->oversize && oversize_begin(ing, e) == -1) ||
+			    oversize_more(ing, ing->in, (size_t)r, e) == -1)
+				goto out;
+			continue;
+		}
+		if (ing->oversize) {
+			char *nl = memchr(ing->in, '\n', (size_t)r);
+			off = nl != NULL ? (size_t)(nl - ing->in) + 1 : (size_t)r;
+			if (oversize_more(ing, ing->in, nl != NULL ? off - 1 : off,
+			    e) == -1 || oversize_end(ing, e) == -1)
+				goto out;
+		}
+		ing->nlines = 0;
+		if (classify(ing, ing->in + off, (size_t)r - off,
+		    (flags & FOLLOW_FINAL) != 0, &vlen, &used, &nrec, e) == -1)
+			goto out;
+		if (flags & FOLLOW_REPLAY)
+			vlen = nrec = 0;	/* its records are in already */
+		b.lines = ing->lineno;
+		b.records = ing->in + off;
+		b.nrecords = vlen;
+		b.rejects = ing->rejbuf.data;
+		b.nrejects = ing->rejbuf.len;
+		if ((vlen > 0 || ing->rejbuf.len > 0) &&
+		    follow_intent(&f, &b, e) == -1)
+			goto out;
+		if (append_batch(ing, ing->in + off, vlen, nrec, e) == -1 ||
+		    sync_pending(ing, e) == -1 ||
+		    follow_commit(&f, ing->lineno, e) == -1)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (f.note[0] != '\0' && (f.warn || o->verbose))
+		warnmsg("%s", f.note);
+	follow_close(&f);
+	return rc;
+}
+
 static int
 run(const struct ingest_opts *o)
 {
@@ -753,7 +844,10 @@ run(const struct ingest_opts *o)
 		return error_report(&e);
 	} else
 		ing.label = ing.out.name;
-	if (o->nfiles == 0) {
+	if (o->follow != NULL) {
+		if (ingest_follow(&ing, &e) == -1)
+			status = error_report(&e);
+	} else if (o->nfiles == 0) {
 		if (ingest_fd(&ing, STDIN_FILENO, "stdin", &e) == -1)
 			status = error_report(&e);
 	}
@@ -814,11 +908,13 @@ run(const struct ingest_opts *o)
 
 enum {
 	OPT_MAX_BACKLOG = 256, OPT_MAX_RECORD, OPT_ON_FULL, OPT_REJECTS,
-	OPT_STATS, OPT_SYNC, OPT_TABLE, OPT_VERSION
+	OPT_STATS, OPT_SYNC, OPT_TABLE, OPT_FOLLOW, OPT_LOCK, OPT_VERSION
 };
 
 static const struct option longopts[] = {
+	{ "follow",		required_argument,	NULL, OPT_FOLLOW },
 	{ "help",		no_argument,		NULL, 'h' },
+	{ "lock",		required_argument,	NULL, OPT_LOCK },
 	{ "max-backlog",	required_argument,	NULL, OPT_MAX_BACKLOG },
 	{ "max-record",		required_argument,	NULL, OPT_MAX_RECORD },
 	{ "on-full",		required_argument,	NULL, OPT_ON_FULL },
@@ -923,6 +1019,7 @@ main(int argc, char **argv)
 	o.on_full = ON_FULL_BLOCK;
 	o.sync = SYNC_BATCH;
 	o.table = "aistack_events";
+	o.lock = LOCK_KIND_FLOCK;
 	signal(SIGPIPE, SIG_IGN);
 
 	while ((ch = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
@@ -951,6 +1048,16 @@ main(int argc, char **argv)
 		case OPT_TABLE:
 			o.table = optarg;
 			break;
+		case OPT_FOLLOW:
+			o.follow = optarg;
+			break;
+		case OPT_LOCK:
+			if (lock_kind_parse(optarg, &o.lock) == -1) {
+				warnmsg("--lock: invalid value \"%s\"", optarg);
+				return EXIT_USAGE;
+			}
+			given[ch - OPT_MAX_BACKLOG] = 1;
+			break;
 		case OPT_VERSION:
 			printf("aistack-ingest %s\n", AISTACK_VERSION);
 			status = EXIT_OK;
@@ -978,6 +1085,15 @@ main(int argc, char **argv)
 	}
 	o.files = argv + optind + 1;
 	o.nfiles = argc - optind - 1;
+	if (o.follow != NULL && (o.nfiles > 0 || pg_uri_is(o.target))) {
+		warnmsg("--follow: %s", o.nfiles > 0 ? "no FILE operand with "
+		    "--follow" : "the target must be a stream");
+		return EXIT_USAGE;
+	}
+	if (o.follow == NULL && given[OPT_LOCK - OPT_MAX_BACKLOG]) {
+		warnmsg("--lock: only with --follow");
+		return EXIT_USAGE;
+	}
 	if (apply_config(&o, given) == -1)
 		return EXIT_CONFIG;
 	status = run(&o);

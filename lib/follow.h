@@ -1,0 +1,149 @@
+/*
+ * Following a plain JSONL file that other programs append to, for
+ * aistack-ingest --follow: only whole lines are handed out, each read is
+ * made under the writers' lock, and the position survives restarts and
+ * the file being rotated by rename or truncated.
+ *
+ * The position lives in streams/NAME/sources/KEY (KEY: the file's base
+ * name and a hash of its absolute path), replaced atomically: the file's
+ * identity (device, inode, and a fingerprint of its first bytes, so that a
+ * reused inode is not taken for the same file), the committed byte offset
+ * and line count, and, while a batch is being appended, an intent: where
+ * the stream's and the rejects stream's heads were, and the length and
+ * CRC-32 of what is appended to each.
+ *
+ * The protocol, per batch: follow_read hands out whole lines; the caller
+ * validates them, calls follow_intent, appends and syncs, then calls
+ * follow_commit.  After a crash follow_open looks for the intended bytes
+ * in the streams: when they landed the batch is committed, when they did
+ * not it is read again; when the records landed but the rejects did not,
+ * the batch is replayed with its records dropped (FOLLOW_REPLAY).  So a
+ * restart neither loses nor duplicates a line, whatever instant the
+ * process died at, except that a kill inside the very write(2) of a batch
+ * can leave part of it in the stream, which is then appended again.
+ *
+ * Rotation: when the path names another file (rename), or no file, the
+ * old one is finished first: read to its end, until it has not been
+ * written to for half a second (late writers), its unterminated last line handed out as FOLLOW_FINAL;
+ * then the new file is read from its start.  When the file shrinks below
+ * the read position, or its first bytes change (truncation), the old
+ * content is looked for in a copy beside it (a copytruncate copy such as
+ * aistack-rotate's FILE.YYYYMMDDTHHMMSSZ, recognised by its fingerprint)
+ * and finished from there; otherwise the unread rest is reported lost.
+ */
+#ifndef AISTACK_FOLLOW_H
+#define AISTACK_FOLLOW_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "lock.h"
+
+#define FOLLOW_FP_MAX 256	/* bytes of a file's start in its fingerprint */
+
+/* Flags of follow_read */
+#define FOLLOW_FINAL	0x1	/* ends with the unterminated last line of a finished file */
+#define FOLLOW_LONG	0x2	/* part of a line longer than the buffer (no newline) */
+#define FOLLOW_REPLAY	0x4	/* these lines' records are already in the stream */
+
+/* What is appended for one batch (see follow_intent). */
+struct follow_batch {
+	uint64_t lines;		/* lines of the batch (records, rejects, empty) */
+	const char *records;	/* the records appended to the stream */
+	size_t nrecords;
+	const char *rejects;	/* the reject records appended to the rejects stream */
+	size_t nrejects;
+};
+
+struct follow_intent {
+	int active;
+	uint64_t offset, lines;		/* the position once the batch is in */
+	uint64_t at, len;		/* stream head before, bytes appended */
+	uint32_t crc, first_crc;	/* of the bytes; of their first record */
+	uint64_t first_len;
+	uint64_t rat, rlen;		/* the same for the rejects stream */
+	uint32_t rcrc, rfirst_crc;
+	uint64_t rfirst_len;
+};
+
+struct follow {
+	char path[PATH_MAX];	/* the followed file, absolute */
+	char given[PATH_MAX];	/* as given, for messages */
+	char dir[PATH_MAX];	/* its directory */
+	const char *base;	/* its base name (in path) */
+	char state[PATH_MAX];	/* the position file */
+	char streamdir[PATH_MAX];
+	char rejdir[PATH_MAX];	/* the rejects stream ("" when none) */
+	char source[PATH_MAX];	/* the file being read now, for messages */
+	enum lock_kind lock;
+	int fd;			/* the file being read; -1 while there is none */
+	uint64_t dev, ino;	/* its identity */
+	uint64_t fp_hash;	/* FNV-1a of its first fp_len bytes */
+	size_t fp_len;
+	uint64_t offset;	/* committed: every line before it is in */
+	uint64_t lines;		/* lines committed in this file */
+	uint64_t rpos;		/* handed out up to here */
+	uint64_t replay_until;	/* [offset, replay_until): records already in */
+	uint64_t last_size;	/* the size seen by the last read */
+	int draining;		/* rotated away: finish it, then switch */
+	struct follow_intent pending;
+	int ifd;		/* inotify, or -1 (poll) */
+	char note[PATH_MAX + 128];	/* what happened, for -v ("" none) */
+	int warn;		/* note is a warning (lines were lost) */
+};
+
+/*
+ * Start following path into the stream directory streamdir, whose
+ * rejects go to the stream directory rejdir (NULL: none), reading under
+ * the writers' lock of kind k.  Resumes from the saved position,
+ * finishing interrupted batches and rotated files as described above; a
+ * file never followed before is read from its start.  The file may not
+ * exist yet; its directory must.  Release with follow_close.
+ */
+int follow_open(struct follow *f, const char *streamdir, const char *rejdir,
+    const char *path, enum lock_kind k, struct error *e);
+
+/*
+ * Hand out the next whole lines, at most room bytes, into buf.  Returns
+ * the byte count, 0 when there is nothing new yet (wait with
+ * follow_wait), -1 on error; *flags receives FOLLOW_* flags.  The caller
+ * processes everything handed out before the next call, and commits it
+ * (follow_commit) before reading further, except for FOLLOW_LONG pieces,
+ * which are committed with the end of their line.
+ */
+ssize_t follow_read(struct follow *f, char *buf, size_t room, int *flags,
+    struct error *e);
+
+/* Record durably what the batch handed out since the last commit is
+ * about to append (call before appending). */
+int follow_intent(struct follow *f, const struct follow_batch *b,
+    struct error *e);
+
+/*
+ * The batch handed out since the last commit is appended and synced:
+ * make the position durable.  lines is the number of lines of the file
+ * processed so far (the line number of the last one).
+ */
+int follow_commit(struct follow *f, uint64_t lines, struct error *e);
+
+/* Wait up to timeout_ms for the file or its directory to change (inotify,
+ * or a short sleep); returns early on a signal. */
+void follow_wait(struct follow *f, int timeout_ms);
+
+void follow_close(struct follow *f);
+
+/*
+ * Ask follow_stop_requested to say yes after SIGINT or SIGTERM (handlers
+ * installed without SA_RESTART, so waits end at once).
+ */
+void follow_handle_signals(void);
+int follow_stop_requested(void);
+
+/* Write the position file's path for path into buf (for tests). */
+int follow_state_path(const char *streamdir, const char *path, char *buf,
+    size_t n, struct error *e);
+
+#endif

@@ -1,0 +1,421 @@
+/* lib/follow: whole lines, positions across restarts, rotation by rename
+ * and by copytruncate, fingerprints, and the intent that makes a restart
+ * after a crash neither lose nor duplicate a batch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "copytrunc.h"
+#include "follow.h"
+#include "fsutil.h"
+#include "stream.h"
+#include "unit.h"
+
+static int
+put(const char *path, const char *text, int append)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
+	    0644);
+
+	if (fd == -1 || write_all(fd, text, strlen(text)) == -1)
+		return -1;
+	return close(fd);
+}
+
+/* Everything follow_read hands out now, committed, as a string. */
+static char *
+drain(struct follow *f, int *flags_seen)
+{
+	static char out[65536];
+	char buf[4096];
+	struct error e;
+	size_t len = 0;
+	ssize_t r;
+	int flags;
+
+	*flags_seen = 0;
+	while ((r = follow_read(f, buf, sizeof(buf), &flags, &e)) > 0) {
+		memcpy(out + len, buf, (size_t)r);
+		len += (size_t)r;
+		*flags_seen |= flags;
+		if (!(flags & FOLLOW_LONG) &&
+		    follow_commit(f, f->lines + 1, &e) == -1)
+			return NULL;
+	}
+	if (r == -1)
+		return NULL;
+	out[len] = '\0';
+	return out;
+}
+
+/* Drain, waiting out the quiet interval that finishes a rotated file. */
+static char *
+drain_wait(struct follow *f, int *flags_seen)
+{
+	static char all[65536];
+	int i, fl;
+
+	all[0] = '\0';
+	*flags_seen = 0;
+	for (i = 0; i < 12; i++) {
+		char *d = drain(f, &fl);
+		if (d == NULL)
+			return NULL;
+		strcat(all, d);
+		*flags_seen |= fl;
+		usleep(100000);
+	}
+	return all;
+}
+
+static int
+stream_mk(const char *name, struct stream *s)
+{
+	struct error e;
+
+	return stream_open(s, name, 1, &e);
+}
+
+TEST(follow_hands_out_whole_lines_only)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char buf[256];
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n{\"b\"", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	CHECK(memcmp(buf, "{\"a\":1}\n", 8) == 0);
+	CHECK_INT(flags, 0);
+	CHECK(follow_commit(&f, 1, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 0);
+	CHECK(put("app.jsonl", ":2}\n", 1) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	CHECK(memcmp(buf, "{\"b\":2}\n", 8) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_line_longer_than_the_buffer_comes_in_pieces)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char buf[8];
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"long\":12345}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_NONE, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	CHECK_INT(flags, FOLLOW_LONG);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 7);
+	CHECK_INT(flags, 0);
+	CHECK(memcmp(buf, "12345}\n", 7) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_resumes_from_the_committed_position)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char buf[256];
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n{\"b\":2}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, 8, &flags, &e), 8);
+	CHECK(follow_commit(&f, 1, &e) == 0);
+	/* handed out but not committed: read again after a restart */
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	follow_close(&f);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "./app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK_U64(f.offset, 8);
+	CHECK_U64(f.lines, 1);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 16);
+	CHECK(memcmp(buf, "{\"b\":2}\n{\"c\":3}\n", 16) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_finishes_a_renamed_file_before_the_new_one)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"new\":1}\n", 0) == 0);
+	/* a late writer of the old file, and an unterminated last line */
+	CHECK(put("app.jsonl.1", "{\"late\":1}\n{\"last\":1}", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"late\":1}\n{\"last\":1}{\"new\":1}\n");
+	CHECK(flags & FOLLOW_FINAL);
+	CHECK(f.draining == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_after_a_restart_finishes_a_file_renamed_meanwhile)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	follow_close(&f);
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl-20260101") == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK(f.draining == 1);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_finishes_a_copytruncate_copy)
+{
+	char copy[256];
+	uint64_t bytes;
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	/* written, rotated by copy and truncate, then written again */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK_INT(copytrunc("./app.jsonl", LOCK_KIND_FLOCK, 1795737600, 0, copy,
+	    sizeof(copy), &bytes, &e), 1);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_truncated_file_without_copy_is_read_from_its_start)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n{\"b\":2}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n{\"b\":2}\n");
+	/* truncated and refilled past the position: the fingerprint tells */
+	CHECK(put("app.jsonl", "{\"x\":9}\n{\"y\":9}\n{\"z\":9}\n", 0) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"x\":9}\n{\"y\":9}\n{\"z\":9}\n");
+	CHECK(strstr(f.note, "truncated") != NULL);
+	CHECK_INT(f.warn, 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_new_file_with_the_old_inode_is_not_the_same_file)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	struct stat st;
+	char *d, *text;
+	size_t n;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"old\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"old\":1}\n");
+	follow_close(&f);
+	/* other content, longer, in the same inode while we were away */
+	CHECK(put("app.jsonl", "{\"new\":1}\n{\"new\":2}\n", 0) == 0);
+	CHECK(stat("app.jsonl", &st) == 0);
+	CHECK_U64(st.st_ino, f.ino);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_U64(f.offset, 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"new\":1}\n{\"new\":2}\n");
+	CHECK(read_file(f.state, 65536, &text, &n) == 0);
+	CHECK(strstr(text, "\"offset\":20,") != NULL);
+	free(text);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+static int
+append(struct stream *s, const char *text)
+{
+	struct error e;
+	int rc;
+
+	if (stream_lock(s, &e) == -1)
+		return -1;
+	rc = stream_append(s, text, strlen(text), NULL, &e);
+	stream_unlock(s);
+	return rc;
+}
+
+/* Read a batch and record its intent, as aistack-ingest does. */
+static int
+batch(struct follow *f, const char *rec, const char *rej)
+{
+	struct follow_batch b;
+	struct error e;
+	char buf[256];
+	int flags;
+
+	if (follow_read(f, buf, sizeof(buf), &flags, &e) <= 0)
+		return -1;
+	b.lines = 2;
+	b.records = rec;
+	b.nrecords = strlen(rec);
+	b.rejects = rej;
+	b.nrejects = strlen(rej);
+	return follow_intent(f, &b, &e);
+}
+
+TEST(follow_intent_a_batch_that_landed_is_committed_after_a_crash)
+{
+	struct stream s, r;
+	struct follow f;
+	struct error e;
+	char buf[256];
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(stream_mk("t.rejects", &r) == 0);
+	CHECK(append(&s, "{\"other\":1}\n") == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\nbad\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, r.dir, "app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK(batch(&f, "{\"a\":1}\n", "{\"reject\":\"bad\"}\n") == 0);
+	/* another writer gets in first, then our batch and its rejects */
+	CHECK(append(&s, "{\"other\":2}\n") == 0);
+	CHECK(append(&s, "{\"a\":1}\n") == 0);
+	CHECK(append(&r, "{\"reject\":\"bad\"}\n") == 0);
+	follow_close(&f);	/* died before the commit */
+	CHECK(follow_open(&f, s.dir, r.dir, "app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK_U64(f.offset, 12);
+	CHECK_U64(f.lines, 2);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 0);
+	follow_close(&f);
+	stream_close(&s);
+	stream_close(&r);
+}
+
+TEST(follow_intent_a_batch_that_did_not_land_is_read_again)
+{
+	struct stream s, r;
+	struct follow f;
+	struct error e;
+	char buf[256];
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(stream_mk("t.rejects", &r) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\nbad\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, r.dir, "app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK(batch(&f, "{\"a\":1}\n", "{\"reject\":\"bad\"}\n") == 0);
+	/* only another writer's record, not the batch */
+	CHECK(append(&s, "{\"a\":2}\n") == 0);
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, r.dir, "app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK_U64(f.offset, 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 12);
+	CHECK_INT(flags, 0);
+	follow_close(&f);
+	stream_close(&s);
+	stream_close(&r);
+}
+
+TEST(follow_intent_records_in_but_rejects_not_replays_the_rejects_only)
+{
+	struct stream s, r;
+	struct follow f;
+	struct error e;
+	char buf[256];
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(stream_mk("t.rejects", &r) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\nbad\n{\"b\":2}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, r.dir, "app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK(follow_read(&f, buf, 12, &flags, &e) == 12);
+	{
+		struct follow_batch b = { 2, "{\"a\":1}\n", 8,
+		    "{\"reject\":\"bad\"}\n", 17 };
+		CHECK(follow_intent(&f, &b, &e) == 0);
+	}
+	CHECK(append(&s, "{\"a\":1}\n") == 0);
+	follow_close(&f);	/* died before the rejects were written */
+	CHECK(follow_open(&f, s.dir, r.dir, "app.jsonl", LOCK_KIND_FLOCK,
+	    &e) == 0);
+	CHECK_U64(f.offset, 0);
+	CHECK_U64(f.replay_until, 12);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 12);
+	CHECK_INT(flags, FOLLOW_REPLAY);
+	CHECK(follow_commit(&f, 2, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	CHECK_INT(flags, 0);
+	follow_close(&f);
+	stream_close(&s);
+	stream_close(&r);
+}
+
+TEST(follow_state_path_is_per_file_and_safe)
+{
+	char a[4096], b[4096];
+	struct error e;
+
+	CHECK(follow_state_path("/s/streams/t", "/var/log/app.jsonl", a,
+	    sizeof(a), &e) == 0);
+	CHECK(follow_state_path("/s/streams/t", "/var/log2/app.jsonl", b,
+	    sizeof(b), &e) == 0);
+	CHECK(strncmp(a, "/s/streams/t/sources/app.jsonl.", 31) == 0);
+	CHECK(strcmp(a, b) != 0);
+	CHECK(follow_state_path("/s/streams/t", "/x/.a b\n", a, sizeof(a),
+	    &e) == 0);
+	CHECK(strncmp(a, "/s/streams/t/sources/_a_b_.", 27) == 0);
+}
