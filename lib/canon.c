@@ -311,11 +311,14 @@ bad:
 int
 canon_normalize(const char *p, size_t n, unsigned flags, struct buf *out)
 {
-	const unsigned char *s = (const unsigned char *)p, *end = s + n;
-	const unsigned char *q;
+	const unsigned char *s = (const unsigned char *)p, *end, *q;
 	uint32_t cp;
 	size_t l;
 	int in_space = 0;
+
+	if (n == 0)
+		return 0;	/* p may be NULL then */
+	end = s + n;
 
 	if (flags & CANON_TRIM) {
 		const unsigned char *last = s;
@@ -847,6 +850,8 @@ write_string(struct canon *c, const struct node *nd, int normalize,
 		c->tmp = c->norm;
 		c->norm = t;
 	}
+	if (c->tmp.len == 0)	/* tmp.data may be NULL */
+		return c->text ? 0 : buf_append(out, "\"\"", 2);
 	if (c->text)
 		return buf_append(out, c->tmp.data, c->tmp.len);
 	if (buf_putc(out, '"') == -1)

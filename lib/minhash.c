@@ -78,7 +78,8 @@ fold(uint32_t *mins, uint64_t x)
 size_t
 minhash_sign(const char *text, size_t n, unsigned char *sig)
 {
-	const unsigned char *s = (const unsigned char *)text, *end = s + n;
+	const unsigned char *s = (const unsigned char *)text;
+	const unsigned char *end = n > 0 ? s + n : s;	/* text may be NULL */
 	uint64_t w[MINHASH_SHINGLE] = { 0 };
 	uint32_t mins[MINHASH_PERM];
 	size_t words = 0, shingles = 0;

@@ -203,7 +203,9 @@ TEST(canon_normalize)
 	    CANON_LOWER), "\"\xc3\xa9t\xc3\xa9 \xcf\x83\xd0\xb6 i\"");
 	CHECK_STR(canon_f("\"\xc2\xa0 a\xe3\x80\x80\xe2\x80\x83" "b\xc2\x85\"",
 	    CANON_TRIM | CANON_SPACE), "\"a b\"");
-	/* a string of nothing but space */
+	/* empty strings, and a string of nothing but space */
+	CHECK_STR(canon_f("[\"\",{\"\":\"\"}]", CANON_TRIM | CANON_LOWER | CANON_SPACE),
+	    "[\"\",{\"\":\"\"}]");
 	CHECK_STR(canon_f("\" \\t \"", CANON_TRIM), "\"\"");
 	CHECK_STR(canon_f("\" \\t \"", CANON_SPACE), "\" \"");
 	/* escapes are decoded before normalizing */

@@ -62,6 +62,8 @@ TEST(minhash_signatures)
 	/* no words, no shingles */
 	CHECK_INT(minhash_sign(" \t\n", 3, s1), 0);
 	CHECK_INT(minhash_sign("", 0, s2), 0);
+	CHECK_INT(minhash_sign(NULL, 0, s2), 0);
+	CHECK(memcmp(s1, s2, MINHASH_SIG) == 0);
 	buf_release(&a);
 	buf_release(&b);
 }
