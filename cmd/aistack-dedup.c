@@ -912,31 +912,6 @@ open_index(struct dedup *dd, struct error *e)
 
 /* --- statistics and metrics ---------------------------------------------- */
 
-/*
- * Write a report file: atomically replaced when it is a regular file (or
- * missing); appended to when it is anything else, such as a device, a
- * FIFO or a symbolic link like /dev/stderr, which must not be replaced.
- */
-static int
-write_report(const char *path, const char *data, size_t n, struct error *e)
-{
-	struct stat st;
-	int fd;
-
-	if (lstat(path, &st) == -1 || S_ISREG(st.st_mode))
-		return atomic_replace(path, data, n, 0644, e);
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1)
-		return error_errno(e, EXIT_CANTCREAT, "%s", path);
-	if (write_all(fd, data, n) == -1) {
-		error_errno(e, EXIT_IOERR, "%s", path);
-		close(fd);
-		return -1;
-	}
-	if (close(fd) == -1)
-		return error_errno(e, EXIT_IOERR, "%s", path);
-	return 0;
-}
-
 static int
 write_stats(struct dedup *dd, struct error *e)
 {
@@ -962,7 +937,7 @@ write_stats(struct dedup *dd, struct error *e)
 		buf_release(&b);
 		return error_errno(e, EXIT_SOFTWARE, "%s", dd->o->stats);
 	}
-	rc = write_report(dd->o->stats, b.data, b.len, e);
+	rc = report_write(dd->o->stats, b.data, b.len, e);
 	buf_release(&b);
 	return rc;
 }

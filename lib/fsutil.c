@@ -212,6 +212,26 @@ fail:
 }
 
 int
+report_write(const char *path, const char *data, size_t n, struct error *e)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) == -1 || S_ISREG(st.st_mode))
+		return atomic_replace(path, data, n, 0644, e);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1)
+		return error_errno(e, EXIT_CANTCREAT, "%s", path);
+	if (write_all(fd, data, n) == -1) {
+		error_errno(e, EXIT_IOERR, "%s", path);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", path);
+	return 0;
+}
+
+int
 read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	struct buf b = BUF_INIT;

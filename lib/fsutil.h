@@ -44,6 +44,15 @@ int atomic_replace_volatile(const char *path, const void *data, size_t n,
     mode_t mode, struct error *e);
 
 /*
+ * Write a report (--stats FILE): atomically replaced when path is a
+ * regular file or missing; appended to when it is anything else, such as
+ * a device, a FIFO or a symbolic link like /dev/stderr, which must never
+ * be replaced.
+ */
+int report_write(const char *path, const char *data, size_t n,
+    struct error *e);
+
+/*
  * Read the whole file at path into a new NUL-terminated buffer (caller
  * frees *data).  Files larger than max fail with EFBIG.  Returns 0, or -1
  * with errno (ENOENT when missing).
