@@ -1310,7 +1310,7 @@ parse_listen(struct proxy *p, const char *s, const char *src)
 	}
 	host[hl] = '\0';
 	if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port) ||
-	    strlen(port) > 5 || atoi(port) > 65535)
+	    strlen(port) > 5 || strtol(port, NULL, 10) > 65535)
 		return bad_setting(src, "listen", s);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
