@@ -442,3 +442,48 @@ walk_dedup() {
 	gen_records 3 b > "$D/new"
 	walk_dedup journal
 }
+
+@test "dedup -a: catching the index up with the sink, every call failing in turn" {
+	local total n mode
+	gen_records 2 a | aistack-ingest sink
+	# the index covers a1 and a2; a3 reaches the sink after it
+	gen_records 2 a | aistack-dedup -a sink > /dev/null
+	gen_records 3 a | tail -n 1 | aistack-ingest sink
+	gen_records 6 a > "$D/input"
+	gen_records 6 a | tail -n 3 > "$D/new"
+	save_template
+	for mode in EIO ENOSPC EINTR SHORT; do
+		restore_template
+		faulty 0 "$mode" aistack-dedup -a sink < "$D/input"
+		assert_success
+		[ "$output" = "$(cat "$D/new")" ] || fail "clean run passed on: $output"
+		total=$(calls)
+		[ "$total" -gt 3 ] || fail "only $total calls counted"
+		echo "# dedup -a: $mode at each of $total calls" >&3
+		for n in $(seq 1 "$total"); do
+			restore_template
+			faulty "$n" "$mode" aistack-dedup -a sink < "$D/input"
+			status_in 0 74 ||
+			    fail "undocumented status: $(whatfailed "$n" "$mode")"
+			case $mode in
+			EINTR|SHORT) [ "$status" -eq 0 ] ||
+			    fail "not retried: $(whatfailed "$n" "$mode")" ;;
+			esac
+			# nothing already in the sink is ever passed on
+			if [ "$status" -eq 0 ]; then
+				[ "$output" = "$(cat "$D/new")" ] ||
+				    fail "passed on: $(whatfailed "$n" "$mode")"
+			elif [ -n "$output" ]; then
+				case "$(cat "$D/new")" in
+				"$output"*) ;;
+				*) fail "passed on before failing: $(whatfailed "$n" "$mode")" ;;
+				esac
+			fi
+			# the index is a cache: whatever the failure left, the
+			# next run answers right
+			run aistack-dedup -a sink < "$D/input"
+			[ "$status" -eq 0 ] && [ "$output" = "$(cat "$D/new")" ] ||
+			    fail "run after: $output; $(whatfailed "$n" "$mode")"
+		done
+	done
+}
