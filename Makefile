@@ -6,6 +6,9 @@
 #   make bench      optimised build, benchmarks side by side with baselines
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=1 check   the same suite under ASan + UBSan (build-san/)
+#   make analyse    cppcheck, clang-tidy, shellcheck, valgrind of the unit tests
+#   make fuzz       libFuzzer targets (clang) into build-fuzz/; make fuzz-smoke
+#                   runs each for FUZZ_TIME (60) seconds (fuzz/README.md)
 
 VERSION    = 0.1.0
 PREFIX    ?= /usr/local
