@@ -766,9 +766,9 @@ ingest_follow(struct ingest *ing, struct error *e)
 		if (backpressure(ing, e) == -1 ||
 		    (r = follow_read(&f, ing->in, ing->cap, &flags, e)) == -1)
 			goto out;
+		if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)
+			write_metrics(ing);
 		if (r == 0) {
-			if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)
-				write_metrics(ing);
 			follow_wait(&f, 1000);
 			continue;
 		}
