@@ -57,6 +57,13 @@ faulty() {
 	    FAULT_ERRNO="$mode" FAULT_PERSIST="$persist" FAULT_OPS="$ops" "$@"
 }
 
+# faulted N MODE COMMAND...: faulty, and the Nth call did fail (a walk
+# that injected nothing would prove nothing)
+faulted() {
+	faulty "$@"
+	[ -s "$FLOG" ] || fail "call $1 in $2: nothing was injected"
+}
+
 calls() {	# the calls counted by the last faulty run
 	od -An -tu8 -N8 "$COUNTER" | tr -d ' '
 }
@@ -162,7 +169,7 @@ walk_ingest() {
 		echo "# ingest $*: $mode at each of $total calls" >&3
 		for n in $(seq 1 "$total"); do
 			restore_template
-			faulty "$n" "$mode" aistack-ingest "$@" s "$D/input"
+			faulted "$n" "$mode" aistack-ingest "$@" s "$D/input"
 			case $mode in
 			EINTR|SHORT)
 				[ "$status" -eq 0 ] ||
@@ -230,7 +237,7 @@ offsets() {
 		echo "# checkpoint commit: $mode at each of $total calls" >&3
 		for n in $(seq 1 "$total"); do
 			restore_template
-			faulty "$n" "$mode" aistack-checkpoint commit c s
+			faulted "$n" "$mode" aistack-checkpoint commit c s
 			status_in 0 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
 			case $mode in
@@ -282,7 +289,7 @@ offsets() {
 		for n in $(seq 1 "$total"); do
 			restore_template
 			: > "$D/out"
-			faulty "$n" "$mode" aistack-checkpoint run -n 3 c s -- \
+			faulted "$n" "$mode" aistack-checkpoint run -n 3 c s -- \
 			    sh -c 'cat >> "$0"' "$D/out"
 			status_in 0 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
@@ -343,7 +350,7 @@ offsets() {
 		echo "# rotate gzip: $mode at each of $total calls" >&3
 		for n in $(seq 1 "$total"); do
 			restore_template
-			faulty "$n" "$mode" aistack-rotate --compress-after 0s s
+			faulted "$n" "$mode" aistack-rotate --compress-after 0s s
 			status_in 0 73 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
 			case $mode in
@@ -402,7 +409,7 @@ walk_dedup() {
 		echo "# dedup -s $1: $mode at each of $total calls" >&3
 		for n in $(seq 1 "$total"); do
 			restore_template
-			faulty "$n" "$mode" aistack-dedup -s st < "$D/input"
+			faulted "$n" "$mode" aistack-dedup -s st < "$D/input"
 			status_in 0 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
 			case $mode in
@@ -462,7 +469,7 @@ walk_dedup() {
 		echo "# dedup -a: $mode at each of $total calls" >&3
 		for n in $(seq 1 "$total"); do
 			restore_template
-			faulty "$n" "$mode" aistack-dedup -a sink < "$D/input"
+			faulted "$n" "$mode" aistack-dedup -a sink < "$D/input"
 			status_in 0 74 ||
 			    fail "undocumented status: $(whatfailed "$n" "$mode")"
 			case $mode in
