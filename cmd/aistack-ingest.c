@@ -87,6 +87,7 @@ struct ingest {
 	uint64_t checked_at;		/* monotonic ms, 0: never */
 	uint64_t metrics_at;
 	int unsynced;			/* a batch awaits its fdatasync */
+	int (*stop)(void);		/* --follow: nonzero once asked to stop */
 	/* an oversized line being streamed into the rejects */
 	int oversize;
 	unsigned char carry[3];
@@ -214,6 +215,7 @@ static int sync_pending(struct ingest *, struct error *);
  * nothing read is ever left unappended.  The backlog is computed from
  * file sizes and consumer files at most once a second while it is
  * comfortably under the limit, from this process's own appends between.
+ * Returns 0 to go on, 1 when ing->stop asked to stop while waiting, -1.
  */
 static int
 backpressure(struct ingest *ing, struct error *e)
@@ -265,6 +267,8 @@ backpressure(struct ingest *ing, struct error *e)
 				    (unsigned long long)ing->backlog);
 			write_metrics(ing);
 		}
+		if (ing->stop != NULL && ing->stop())
+			return 1;
 		sleep_ms(nap);
 		since = now_ms() - t;
 		ing->n.paused_ms += since;
@@ -749,6 +753,7 @@ ingest_follow(struct ingest *ing, struct error *e)
 	int rc = -1;
 
 	follow_handle_signals();
+	ing->stop = follow_stop_requested;
 	if (open_rejects(ing, e) == -1 || follow_open(&f, ing->out.dir,
 	    ing->rej.dir, o->follow, o->lock, e) == -1)
 		return -1;
@@ -757,13 +762,15 @@ ingest_follow(struct ingest *ing, struct error *e)
 		size_t used, vlen, off = 0;
 		uint64_t nrec;
 		ssize_t r;
-		int flags;
+		int flags, bp;
 
 		if (f.note[0] != '\0' && (f.warn || o->verbose))
 			warnmsg("%s", f.note);
 		f.note[0] = '\0';
 		f.warn = 0;
-		if (backpressure(ing, e) == -1 ||
+		if ((bp = backpressure(ing, e)) == 1)
+			break;		/* asked to stop while waiting */
+		if (bp == -1 ||
 		    (r = follow_read(&f, ing->in, ing->cap, &flags, e)) == -1)
 			goto out;
 		if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)

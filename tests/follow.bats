@@ -212,6 +212,24 @@ ids() {
 		"$AISTACK_STATE_DIR/metrics/ingest-t.prom"
 }
 
+@test "SIGTERM while paused by backpressure ends it promptly, nothing past the limit read" {
+	write_lines "$LOG" 1 50
+	aistack-ingest t "$LOG"		# a backlog for a lagging consumer
+	set_consumer t slow 0
+	write_lines "$LOG.2" 51 60
+	mv "$LOG.2" "$LOG"
+	start_follower --max-backlog 1k
+	for _ in $(seq 1 100); do
+		grep -qs 'aistack_ingest_paused{stream="t"} 1' \
+			"$AISTACK_STATE_DIR/metrics/ingest-t.prom" && break
+		sleep 0.1
+	done
+	grep -q 'aistack_ingest_paused{stream="t"} 1' "$AISTACK_STATE_DIR/metrics/ingest-t.prom"
+	stop_follower
+	run ids t
+	assert_output "$(seq 50)"
+}
+
 @test "the command line: --follow and --lock" {
 	run aistack-ingest --follow "$LOG" t extra.jsonl
 	assert_failure 64
