@@ -200,7 +200,7 @@ write_stats(struct ingest *ing, struct error *e)
 		buf_printf(&b, ",\"already_present\":%llu",
 		    (unsigned long long)ing->n.skipped);
 	buf_printf(&b, "}\n");
-	rc = atomic_replace(ing->o->stats, b.data, b.len, 0644, e);
+	rc = report_write(ing->o->stats, b.data, b.len, e);
 	buf_release(&b);
 	return rc;
 }
