@@ -52,7 +52,7 @@ pkgcflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 # --- the library, by layer: base -> formats -> policies ---------------------
-LIB_BASE    = err parse buf fsutil lock statedir config metrics
+LIB_BASE    = err parse buf clock fsutil lock statedir config metrics
 LIB_FORMAT  = json stream reader consumer
 LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 

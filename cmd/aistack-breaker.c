@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "breaker.h"
+#include "clock.h"
 #include "buf.h"
 #include "config.h"
 #include "err.h"
@@ -95,15 +96,6 @@ static const char usage_text[] =
 "      --json               status as JSON Lines\n"
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 ceil_s(uint64_t ms)
@@ -219,7 +211,7 @@ static const int passed_on[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
 static void
 child_wait(struct child *c, const sigset_t *set, uint64_t timeout_ms)
 {
-	uint64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+	uint64_t deadline = timeout_ms > 0 ? clock_mono_ms() + timeout_ms : 0;
 	uint64_t now, left;
 	struct timespec ts;
 	siginfo_t si;
@@ -231,7 +223,7 @@ child_wait(struct child *c, const sigset_t *set, uint64_t timeout_ms)
 		    WNOWAIT) == 0 && si.si_pid == c->pid)
 			break;
 		if (deadline != 0) {
-			now = mono_ms();
+			now = clock_mono_ms();
 			left = deadline > now ? deadline - now : 0;
 			ts.tv_sec = (time_t)(left / 1000);
 			ts.tv_nsec = (long)(left % 1000) * 1000000;
@@ -245,7 +237,7 @@ child_wait(struct child *c, const sigset_t *set, uint64_t timeout_ms)
 				c->timed_out = 1;
 				kill(-c->pid, SIGTERM);
 				kill(-c->pid, SIGCONT);
-				deadline = mono_ms() + KILL_GRACE_MS;
+				deadline = clock_mono_ms() + KILL_GRACE_MS;
 			} else if (!killed) {
 				killed = 1;
 				kill(-c->pid, SIGKILL);
@@ -430,9 +422,7 @@ run_status(const struct breaker_opts *o)
 		}
 		print_status(o, &st, i == 0, width);
 	}
-	for (i = 0; all != NULL && i < n; i++)
-		free(all[i]);
-	free(all);
+	names_free(all, all != NULL ? n : 0);
 	return status;
 }
 
@@ -678,11 +668,5 @@ main(int argc, char **argv)
 	if (o.sub == SUB_RUN || o.sub == SUB_PROBE)
 		return status;
 out:
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		if (status == EXIT_OK) {
-			warnmsg("standard output: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-	}
-	return status;
+	return exit_flush(status);
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "consumer.h"
 #include "consumerlock.h"
@@ -112,15 +113,6 @@ static const char help_text[] =
 "  --from start|end where a new consumer starts (default start)\n"
 "  --json           status as JSON Lines, one object per stream\n"
 "  -v               report what was done on standard error\n";
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Sleep; a signal (SIGTERM) cuts it short. */
 static void
@@ -226,7 +218,7 @@ write_metrics(struct work *w)
 	uint64_t head = 0;
 	struct error e;
 
-	w->metrics_at = now_ms();
+	w->metrics_at = clock_mono_ms();
 	if (stream_head(w->s.dir, &head, NULL, &e) == -1) {
 		warnmsg("%s", e.msg);
 		return;
@@ -375,7 +367,7 @@ cmd_read(const struct checkpoint_opts *o)
 	if (o->follow) {
 		catch_stop_signals();
 		if (o->timeout_ms != 0)
-			deadline = now_ms() + o->timeout_ms;
+			deadline = clock_mono_ms() + o->timeout_ms;
 	}
 	while (o->max == 0 || printed < o->max) {
 		rc = reader_next(r, o->max != 0 ?
@@ -397,9 +389,9 @@ cmd_read(const struct checkpoint_opts *o)
 			continue;
 		}
 		if (!o->follow || stopping ||
-		    (deadline != 0 && now_ms() >= deadline))
+		    (deadline != 0 && clock_mono_ms() >= deadline))
 			break;
-		if (now_ms() - w.metrics_at >= METRICS_EVERY_MS)
+		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
 			write_metrics(&w);
 		nap_ms(nap);
 		if (nap < POLL_MAX_MS)
@@ -573,11 +565,11 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 		}
 		if (*n > 0) {
 			if (linger == 0)
-				linger = now_ms() + LINGER_MS;
-			else if (now_ms() >= linger)
+				linger = clock_mono_ms() + LINGER_MS;
+			else if (clock_mono_ms() >= linger)
 				break;
 		}
-		if (now_ms() - w->metrics_at >= METRICS_EVERY_MS)
+		if (clock_mono_ms() - w->metrics_at >= METRICS_EVERY_MS)
 			write_metrics(w);
 		nap_ms(nap);
 		if (nap < POLL_MAX_MS)
@@ -716,7 +708,7 @@ cmd_run(const struct checkpoint_opts *o)
 			    w.deferred_at, &w.deferred);
 			break;
 		}
-		if (now_ms() - w.metrics_at >= METRICS_EVERY_MS)
+		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
 			write_metrics(&w);
 	}
 	write_metrics(&w);
@@ -947,59 +939,19 @@ status_stream(struct buf *out, const char *label, const char *dir, int json,
 	rc = 0;
 done:
 	free(st);
-	consumer_names_free(names, n);
+	names_free(names, n);
 	return rc;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The names of every stream in the state directory, sorted. */
 static int
 list_streams(char ***names, size_t *n, struct error *e)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 260];
-	struct dirent *de;
-	struct stat st;
-	size_t cap = 0;
-	DIR *d;
+	char dir[PATH_MAX];
 
-	*names = NULL;
-	*n = 0;
 	if (statedir_sub(dir, sizeof(dir), "streams", e) == -1)
 		return -1;
-	if ((d = opendir(dir)) == NULL)
-		return error_errno(e, EXIT_IOERR, "%s", dir);
-	while ((de = readdir(d)) != NULL) {
-		if (!name_valid(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
-			continue;
-		if (*n == cap) {
-			char **nn;
-			cap = cap ? cap * 2 : 16;
-			if ((nn = realloc(*names, cap * sizeof(*nn))) == NULL)
-				goto oom;
-			*names = nn;
-		}
-		if (((*names)[*n] = strdup(de->d_name)) == NULL)
-			goto oom;
-		(*n)++;
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(*names, *n, sizeof(**names), name_cmp);
-	return 0;
-oom:
-	closedir(d);
-	consumer_names_free(*names, *n);
-	*names = NULL;
-	*n = 0;
-	return error_errno(e, EXIT_SOFTWARE, "%s", dir);
+	return names_list(dir, NAMES_DIRS, names, n, e);
 }
 
 static int
@@ -1030,7 +982,7 @@ cmd_status(const struct checkpoint_opts *o)
 		if (status_stream(&out, label, dir, o->json, &e) == -1)
 			status = error_report(&e);
 	}
-	consumer_names_free(names, n);
+	names_free(names, n);
 	if (out.len > 0 && write_all(STDOUT_FILENO, out.data, out.len) == -1) {
 		warnmsg("standard output: %s", strerror(errno));
 		status = EXIT_IOERR;
@@ -1319,11 +1271,5 @@ main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 	status = run(&o);
 out:
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		if (status == EXIT_OK) {
-			warnmsg("standard output: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-	}
-	return status;
+	return exit_flush(status);
 }

@@ -1207,11 +1207,5 @@ main(int argc, char **argv)
 	status = run(&o);
 	keypath_list_release(&o.paths);
 out:
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		if (status == EXIT_OK) {
-			warnmsg("standard output: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-	}
-	return status;
+	return exit_flush(status);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "consumer.h"
 #include "err.h"
@@ -118,24 +119,6 @@ static const char usage_text[] =
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* --- metrics and statistics ---------------------------------------------- */
 
 static void
@@ -179,7 +162,7 @@ write_metrics(struct ingest *ing)
 	    &e) == -1)
 		warnmsg("%s", e.msg);
 	metrics_release(&m);
-	ing->metrics_at = now_ms();
+	ing->metrics_at = clock_mono_ms();
 }
 
 static int
@@ -222,7 +205,7 @@ backpressure(struct ingest *ing, struct error *e)
 {
 	const struct ingest_opts *o = ing->o;
 	unsigned nap = 50;
-	uint64_t t = now_ms(), since = 0;
+	uint64_t t = clock_mono_ms(), since = 0;
 
 	if (o->max_backlog == 0 || ing->pg != NULL)
 		return 0;
@@ -233,7 +216,7 @@ backpressure(struct ingest *ing, struct error *e)
 		if (stream_backlog(ing->out.dir, &ing->head, &ing->backlog,
 		    &ing->min_committed, e) == -1)
 			return error_wrap(e, "%s: backlog", ing->out.name);
-		ing->checked_at = t = now_ms();
+		ing->checked_at = t = clock_mono_ms();
 		ing->appended_since = 0;
 		if (ing->backlog <= o->max_backlog) {
 			if (ing->paused) {
@@ -269,12 +252,12 @@ backpressure(struct ingest *ing, struct error *e)
 		}
 		if (ing->stop != NULL && ing->stop())
 			return 1;
-		sleep_ms(nap);
-		since = now_ms() - t;
+		clock_sleep_ms(nap);
+		since = clock_mono_ms() - t;
 		ing->n.paused_ms += since;
 		if (nap < 500)
 			nap *= 2;
-		if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)
+		if (clock_mono_ms() - ing->metrics_at >= METRICS_EVERY_MS)
 			write_metrics(ing);
 	}
 }
@@ -773,7 +756,7 @@ ingest_follow(struct ingest *ing, struct error *e)
 		if (bp == -1 ||
 		    (r = follow_read(&f, ing->in, ing->cap, &flags, e)) == -1)
 			goto out;
-		if (now_ms() - ing->metrics_at >= METRICS_EVERY_MS)
+		if (clock_mono_ms() - ing->metrics_at >= METRICS_EVERY_MS)
 			write_metrics(ing);
 		if (r == 0) {
 			follow_wait(&f, 1000);
@@ -1105,11 +1088,5 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	status = run(&o);
 out:
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		if (status == EXIT_OK) {
-			warnmsg("standard output: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-	}
-	return status;
+	return exit_flush(status);
 }

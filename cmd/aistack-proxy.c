@@ -35,6 +35,7 @@
 
 #include "breaker.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "consumer.h"
 #include "err.h"
@@ -184,15 +185,6 @@ static const char usage_text[] =
 "      --access-log FILE    append one line a request to FILE (default standard error)\n"
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
-
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void
 count(uint64_t *c, uint64_t n)
@@ -378,16 +370,6 @@ list_dir(const char *dir, int dirs, const char *suffix, char ***out)
 	return n;
 }
 
-static void
-names_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* What metrics/ingest-NAME.prom says. */
 struct ingest_info {
 	int have;
@@ -511,7 +493,7 @@ streams_json(struct proxy *p, struct buf *b, int full, int *degraded)
 			buf_printf(b, "\"}");
 		}
 		if (nc > 0)
-			consumer_names_free(cons, nc);
+			names_free(cons, nc);
 		cons = NULL;
 		buf_printf(b, "],\"ingest\":");
 		if (in.have)
@@ -1012,7 +994,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL;
 	memset(rq, 0, sizeof(*rq));
 	rq->p = p;
-	rq->start_us = mono_us();
+	rq->start_us = clock_mono_us();
 	rq->label = L_OTHER;
 	rq->len = len;
 	memcpy(rq->target, uri, keep);
@@ -1092,7 +1074,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(rq->client, sizeof(rq->client), "-");
 
 	/* every request costs a token, refused ones included */
-	ratelimit_take_addr(p->rl, sa, mono_us(), &rq->rv);
+	ratelimit_take_addr(p->rl, sa, clock_mono_us(), &rq->rv);
 	rq->have_rv = 1;
 	if (!rq->rv.allowed) {
 		count(&p->rate_limited, 1);
@@ -1196,7 +1178,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		    (unsigned long long)rq->bytes);
 	else
 		buf_printf(&line, "\" - -");
-	buf_printf(&line, " %.3f %s%s\n", (double)(mono_us() - rq->start_us) /
+	buf_printf(&line, " %.3f %s%s\n", (double)(clock_mono_us() - rq->start_us) /
 	    1e6, label_names[rq->label],
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 	if (line.data != NULL && p->logfd >= 0)
@@ -1826,8 +1808,8 @@ run(const struct proxy_opts *o)
 	/* stop accepting, let the requests in flight finish */
 	{
 		MHD_socket ls = MHD_quiesce_daemon(p->mhd);
-		deadline = mono_us() + p->shutdown_grace_ms * 1000;
-		while (load(&p->inflight) > 0 && mono_us() < deadline) {
+		deadline = clock_mono_us() + p->shutdown_grace_ms * 1000;
+		while (load(&p->inflight) > 0 && clock_mono_us() < deadline) {
 			struct timespec ts = { 0, 20 * 1000000 };
 			nanosleep(&ts, NULL);
 		}
@@ -1915,11 +1897,5 @@ main(int argc, char **argv)
 	}
 	status = run(&o);
 out:
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		if (status == EXIT_OK) {
-			warnmsg("standard output: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-	}
-	return status;
+	return exit_flush(status);
 }

@@ -598,7 +598,7 @@ struct consumers {
 static void
 consumers_free(struct consumers *c)
 {
-	consumer_names_free(c->names, c->n);
+	names_free(c->names, c->n);
 	free(c->committed);
 	memset(c, 0, sizeof(*c));
 }
@@ -1076,58 +1076,21 @@ rotate_operand(struct rotate *r, const char *arg)
 	return rotate_plain(r, clean, dir, path_basename(clean));
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every stream of the state directory, in name order. */
 static int
 rotate_all(struct rotate *r)
 {
 	char dir[PATH_MAX];
-	struct dirent *de;
 	struct error e;
-	char **names = NULL;
-	size_t n = 0, i;
-	DIR *d;
+	char **names;
+	size_t n, i;
 
-	if (statedir_sub(dir, sizeof(dir), "streams", &e) == -1)
+	if (statedir_sub(dir, sizeof(dir), "streams", &e) == -1 ||
+	    names_list(dir, NAMES_DIRS, &names, &n, &e) == -1)
 		return error_report(&e);
-	if ((d = opendir(dir)) == NULL) {
-		warnmsg("%s: %s", dir, strerror(errno));
-		return EXIT_IOERR;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char **nn, sub[PATH_MAX + NAME_MAX + 2];
-		struct stat st;
-		if (!name_valid(de->d_name))
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if (stat(sub, &st) == -1 || !S_ISDIR(st.st_mode))
-			continue;
-		if ((nn = realloc(names, (n + 1) * sizeof(*nn))) == NULL ||
-		    (nn[n] = strdup(de->d_name)) == NULL) {
-			names = nn != NULL ? nn : names;
-			closedir(d);
-			for (i = 0; i < n; i++)
-				free(names[i]);
-			free(names);
-			warnmsg("%s: %s", dir, strerror(ENOMEM));
-			return EXIT_SOFTWARE;
-		}
-		names = nn;
-		n++;
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		worse(r, rotate_stream(r, names[i]));
-		free(names[i]);
-	}
-	free(names);
+	names_free(names, n);
 	return EXIT_OK;
 }
 
@@ -1325,11 +1288,5 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	status = run(&o);
 out:
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		if (status == EXIT_OK) {
-			warnmsg("standard output: %s", strerror(errno));
-			status = EXIT_IOERR;
-		}
-	}
-	return status;
+	return exit_flush(status);
 }

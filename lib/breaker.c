@@ -787,53 +787,14 @@ breaker_status_read(const char *name, struct breaker_status *st,
 	return breaker_status_get(&b, st, e);
 }
 
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 breaker_list(char ***names, size_t *n, struct error *e)
 {
 	char dir[PATH_MAX];
-	struct dirent *de;
-	char **v = NULL, **nv;
-	size_t count = 0;
-	DIR *d;
 
 	*names = NULL;
 	*n = 0;
 	if (statedir_sub(dir, sizeof(dir), "breakers", e) == -1)
 		return -1;
-	if ((d = opendir(dir)) == NULL)
-		return error_errno(e, EXIT_IOERR, "%s", dir);
-	while ((errno = 0, de = readdir(d)) != NULL) {
-		if (!name_valid(de->d_name))
-			continue;
-		if ((nv = realloc(v, (count + 1) * sizeof(*v))) == NULL)
-			goto nomem;
-		v = nv;
-		if ((v[count] = strdup(de->d_name)) == NULL)
-			goto nomem;
-		count++;
-	}
-	if (errno != 0) {
-		error_errno(e, EXIT_IOERR, "%s", dir);
-		goto fail;
-	}
-	closedir(d);
-	if (count > 0)
-		qsort(v, count, sizeof(*v), cmp_names);
-	*names = v;
-	*n = count;
-	return 0;
-nomem:
-	error_errno(e, EXIT_SOFTWARE, "%s", dir);
-fail:
-	closedir(d);
-	while (count > 0)
-		free(v[--count]);
-	free(v);
-	return -1;
+	return names_list(dir, NAMES_FILES, names, n, e);
 }

@@ -213,7 +213,7 @@ int breaker_status_get(const struct breaker *b, struct breaker_status *st,
 
 /*
  * The names of every breaker in the state directory, sorted.  The caller
- * frees each name and the array; *n is the count.
+ * frees them with names_free (statedir.h); *n is the count.
  */
 int breaker_list(char ***names, size_t *n, struct error *e);
 

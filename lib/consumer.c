@@ -1,4 +1,3 @@
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -137,61 +136,14 @@ consumer_remove(const char *streamdir, const char *name, struct error *e)
 	return 0;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 consumer_list(const char *streamdir, char ***names, size_t *n,
     struct error *e)
 {
 	char dir[PATH_MAX + 16];
-	struct dirent *de;
-	size_t cap = 0;
-	DIR *d;
 
-	*names = NULL;
-	*n = 0;
 	snprintf(dir, sizeof(dir), "%s/consumers", streamdir);
-	if ((d = opendir(dir)) == NULL)
-		return errno == ENOENT ? 0 :
-		    error_errno(e, EXIT_IOERR, "%s", dir);
-	while ((de = readdir(d)) != NULL) {
-		if (!name_valid(de->d_name))
-			continue;
-		if (*n == cap) {
-			char **nn;
-			cap = cap ? cap * 2 : 8;
-			if ((nn = realloc(*names, cap * sizeof(*nn))) == NULL)
-				goto oom;
-			*names = nn;
-		}
-		if (((*names)[*n] = strdup(de->d_name)) == NULL)
-			goto oom;
-		(*n)++;
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(*names, *n, sizeof(**names), name_cmp);
-	return 0;
-oom:
-	closedir(d);
-	consumer_names_free(*names, *n);
-	*names = NULL;
-	*n = 0;
-	return error_errno(e, EXIT_SOFTWARE, "%s", dir);
-}
-
-void
-consumer_names_free(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	return names_list(dir, NAMES_FILES, names, n, e);
 }
 
 int
@@ -210,13 +162,13 @@ stream_backlog(const char *streamdir, uint64_t *head, uint64_t *backlog,
 	for (i = 0; i < n; i++) {
 		int rc = consumer_load(streamdir, names[i], &st, e);
 		if (rc == -1) {
-			consumer_names_free(names, n);
+			names_free(names, n);
 			return -1;
 		}
 		if (rc == 0 && st.committed < low)
 			low = st.committed;
 	}
-	consumer_names_free(names, n);
+	names_free(names, n);
 	if (low == UINT64_MAX || low > *head)
 		low = low == UINT64_MAX ? *head : low;
 	*backlog = *head > low ? *head - low : 0;

@@ -44,11 +44,10 @@ int consumer_remove(const char *streamdir, const char *name, struct error *e);
 
 /*
  * List the consumer names of a stream, sorted (caller frees with
- * consumer_names_free).  A stream without consumers/ has none.
+ * names_free of statedir.h).  A stream without consumers/ has none.
  */
 int consumer_list(const char *streamdir, char ***names, size_t *n,
     struct error *e);
-void consumer_names_free(char **names, size_t n);
 
 /*
  * The stream's head and backlog: head minus the lowest committed offset

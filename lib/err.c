@@ -102,3 +102,15 @@ error_report(const struct error *e)
 	    e->msg[0] != '\0' ? e->msg : "internal error");
 	return e->code != 0 ? e->code : EXIT_SOFTWARE;
 }
+
+int
+exit_flush(int status)
+{
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		if (status == EXIT_OK) {
+			warnmsg("standard output: %s", strerror(errno));
+			status = EXIT_IOERR;
+		}
+	}
+	return status;
+}

@@ -37,6 +37,13 @@ int error_code_for_errno(int errnum);
 /* Print "progname: fmt\n" to stderr. */
 void warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * The single exit path of a command: flush and close standard output,
+ * and turn a failure there (a full disk, a closed pipe) into EXIT_IOERR
+ * when status was EXIT_OK.  Returns the status to exit with.
+ */
+int exit_flush(int status);
+
 /* Print "progname: msg\n" for e and return e->code (EXIT_SOFTWARE if unset). */
 int error_report(const struct error *e);
 

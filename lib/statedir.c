@@ -1,8 +1,10 @@
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "exitcode.h"
 #include "fsutil.h"
@@ -98,4 +100,68 @@ statedir_resolve(const char *arg, const char *sub, char *buf, size_t n,
 	if (len < 0 || (size_t)len >= n)
 		return error_set(e, EXIT_USAGE, "%s: path too long", arg);
 	return 0;
+}
+
+static int
+names_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+names_list(const char *dir, enum names_kind kind, char ***names, size_t *n,
+    struct error *e)
+{
+	struct dirent *de;
+	struct stat st;
+	char **v = NULL, **nv;
+	size_t count = 0, cap = 0;
+	DIR *d;
+
+	*names = NULL;
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : error_errno(e, EXIT_IOERR, "%s", dir);
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (!name_valid(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &st, 0) == -1 ||
+		    (kind == NAMES_DIRS ? !S_ISDIR(st.st_mode) :
+		    !S_ISREG(st.st_mode)))
+			continue;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
+		}
+		if ((v[count] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		count++;
+	}
+	if (errno != 0) {
+		error_errno(e, EXIT_IOERR, "%s", dir);
+		goto fail;
+	}
+	closedir(d);
+	if (count > 1)
+		qsort(v, count, sizeof(*v), names_cmp);
+	*names = v;
+	*n = count;
+	return 0;
+nomem:
+	error_errno(e, EXIT_SOFTWARE, "%s", dir);
+fail:
+	closedir(d);
+	names_free(v, count);
+	return -1;
+}
+
+void
+names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }

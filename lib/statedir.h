@@ -30,4 +30,18 @@ int name_valid(const char *s);
 int statedir_resolve(const char *arg, const char *sub, char *buf, size_t n,
     struct error *e);
 
+enum names_kind {
+	NAMES_DIRS,		/* directories only */
+	NAMES_FILES		/* regular files only */
+};
+
+/*
+ * List the entries of dir whose names are NAMEs (so never a temporary or
+ * lock file, which start with '.'), of the given kind, sorted.  A missing
+ * dir has none.  The caller frees the list with names_free.
+ */
+int names_list(const char *dir, enum names_kind kind, char ***names,
+    size_t *n, struct error *e);
+void names_free(char **names, size_t n);
+
 #endif

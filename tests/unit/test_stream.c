@@ -11,6 +11,7 @@
 #include "exitcode.h"
 #include "fsutil.h"
 #include "reader.h"
+#include "statedir.h"
 #include "stream.h"
 #include "unit.h"
 
@@ -218,7 +219,7 @@ TEST(consumer_files_round_trip_and_reject_garbage)
 	CHECK(consumer_list("s", &names, &n, &e) == 0);
 	CHECK_INT(n, 1);
 	CHECK_STR(names[0], "learning");
-	consumer_names_free(names, n);
+	names_free(names, n);
 }
 
 TEST(reader_reads_all_records_and_waits_at_torn_tail)
