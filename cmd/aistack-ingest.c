@@ -3,8 +3,9 @@
  * stream, sending every line that is not a record to the rejects stream.
  *
  * Input is read in large chunks; the whole records of a chunk form one
- * batch, appended with one write under the stream lock and synced before
- * the next chunk is read.  Exit 0 acknowledges every record of the input.
+ * batch, appended with one write under the stream lock and fdatasynced
+ * while the next chunk is validated, before the next append and before
+ * exit.  Exit 0 acknowledges every record of the input.
  */
 #include <errno.h>
 #include <fcntl.h>
