@@ -32,7 +32,7 @@ setup_file() {
 	    aistack-rotate.timer aistack-proxy.service; do
 		[ -f "$units/$u" ]
 	done
-	! grep -l '@[A-Z]*@' "$units"/*
+	[ -z "$(grep -l '@[A-Z]*@' "$units"/*)" ]
 	grep -qx 'ExecStart=/opt/aistack/bin/aistack-rotate' "$units/aistack-rotate.service"
 	grep -qx 'ExecStart=/bin/bash /opt/aistack/share/aistack/learning-flow.sh' "$units/aistack-learn.service"
 	grep -qx 'OnUnitActiveSec=5min' "$units/aistack-learn.timer"
