@@ -58,15 +58,15 @@ LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 
 # --- each command links only what it uses ----------------------------------
 # cmd_X = library modules;  pkg_X = pkg-config packages
-cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pg follow
-pkg_aistack-ingest      = jansson zlib libpq libcrypto
+cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pqdl pg follow
+pkg_aistack-ingest      = jansson zlib libcrypto
 cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock
 pkg_aistack-checkpoint  = jansson zlib
 cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath digestset minhash keystore
 pkg_aistack-dedup       = jansson zlib libcrypto
 cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
-cmd_aistack-breaker     = $(LIB_BASE) breaker probe
+cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe
 pkg_aistack-breaker     = jansson
 cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit httpclient route promtext
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd

@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <libpq-fe.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +8,10 @@
 #include "canon.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "pqdl.h"
 
 struct pg_sink {
+	const struct pq_api *pq;	/* libpq, loaded on first use */
 	PGconn *conn;
 	char *table;		/* quoted identifier(s), for SQL */
 	char name[512];		/* host/db and table, for messages */
@@ -71,18 +72,18 @@ pg_table_valid(const char *t)
 static int
 describe(struct pg_sink *ps, const PGresult *r, struct error *e)
 {
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *state = r ? ps->pq->result_error_field(r, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = r ?
-	    PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	    ps->pq->result_error_field(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *detail = r ?
-	    PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	    ps->pq->result_error_field(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
 	int code = state != NULL && strncmp(state, "22", 2) == 0 ?
 	    EXIT_DATAERR : EXIT_UNAVAILABLE;
 
 	if (primary != NULL)
 		return error_set(e, code, "%s: %s%s%s", ps->name, primary,
 		    detail ? ": " : "", detail ? detail : "");
-	const char *m = PQerrorMessage(ps->conn);
+	const char *m = ps->pq->error_message(ps->conn);
 	return error_set(e, EXIT_UNAVAILABLE, "%s: %.*s", ps->name,
 	    (int)strcspn(m, "\n"), m);
 }
@@ -91,12 +92,12 @@ describe(struct pg_sink *ps, const PGresult *r, struct error *e)
 static int
 exec(struct pg_sink *ps, const char *sql, struct error *e)
 {
-	PGresult *r = PQexec(ps->conn, sql);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PGresult *r = ps->pq->exec(ps->conn, sql);
+	int ok = ps->pq->result_status(r) == PGRES_COMMAND_OK;
 
 	if (!ok)
 		describe(ps, r, e);
-	PQclear(r);
+	ps->pq->clear(r);
 	return ok ? 0 : -1;
 }
 
@@ -138,32 +139,36 @@ pg_sink_open(struct pg_sink **psp, const char *uri, const char *table,
 		free(ps);
 		return error_errno(e, EXIT_SOFTWARE, "postgres");
 	}
-	ps->conn = PQconnectdb(uri);
-	if (PQstatus(ps->conn) != CONNECTION_OK) {
-		const char *m = PQerrorMessage(ps->conn);
+	if ((ps->pq = pq_api_load(e)) == NULL) {
+		pg_sink_close(ps);
+		return error_wrap(e, "postgres");
+	}
+	ps->conn = ps->pq->connectdb(uri);
+	if (ps->pq->status(ps->conn) != CONNECTION_OK) {
+		const char *m = ps->pq->error_message(ps->conn);
 		error_set(e, EXIT_UNAVAILABLE, "postgres: %.*s",
 		    (int)strcspn(m, "\n"), m);
 		chomp(e);
 		pg_sink_close(ps);
 		return -1;
 	}
-	PQsetNoticeProcessor(ps->conn, quiet, NULL);
+	ps->pq->set_notice_processor(ps->conn, quiet, NULL);
 	snprintf(ps->name, sizeof(ps->name), "postgres %s/%s %s",
-	    PQhost(ps->conn) ? PQhost(ps->conn) : "", PQdb(ps->conn), table);
+	    ps->pq->host(ps->conn) ? ps->pq->host(ps->conn) : "", ps->pq->db(ps->conn), table);
 	/* quote each part of [schema.]table */
 	if ((dot = strchr(table, '.')) != NULL) {
-		char *s = PQescapeIdentifier(ps->conn, table, (size_t)(dot - table));
-		char *t = PQescapeIdentifier(ps->conn, dot + 1, strlen(dot + 1));
+		char *s = ps->pq->escape_identifier(ps->conn, table, (size_t)(dot - table));
+		char *t = ps->pq->escape_identifier(ps->conn, dot + 1, strlen(dot + 1));
 		qt = NULL;
 		if (s != NULL && t != NULL && (qt = malloc(strlen(s) +
 		    strlen(t) + 2)) != NULL)
 			sprintf(qt, "%s.%s", s, t);
-		PQfreemem(s);
-		PQfreemem(t);
+		ps->pq->freemem(s);
+		ps->pq->freemem(t);
 	} else {
-		char *s = PQescapeIdentifier(ps->conn, table, strlen(table));
+		char *s = ps->pq->escape_identifier(ps->conn, table, strlen(table));
 		qt = s != NULL ? strdup(s) : NULL;
-		PQfreemem(s);
+		ps->pq->freemem(s);
 	}
 	if ((ps->table = qt) == NULL) {
 		error_set(e, EXIT_SOFTWARE, "%s: cannot quote the table name",
@@ -226,10 +231,10 @@ copy_line(struct pg_sink *ps, uint64_t ord, const char *p, size_t n)
 
 /* The record index from a COPY error's context ("... line N, ..."). */
 static uint64_t
-copy_error_line(const PGresult *r)
+copy_error_line(const struct pg_sink *ps, const PGresult *r)
 {
 	static const char copy[] = "COPY aistack_load, line ";
-	const char *ctx = PQresultErrorField(r, PG_DIAG_CONTEXT), *l;
+	const char *ctx = ps->pq->result_error_field(r, PG_DIAG_CONTEXT), *l;
 
 	if (ctx == NULL || (l = strstr(ctx, copy)) == NULL)
 		return 0;
@@ -240,14 +245,14 @@ static int
 fail(struct pg_sink *ps, PGresult *r, uint64_t *bad, struct error *e)
 {
 	const char *state = r != NULL ?
-	    PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	    ps->pq->result_error_field(r, PG_DIAG_SQLSTATE) : NULL;
 	int data = state != NULL && strncmp(state, "22", 2) == 0;
-	uint64_t line = r != NULL ? copy_error_line(r) : 0;
+	uint64_t line = r != NULL ? copy_error_line(ps, r) : 0;
 
 	const char *primary = r != NULL ?
-	    PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	    ps->pq->result_error_field(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *detail = r != NULL ?
-	    PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	    ps->pq->result_error_field(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
 
 	if (data && line > 0)
 		*bad = line - 1;
@@ -256,15 +261,15 @@ fail(struct pg_sink *ps, PGresult *r, uint64_t *bad, struct error *e)
 		    ps->name, primary, detail ? ": " : "", detail ? detail : "");
 	else {
 		/* the first line of libpq's message (a lost connection) */
-		const char *m = PQerrorMessage(ps->conn);
+		const char *m = ps->pq->error_message(ps->conn);
 		error_set(e, EXIT_UNAVAILABLE, "%s: %.*s", ps->name,
 		    (int)strcspn(m, "\n"), m);
 	}
 	chomp(e);
-	PQclear(r);
-	if (PQstatus(ps->conn) == CONNECTION_OK) {
-		PGresult *rb = PQexec(ps->conn, "ROLLBACK");
-		PQclear(rb);
+	ps->pq->clear(r);
+	if (ps->pq->status(ps->conn) == CONNECTION_OK) {
+		PGresult *rb = ps->pq->exec(ps->conn, "ROLLBACK");
+		ps->pq->clear(rb);
 	}
 	return -1;
 }
@@ -295,33 +300,33 @@ pg_sink_load(struct pg_sink *ps, const char *data, size_t n, uint64_t nrec,
 	(void)nrec;
 	if (exec(ps, "BEGIN", e) == -1)
 		return -1;
-	r = PQexec(ps->conn, "COPY aistack_load (ord, sha256, record) FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN)
+	r = ps->pq->exec(ps->conn, "COPY aistack_load (ord, sha256, record) FROM STDIN");
+	if (ps->pq->result_status(r) != PGRES_COPY_IN)
 		return fail(ps, r, bad, e);
-	PQclear(r);
-	if (PQputCopyData(ps->conn, ps->copy.data, (int)ps->copy.len) != 1 ||
-	    PQputCopyEnd(ps->conn, NULL) != 1)
+	ps->pq->clear(r);
+	if (ps->pq->put_copy_data(ps->conn, ps->copy.data, (int)ps->copy.len) != 1 ||
+	    ps->pq->put_copy_end(ps->conn, NULL) != 1)
 		return fail(ps, NULL, bad, e);
-	r = PQgetResult(ps->conn);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+	r = ps->pq->get_result(ps->conn);
+	if (ps->pq->result_status(r) != PGRES_COMMAND_OK) {
 		PGresult *more;
-		while ((more = PQgetResult(ps->conn)) != NULL)
-			PQclear(more);
+		while ((more = ps->pq->get_result(ps->conn)) != NULL)
+			ps->pq->clear(more);
 		return fail(ps, r, bad, e);
 	}
-	PQclear(r);
+	ps->pq->clear(r);
 	snprintf(sql, sizeof(sql), "INSERT INTO %s (sha256, record) "
 	    "SELECT sha256, record FROM aistack_load ORDER BY ord "
 	    "ON CONFLICT (sha256) DO NOTHING", ps->table);
-	r = PQexec(ps->conn, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	r = ps->pq->exec(ps->conn, sql);
+	if (ps->pq->result_status(r) != PGRES_COMMAND_OK)
 		return fail(ps, r, bad, e);
-	*added = strtoull(PQcmdTuples(r), NULL, 10);
-	PQclear(r);
-	r = PQexec(ps->conn, "COMMIT");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	*added = strtoull(ps->pq->cmd_tuples(r), NULL, 10);
+	ps->pq->clear(r);
+	r = ps->pq->exec(ps->conn, "COMMIT");
+	if (ps->pq->result_status(r) != PGRES_COMMAND_OK)
 		return fail(ps, r, bad, e);
-	PQclear(r);
+	ps->pq->clear(r);
 	return 0;
 }
 
@@ -337,7 +342,7 @@ pg_sink_close(struct pg_sink *ps)
 	if (ps == NULL)
 		return;
 	if (ps->conn != NULL)
-		PQfinish(ps->conn);
+		ps->pq->finish(ps->conn);
 	free(ps->table);
 	canon_free(ps->canon);
 	buf_release(&ps->copy);

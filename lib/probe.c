@@ -7,18 +7,17 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <libpq-fe.h>
 
 #include "exitcode.h"
+#include "pqdl.h"
 #include "probe.h"
 
 #define LIBCURL_SONAME	"libcurl.so.4"
-#define LIBPQ_SONAME	"libpq.so.5"
 
 /*
- * The functions used from each library, resolved by dlopen/dlsym once per
- * process and kept (libcurl and OpenSSL must not be unloaded).  This
- * table is the module's only static state.
+ * The functions used from libcurl, resolved by dlopen/dlsym once per
+ * process and kept (libcurl and OpenSSL must not be unloaded); libpq's
+ * come from pqdl.h.  These tables are the module's only static state.
  */
 struct curl_api {
 	int loaded;
@@ -31,21 +30,7 @@ struct curl_api {
 	__typeof__(curl_easy_strerror) *easy_strerror;
 };
 
-struct pq_api {
-	int loaded;
-	__typeof__(PQconnectStart) *connect_start;
-	__typeof__(PQconnectPoll) *connect_poll;
-	__typeof__(PQstatus) *status;
-	__typeof__(PQsocket) *socket;
-	__typeof__(PQerrorMessage) *error_message;
-	__typeof__(PQfinish) *finish;
-	__typeof__(PQconninfoParse) *conninfo_parse;
-	__typeof__(PQconninfoFree) *conninfo_free;
-	__typeof__(PQfreemem) *freemem;
-};
-
 static struct curl_api curl_api;
-static struct pq_api pq_api;
 
 #define RESOLVE(h, api, field, sym) do {				\
 	if (((api)->field = (__typeof__((api)->field))dlsym(h, #sym)) == NULL) \
@@ -78,29 +63,15 @@ missing:
 	return error_set(e, EXIT_UNAVAILABLE, "%s", dlerror());
 }
 
+/* libpq's table, loaded on first use (pqdl.h). */
+static const struct pq_api *pq;
+
 static int
 pq_load(struct error *e)
 {
-	struct pq_api *a = &pq_api;
-	void *h;
-
-	if (a->loaded)
-		return 0;
-	if ((h = dlopen(LIBPQ_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		return error_set(e, EXIT_UNAVAILABLE, "%s", dlerror());
-	RESOLVE(h, a, connect_start, PQconnectStart);
-	RESOLVE(h, a, connect_poll, PQconnectPoll);
-	RESOLVE(h, a, status, PQstatus);
-	RESOLVE(h, a, socket, PQsocket);
-	RESOLVE(h, a, error_message, PQerrorMessage);
-	RESOLVE(h, a, finish, PQfinish);
-	RESOLVE(h, a, conninfo_parse, PQconninfoParse);
-	RESOLVE(h, a, conninfo_free, PQconninfoFree);
-	RESOLVE(h, a, freemem, PQfreemem);
-	a->loaded = 1;
+	if (pq == NULL && (pq = pq_api_load(e)) == NULL)
+		return -1;
 	return 0;
-missing:
-	return error_set(e, EXIT_UNAVAILABLE, "%s", dlerror());
 }
 
 static int
@@ -135,11 +106,11 @@ pq_has_password(const char *url, struct error *e)
 
 	if (pq_load(e) == -1)
 		return -1;
-	if ((opts = pq_api.conninfo_parse(url, &msg)) == NULL) {
+	if ((opts = pq->conninfo_parse(url, &msg)) == NULL) {
 		if (msg != NULL) {
 			msg[strcspn(msg, "\n")] = '\0';
 			error_set(e, EXIT_USAGE, "invalid postgres URL: %s", msg);
-			pq_api.freemem(msg);
+			pq->freemem(msg);
 		} else
 			error_set(e, EXIT_USAGE, "invalid postgres URL");
 		return -1;
@@ -148,7 +119,7 @@ pq_has_password(const char *url, struct error *e)
 		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
 		    o->val[0] != '\0')
 			found = 1;
-	pq_api.conninfo_free(opts);
+	pq->conninfo_free(opts);
 	return found;
 }
 
@@ -242,12 +213,12 @@ now_ms(void)
 static int
 pq_fail(PGconn *conn, struct error *e)
 {
-	const char *m = conn != NULL ? pq_api.error_message(conn) : NULL;
+	const char *m = conn != NULL ? pq->error_message(conn) : NULL;
 
 	if (m == NULL || *m == '\0')
 		m = "connection failed";
 	error_set(e, EXIT_UNAVAILABLE, "%.*s", (int)strcspn(m, "\n"), m);
-	pq_api.finish(conn);
+	pq->finish(conn);
 	return -1;
 }
 
@@ -263,9 +234,9 @@ probe_pg(const char *url, uint64_t timeout_ms, int *timed_out,
 
 	if (pq_load(e) == -1)
 		return -1;
-	if ((conn = pq_api.connect_start(url)) == NULL)
+	if ((conn = pq->connect_start(url)) == NULL)
 		return error_set(e, EXIT_UNAVAILABLE, "out of memory");
-	if (pq_api.status(conn) == CONNECTION_BAD)
+	if (pq->status(conn) == CONNECTION_BAD)
 		return pq_fail(conn, e);
 	/* the asynchronous connection of libpq's documentation */
 	for (;;) {
@@ -273,25 +244,25 @@ probe_pg(const char *url, uint64_t timeout_ms, int *timed_out,
 			break;
 		if (ps == PGRES_POLLING_FAILED)
 			return pq_fail(conn, e);
-		pfd.fd = pq_api.socket(conn);
+		pfd.fd = pq->socket(conn);
 		pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 		pfd.revents = 0;
 		left = timeout_ms > 0 ? deadline - now_ms() : -1;
 		if (timeout_ms > 0 && left <= 0) {
 			*timed_out = 1;
-			pq_api.finish(conn);
+			pq->finish(conn);
 			return error_set(e, EXIT_UNAVAILABLE, "connection timed "
 			    "out");
 		}
 		rc = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
 		if (rc == -1 && errno != EINTR) {
-			pq_api.finish(conn);
+			pq->finish(conn);
 			return error_errno(e, EXIT_UNAVAILABLE, "poll");
 		}
 		if (rc > 0)
-			ps = pq_api.connect_poll(conn);
+			ps = pq->connect_poll(conn);
 	}
-	pq_api.finish(conn);
+	pq->finish(conn);
 	return 0;
 }
 
