@@ -48,9 +48,12 @@ void canon_free(struct canon *c);
 /*
  * Append the canonical form of the JSON value p[0..n) (surrounding white
  * space allowed) to out, applying the normalization flags to string
- * values.  The text must be valid (json_scan_value); on anything else it
- * fails with errno EINVAL, never reading outside p[0..n).  Returns 0, or
- * -1 (EINVAL, ENOMEM).  Nesting deeper than JSON_MAX_DEPTH is EINVAL.
+ * values.  The text must have passed json_scan_value: canon_value checks
+ * the structure but not every rule (it lets leading zeros, raw control
+ * characters, invalid UTF-8 and "\u0000" in names through), failing with
+ * errno EINVAL on what it cannot read, and never reads outside p[0..n).
+ * Returns 0, or -1 (EINVAL, ENOMEM).  Nesting deeper than JSON_MAX_DEPTH
+ * is EINVAL.
  */
 int canon_value(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out);
