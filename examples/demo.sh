@@ -72,7 +72,7 @@ aistack demo: the learning flow on $events generated events
 
 Look inside:
   zcat -f $streams/dataset/0* | head -n 3 | jq .
-  AISTACK_STATE_DIR=$AISTACK_STATE_DIR aistack-checkpoint status
+  AISTACK_STATE_DIR=$AISTACK_STATE_DIR ${AISTACK_BIN:-$top/build/bin}/aistack-checkpoint status
 Open the dashboard:
   AISTACK_STATE_DIR=$AISTACK_STATE_DIR ${AISTACK_BIN:-$top/build/bin}/aistack-proxy --dashboard $top/dashboard
   then browse http://127.0.0.1:8888/
