@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +21,7 @@
 #include "metrics.h"
 #include "parse.h"
 
-#define STATE_MAX_BYTES	65536
+#define STATE_MAX_BYTES	8192		/* a state file is about 400 */
 #define BUSY_RETRY_MS	1000
 #define DEF_FAILURES	5
 #define DEF_SUCCESSES	2
@@ -452,30 +454,127 @@ state_path(const struct breaker *b, char *buf, size_t n)
 	snprintf(buf, n, "%s/%s", b->dir, b->name);
 }
 
+/* See breaker_cache_enable. */
+struct breaker_cache {
+	pthread_mutex_t mu;
+	int fd;				/* the file d was read from, -1 none */
+	struct stat st;			/* its identity when read */
+	struct breaker_data d;
+};
+
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int
+read_error(const char *path, struct error *e)
+{
+	return error_errno(e, error_code_for_errno(errno) == EXIT_IOERR ?
+	    EXIT_IOERR : EXIT_NOINPUT, "%s", path);
+}
+
+static int
+parse_error(const struct breaker *b, const char *path, struct error *e)
+{
+	return error_set(e, EXIT_DATAERR, "%s: invalid breaker state "
+	    "(aistack-breaker reset %s starts it afresh)", path, b->name);
+}
+
+/* Read the state file open at fd; 0, -1 with errno, or -2 unparsable. */
+static int
+data_read_fd(int fd, struct breaker_data *d)
+{
+	char text[STATE_MAX_BYTES + 1];
+	ssize_t n;
+
+	if ((n = read_full(fd, text, sizeof(text))) < 0)
+		return -1;
+	if ((size_t)n == sizeof(text)) {
+		errno = EFBIG;
+		return -1;
+	}
+	text[n] = '\0';
+	return data_parse(text, (size_t)n, d) == -1 ? -2 : 0;
+}
+
+/* data_read through the cache: one stat when the file is unchanged. */
+static int
+data_read_cached(const struct breaker *b, const char *path,
+    struct breaker_data *d, struct error *e)
+{
+	struct breaker_cache *c = b->cache;
+	struct stat st;
+	int fd, rc;
+
+	if (stat(path, &st) == -1) {
+		if (errno != ENOENT)
+			return read_error(path, e);
+		data_init(d);
+		return 0;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (c->fd != -1 && same_file(&st, &c->st)) {
+		*d = c->d;
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			return read_error(path, e);
+		data_init(d);
+		return 0;
+	}
+	if (fstat(fd, &st) == -1 || (rc = data_read_fd(fd, d)) == -1) {
+		read_error(path, e);
+		close(fd);
+		return -1;
+	}
+	if (rc == -2) {
+		close(fd);
+		return parse_error(b, path, e);
+	}
+	pthread_mutex_lock(&c->mu);
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = fd;
+	c->st = st;
+	c->d = *d;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
 /* Read breakers/NAME into d; a missing file is a closed breaker. */
 static int
 data_read(const struct breaker *b, struct breaker_data *d, struct error *e)
 {
-	char path[PATH_MAX + NAME_MAX_LEN + 2], *text;
-	size_t len;
-	int rc;
+	char path[PATH_MAX + NAME_MAX_LEN + 2];
+	int fd, rc;
 
 	state_path(b, path, sizeof(path));
-	if (read_file(path, STATE_MAX_BYTES, &text, &len) == -1) {
-		if (errno == ENOENT) {
-			data_init(d);
-			return 0;
-		}
-		return error_errno(e, error_code_for_errno(errno) == EXIT_IOERR ?
-		    EXIT_IOERR : EXIT_NOINPUT, "%s", path);
+	if (b->cache != NULL)
+		return data_read_cached(b, path, d, e);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			return read_error(path, e);
+		data_init(d);
+		return 0;
 	}
-	rc = data_parse(text, len, d);
-	free(text);
+	rc = data_read_fd(fd, d);
 	if (rc == -1)
-		return error_set(e, EXIT_DATAERR, "%s: invalid breaker state "
-		    "(aistack-breaker reset %s starts it afresh)", path,
-		    b->name);
-	return 0;
+		read_error(path, e);
+	close(fd);
+	if (rc == -2)
+		return parse_error(b, path, e);
+	return rc;
 }
 
 static void
@@ -592,6 +691,35 @@ breaker_init(struct breaker *b, const char *name,
 	else
 		breaker_settings_init(&b->set);
 	return statedir_sub(b->dir, sizeof(b->dir), "breakers", e);
+}
+
+int
+breaker_cache_enable(struct breaker *b, struct error *e)
+{
+	struct breaker_cache *c;
+
+	if (b->cache != NULL)
+		return 0;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return error_errno(e, EXIT_SOFTWARE, "breaker %s", b->name);
+	pthread_mutex_init(&c->mu, NULL);
+	c->fd = -1;
+	b->cache = c;
+	return 0;
+}
+
+void
+breaker_fini(struct breaker *b)
+{
+	struct breaker_cache *c = b->cache;
+
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		close(c->fd);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	b->cache = NULL;
 }
 
 static void

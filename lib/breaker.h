@@ -52,9 +52,9 @@
  * Every allowed ticket ends in exactly one breaker_record or
  * breaker_cancel, which release its trial slot.
  *
- * Threads: a struct breaker is read-only after breaker_init and may be
- * shared by any number of threads; each operation opens its own
- * descriptors.  Tickets belong to one thread at a time.  No function
+ * Threads: a struct breaker is read-only after breaker_init (its cache,
+ * when enabled, has its own mutex) and may be shared by any number of
+ * threads; each operation opens its own descriptors.  Tickets belong to one thread at a time.  No function
  * prints, exits or keeps global state.
  *
  * Metrics: whenever the state file changes, statedir/metrics/breaker-NAME.prom
@@ -118,13 +118,15 @@ struct breaker_data {
 	uint64_t closed;		/* transitions to closed, ever */
 };
 
-/* A breaker handle; fill with breaker_init, nothing to release. */
+/* A breaker handle; fill with breaker_init, release with breaker_fini. */
 struct breaker {
 	char name[NAME_MAX_LEN + 1];
 	char dir[PATH_MAX];		/* statedir/breakers */
 	struct breaker_settings set;
 	/* The clock; NULL is breaker_clock_now.  Tests inject their own. */
 	void (*clock)(struct breaker_clock *now);
+	/* NULL, or what breaker_cache_enable set up (lib/breaker.c). */
+	struct breaker_cache *cache;
 };
 
 /* One allowed call. */
@@ -172,6 +174,22 @@ int breaker_settings_check(const struct breaker_settings *s, struct error *e);
  */
 int breaker_init(struct breaker *b, const char *name,
     const struct breaker_settings *s, struct error *e);
+
+/*
+ * For long-lived processes that call through a breaker many times (the
+ * proxy): keep the state file last read open and its parsed content in
+ * memory, so that a call costs one stat(2) of the state file instead of
+ * reading and parsing it.  The file is only ever replaced whole (a new
+ * inode), and an inode number cannot be reused while the old file is
+ * held open, so an unchanged device, inode, size, mtime and ctime mean an
+ * unchanged state.  The handle may then be used by several threads at
+ * once.  Without it, every call reads the file (one-shot commands).
+ */
+int breaker_cache_enable(struct breaker *b, struct error *e);
+
+/* Release what breaker_cache_enable holds; the handle may be inited
+ * again.  Accepts a handle without a cache. */
+void breaker_fini(struct breaker *b);
 
 /*
  * Ask to make a call.  Returns BREAKER_ALLOWED with *t filled (a trial

@@ -390,6 +390,48 @@ TEST(breaker_file_counts_after_reset)
 	CHECK_U64(st.data.failures, 0);
 }
 
+/* A cached handle (the proxy's) sees every change another process makes,
+ * even rewrites of the same size in quick succession. */
+TEST(breaker_file_cache_follows_other_writers)
+{
+	struct breaker_settings s;
+	struct breaker cached, other;
+	struct breaker_ticket t;
+	struct breaker_status st;
+	struct error e;
+	uint64_t retry, i;
+
+	settings(&s);
+	s.failures = 50;
+	fake = at(1000, 1, BOOT_A);
+	CHECK(init(&cached, "c", &s) == 0);
+	CHECK(init(&other, "c", &s) == 0);
+	CHECK_INT(breaker_cache_enable(&cached, &e), 0);
+	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_ALLOWED);
+	CHECK_INT(breaker_record(&cached, &t, 1, &e), 0);
+	for (i = 1; i <= 20; i++) {
+		CHECK_INT(breaker_acquire(&other, &t, &retry, &e),
+		    BREAKER_ALLOWED);
+		CHECK_INT(breaker_record(&other, &t, 0, &e), 0);
+		CHECK_INT(breaker_status_get(&cached, &st, &e), 0);
+		CHECK_U64(st.data.failures, i);
+	}
+	CHECK_INT(breaker_trip(&other, &e), 0);
+	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_REFUSED);
+	CHECK_INT(breaker_reset(&other, &e), 0);
+	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_ALLOWED);
+	CHECK_INT(breaker_record(&cached, &t, 0, &e), 0);
+	CHECK_INT(breaker_status_get(&other, &st, &e), 0);
+	CHECK_U64(st.data.failures, 1);
+	/* a removed file is a closed breaker with no history */
+	CHECK_INT(unlink("breakers/c"), 0);
+	CHECK_INT(breaker_status_get(&cached, &st, &e), 0);
+	CHECK_U64(st.data.failures, 0);
+	breaker_fini(&cached);
+	breaker_fini(&cached);
+	CHECK(cached.cache == NULL);
+}
+
 TEST(breaker_file_one_trial_at_a_time)
 {
 	struct breaker_settings s;
