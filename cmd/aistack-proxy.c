@@ -4,12 +4,15 @@
  * HEAD requests for allow-listed paths to the configured upstreams
  * through their circuit breakers, rate limited per client address.
  *
- * Threads: libmicrohttpd runs one thread per connection (poll), so that a
- * blocking upstream call holds up only its own connection; connections
- * are bounded in total and per client and time out when idle.  The main
+ * Threads: libmicrohttpd runs one event loop (epoll) a CPU, up to
+ * MAX_THREADS, each serving its share of the connections; an upstream call
+ * suspends its connection and runs on the httpc_loop's thread (libcurl's
+ * multi interface, connections shared), which resumes the connection when
+ * the call ends, so no thread ever waits for an upstream.  Connections are
+ * bounded in total and per client and time out when idle.  The main
  * thread waits for signals: SIGTERM or SIGINT stop accepting, let the
- * requests in flight finish (up to shutdown_grace) and exit 0; SIGHUP
- * reopens the access log.
+ * requests in flight finish (up to shutdown_grace; calls still running
+ * then are given up with 503) and exit 0; SIGHUP reopens the access log.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -61,6 +64,7 @@
 #define INGEST_FRESH_S		30
 #define MAX_TOKEN		4096
 #define LOG_TARGET_MAX		512
+#define MAX_THREADS		8
 
 #define CSP "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; " \
 	"form-action 'self'"
@@ -122,6 +126,7 @@ struct proxy {
 	struct upstream *up;
 	size_t nup;
 	struct route_upstream *rt;
+	struct httpc_loop *loop;	/* every upstream call runs there */
 	struct ratelimit *rl;
 	double per_min;
 	uint64_t burst;
@@ -151,6 +156,8 @@ struct proxy {
 	uint64_t connections;
 };
 
+enum { UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED };
+
 struct request {
 	struct proxy *p;
 	uint64_t start_us;
@@ -164,6 +171,13 @@ struct request {
 	int have_rv;
 	char method[16];
 	char client[INET6_ADDRSTRLEN];
+	/* an upstream call: made while the connection is suspended */
+	int up_state;		/* UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED */
+	struct upstream *up;
+	struct MHD_Connection *conn;
+	struct breaker_ticket ticket;
+	struct httpc_response resp;
+	enum httpc_result res;
 	size_t len;		/* the target's full length */
 	char target[];		/* its first min(len, max_url + 1) bytes */
 };
@@ -890,24 +904,38 @@ observe(struct upstream *u, double seconds)
 	count(&u->sum_us, (uint64_t)(seconds * 1e6));
 }
 
+/* The loop's thread: the call ended; hand the request back. */
+static void
+on_upstream_done(void *arg, enum httpc_result res)
+{
+	struct request *rq = arg;
+	struct MHD_Connection *conn = rq->conn;
+
+	rq->res = res;
+	__atomic_store_n(&rq->up_state, UP_ENDED, __ATOMIC_RELEASE);
+	/* rq may be gone once the connection runs again */
+	MHD_resume_connection(conn);
+}
+
+/*
+ * An allowed route to an upstream: through its breaker, then the call on
+ * the loop's thread while this connection is suspended, so that no
+ * thread of the server waits for an upstream; answer_upstream answers
+ * when the call has ended.
+ */
 static enum MHD_Result
 serve_upstream(struct request *rq, struct MHD_Connection *conn,
     const struct route *r)
 {
 	struct proxy *p = rq->p;
 	struct upstream *u = &p->up[r->upstream];
-	struct httpc_response resp = HTTPC_RESPONSE_INIT;
-	struct breaker_ticket t;
-	struct buf extra = BUF_INIT;
-	enum httpc_result res;
+	struct buf extra = BUF_INIT, b = BUF_INIT;
 	enum MHD_Result ret;
 	uint64_t retry_ms, retry_s;
 	struct error e;
-	int rc, status;
-	char *data;
-	size_t len;
+	int rc;
 
-	rc = breaker_acquire(&u->br, &t, &retry_ms, &e);
+	rc = breaker_acquire(&u->br, &rq->ticket, &retry_ms, &e);
 	if (rc == -1) {
 		count(&u->outcomes[U_BREAKER_ERR], 1);
 		if (p->o->verbose)
@@ -916,7 +944,6 @@ serve_upstream(struct request *rq, struct MHD_Connection *conn,
 		    NULL);
 	}
 	if (rc == BREAKER_REFUSED) {
-		struct buf b = BUF_INIT;
 		count(&u->outcomes[U_OPEN], 1);
 		retry_s = (retry_ms + 999) / 1000;
 		if (retry_s == 0)
@@ -930,51 +957,78 @@ serve_upstream(struct request *rq, struct MHD_Connection *conn,
 		buf_release(&extra);
 		return ret;
 	}
-	res = httpc_get(u->http, r->target, r->head, &resp);
-	observe(u, resp.seconds);
+	rq->up = u;
+	rq->conn = conn;
+	rq->up_state = UP_CALLING;
+	MHD_suspend_connection(conn);
+	if (httpc_loop_submit(p->loop, u->http, r->target, r->head, &rq->resp,
+	    on_upstream_done, rq) == -1) {
+		MHD_resume_connection(conn);
+		rq->up_state = UP_ANSWERED;
+		breaker_cancel(&rq->ticket);
+		return respond_error(rq, conn, 503, rq->resp.error, NULL);
+	}
+	return MHD_YES;
+}
+
+/* The call of serve_upstream has ended: count it and answer. */
+static enum MHD_Result
+answer_upstream(struct request *rq, struct MHD_Connection *conn)
+{
+	struct proxy *p = rq->p;
+	struct upstream *u = rq->up;
+	struct httpc_response *resp = &rq->resp;
+	struct breaker_ticket *t = &rq->ticket;
+	enum httpc_result res = rq->res;
+	struct error e;
+	int status;
+	char *data;
+	size_t len;
+
+	rq->up_state = UP_ANSWERED;
+	if (res == HTTPC_CANCELLED) {
+		/* says nothing of the upstream's health */
+		breaker_cancel(t);
+		return respond_error(rq, conn, 503, "shutting down", NULL);
+	}
+	observe(u, resp->seconds);
 	count(&u->outcomes[res], 1);
 	if (res != HTTPC_OK && p->o->verbose)
-		warnmsg("%s: %s: %s", u->name, r->target, resp.error);
+		warnmsg("%s: %s: %s", u->name, rq->target, resp->error);
 	switch (res) {
 	case HTTPC_OK:
-		status = (int)resp.status;
+		status = (int)resp->status;
 		if (status < 200 || status > 599) {
-			breaker_record(&u->br, &t, 0, &e);
-			httpc_response_release(&resp);
+			breaker_record(&u->br, t, 0, &e);
 			return respond_error(rq, conn, 502, "bad upstream status",
 			    NULL);
 		}
-		breaker_record(&u->br, &t, status < 500, &e);
-		len = resp.body.len;
-		if (buf_reserve(&resp.body, 1) == -1) {
-			httpc_response_release(&resp);
+		breaker_record(&u->br, t, status < 500, &e);
+		len = resp->body.len;
+		if (buf_reserve(&resp->body, 1) == -1)
 			return MHD_NO;
-		}
-		data = resp.body.data != NULL ? resp.body.data : strdup("");
-		resp.body.data = NULL;
-		ret = respond(rq, conn, status, resp.content_type[0] != '\0' ?
-		    resp.content_type : "application/octet-stream", data, len, 1,
-		    strcasestr(resp.headers.data != NULL ? buf_cstr(&resp.headers) :
-		    "", "Cache-Control:") != NULL ? NULL : "no-store",
-		    &resp.headers);
-		httpc_response_release(&resp);
-		return ret;
+		data = resp->body.data != NULL ? resp->body.data : strdup("");
+		resp->body.data = NULL;
+		resp->body.len = resp->body.cap = 0;
+		return respond(rq, conn, status, resp->content_type[0] != '\0' ?
+		    resp->content_type : "application/octet-stream", data, len, 1,
+		    strcasestr(resp->headers.data != NULL ?
+		    buf_cstr(&resp->headers) : "", "Cache-Control:") != NULL ?
+		    NULL : "no-store", &resp->headers);
 	case HTTPC_TIMEOUT:
-		breaker_record(&u->br, &t, 0, &e);
-		httpc_response_release(&resp);
+		breaker_record(&u->br, t, 0, &e);
 		return respond_error(rq, conn, 504, "upstream timed out", NULL);
 	case HTTPC_TOO_BIG:
 		/* the upstream answered: says nothing of its health */
-		breaker_cancel(&t);
-		httpc_response_release(&resp);
+		breaker_cancel(t);
 		return respond_error(rq, conn, 502, "upstream response too large",
 		    NULL);
 	case HTTPC_DOWN:
 	case HTTPC_ERROR:
+	case HTTPC_CANCELLED:
 		break;
 	}
-	breaker_record(&u->br, &t, 0, &e);
-	httpc_response_release(&resp);
+	breaker_record(&u->br, t, 0, &e);
 	return respond_error(rq, conn, 502, res == HTTPC_DOWN ?
 	    "upstream unreachable" : "bad upstream response", NULL);
 }
@@ -1040,6 +1094,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)upload_data;
 	if (rq == NULL)
 		return MHD_NO;
+	if (rq->up_state != UP_NONE) {
+		*upload_data_size = 0;	/* a body: never sent on */
+		if (__atomic_load_n(&rq->up_state, __ATOMIC_ACQUIRE) == UP_ENDED)
+			return answer_upstream(rq, conn);
+		return MHD_YES;
+	}
 	if (rq->answered) {
 		*upload_data_size = 0;	/* a body: never sent on */
 		return MHD_YES;
@@ -1185,6 +1245,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		(void)write_all(p->logfd, line.data, line.len);
 	buf_release(&line);
 	__atomic_fetch_sub(&p->inflight, 1, __ATOMIC_RELAXED);
+	httpc_response_release(&rq->resp);
 	free(rq);
 }
 
@@ -1534,7 +1595,8 @@ load_upstreams(struct proxy *p)
 		breaker_settings_init(&bs);
 		if (breaker_settings_load(&bs, &p->cfg, u->name, &e) == -1 ||
 		    breaker_settings_check(&bs, &e) == -1 ||
-		    breaker_init(&u->br, u->name, &bs, &e) == -1)
+		    breaker_init(&u->br, u->name, &bs, &e) == -1 ||
+		    breaker_cache_enable(&u->br, &e) == -1)
 			return error_report(&e);
 		u->br.clock = proxy_clock;
 	}
@@ -1705,8 +1767,10 @@ release(struct proxy *p)
 {
 	size_t i, j;
 
+	httpc_loop_stop(p->loop);
 	for (i = 0; i < p->nup; i++) {
 		httpc_free(p->up[i].http);
+		breaker_fini(&p->up[i].br);
 		free(p->up[i].url);
 		for (j = 0; j < p->up[i].nallow; j++)
 			free((void *)p->up[i].allow[j]);
@@ -1751,6 +1815,8 @@ run(const struct proxy_opts *o)
 	sigset_t set;
 	uint64_t deadline;
 	unsigned flags;
+	struct error e;
+	long ncpu;
 	int rc, sig;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -1769,11 +1835,24 @@ run(const struct proxy_opts *o)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if ((p->loop = httpc_loop_start(&e)) == NULL) {
+		rc = error_report(&e);
+		goto out;
+	}
+	/*
+	 * Event-driven: a few threads, each with its own epoll set of
+	 * connections, none of which ever waits for an upstream (those
+	 * calls run on the loop's thread while their connection is
+	 * suspended).
+	 */
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (p->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	p->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, p,
+	    MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : ncpu),
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, p,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&p->addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->max_connections,
@@ -1813,6 +1892,10 @@ run(const struct proxy_opts *o)
 			struct timespec ts = { 0, 20 * 1000000 };
 			nanosleep(&ts, NULL);
 		}
+		/* give up the upstream calls still running: that resumes
+		 * every suspended connection, as MHD_stop_daemon needs */
+		httpc_loop_stop(p->loop);
+		p->loop = NULL;
 		MHD_stop_daemon(p->mhd);
 		if (ls != MHD_INVALID_SOCKET)
 			close(ls);

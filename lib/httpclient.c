@@ -12,6 +12,7 @@
 
 #define POOL_MAX	64
 #define MAX_HEADERS	(64 * 1024)
+#define LOOP_MAX_IDLE	256
 
 struct httpc {
 	char *base;
@@ -25,14 +26,31 @@ struct httpc {
 	size_t npool;
 };
 
-/* What a call collects, shared with the callbacks. */
+/* One call: what it collects, shared with the callbacks. */
 struct call {
+	struct httpc *c;
+	CURL *h;
 	struct httpc_response *r;
-	size_t max;
 	int too_big;
+	struct buf url;
 	struct buf connection;	/* the Connection header's tokens */
 	struct buf raw;		/* end-to-end headers seen */
 	size_t header_bytes;
+	char errbuf[CURL_ERROR_SIZE];
+	/* httpc_loop_submit's */
+	httpc_done_fn *done;
+	void *arg;
+	struct call *next, *prev;
+};
+
+/* The event loop of httpc_loop_start: one thread, one multi handle. */
+struct httpc_loop {
+	CURLM *m;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	struct call *queue;	/* submitted, not yet added (under mu) */
+	int stopping;		/* under mu */
+	struct call *active;	/* added to m (the loop's thread only) */
 };
 
 int
@@ -66,6 +84,8 @@ httpc_result_name(enum httpc_result r)
 		return "too_big";
 	case HTTPC_ERROR:
 		return "error";
+	case HTTPC_CANCELLED:
+		return "cancelled";
 	}
 	return "error";
 }
@@ -202,7 +222,7 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
 	struct call *k = arg;
 	size_t n = size * nmemb;
 
-	if (k->r->body.len + n > k->max) {
+	if (k->r->body.len + n > k->c->max_response) {
 		k->too_big = 1;
 		return 0;
 	}
@@ -359,53 +379,59 @@ handle_put(struct httpc *c, CURL *h)
 		curl_easy_cleanup(h);
 }
 
-enum httpc_result
-httpc_get(struct httpc *c, const char *target, int head,
+/* Set up k for GET (HEAD) of c's base URL + target on a pooled handle;
+ * -1 with r->error set. */
+static int
+call_begin(struct call *k, struct httpc *c, const char *target, int head,
     struct httpc_response *r)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct call k;
-	struct buf url = BUF_INIT;
-	enum httpc_result res;
-	CURLcode rc;
-	double t = 0;
-	CURL *h;
-
 	r->status = 0;
 	r->body.len = 0;
 	r->headers.len = 0;
 	r->content_type[0] = '\0';
 	r->error[0] = '\0';
 	r->seconds = 0;
-	memset(&k, 0, sizeof(k));
-	k.r = r;
-	k.max = c->max_response;
-	if ((h = handle_get(c)) == NULL || buf_append(&url, c->base,
-	    c->baselen) == -1 || buf_printf(&url, "%s", target) == -1) {
-		if (h != NULL)
-			handle_put(c, h);
-		buf_release(&url);
+	memset(k, 0, sizeof(*k));
+	k->c = c;
+	k->r = r;
+	if ((k->h = handle_get(c)) == NULL || buf_append(&k->url, c->base,
+	    c->baselen) == -1 || buf_printf(&k->url, "%s", target) == -1) {
+		if (k->h != NULL)
+			handle_put(c, k->h);
+		buf_release(&k->url);
 		snprintf(r->error, sizeof(r->error), "out of memory");
-		return HTTPC_ERROR;
+		return -1;
 	}
-	curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url));
+	curl_easy_setopt(k->h, CURLOPT_URL, buf_cstr(&k->url));
 	if (head)
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(k->h, CURLOPT_NOBODY, 1L);
 	else
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &k);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &t);
+		curl_easy_setopt(k->h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(k->h, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(k->h, CURLOPT_HEADERDATA, k);
+	curl_easy_setopt(k->h, CURLOPT_ERRORBUFFER, k->errbuf);
+	curl_easy_setopt(k->h, CURLOPT_PRIVATE, k);
+	return 0;
+}
+
+/* The result of k's transfer, which ended with rc; gives the handle back. */
+static enum httpc_result
+call_end(struct call *k, CURLcode rc)
+{
+	struct httpc_response *r = k->r;
+	enum httpc_result res;
+	double t = 0;
+
+	curl_easy_getinfo(k->h, CURLINFO_TOTAL_TIME, &t);
 	r->seconds = t;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	curl_easy_getinfo(k->h, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_setopt(k->h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(k->h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(k->h, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(k->h, CURLOPT_PRIVATE, NULL);
 	switch (rc) {
 	case CURLE_OK:
-		res = keep_headers(&k) == 0 ? HTTPC_OK : HTTPC_ERROR;
+		res = keep_headers(k) == 0 ? HTTPC_OK : HTTPC_ERROR;
 		break;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -418,7 +444,7 @@ httpc_get(struct httpc *c, const char *target, int head,
 		res = HTTPC_TOO_BIG;
 		break;
 	case CURLE_WRITE_ERROR:
-		res = k.too_big ? HTTPC_TOO_BIG : HTTPC_ERROR;
+		res = k->too_big ? HTTPC_TOO_BIG : HTTPC_ERROR;
 		break;
 	default:
 		res = HTTPC_ERROR;
@@ -426,15 +452,201 @@ httpc_get(struct httpc *c, const char *target, int head,
 	}
 	if (rc != CURLE_OK)
 		snprintf(r->error, sizeof(r->error), "%s",
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+		    k->errbuf[0] != '\0' ? k->errbuf : curl_easy_strerror(rc));
 	if (res == HTTPC_TOO_BIG)
 		snprintf(r->error, sizeof(r->error), "response larger than "
-		    "%zu bytes", c->max_response);
-	buf_release(&url);
-	buf_release(&k.raw);
-	buf_release(&k.connection);
-	handle_put(c, h);
+		    "%zu bytes", k->c->max_response);
+	buf_release(&k->url);
+	buf_release(&k->raw);
+	buf_release(&k->connection);
+	handle_put(k->c, k->h);
+	k->h = NULL;
 	return res;
+}
+
+enum httpc_result
+httpc_get(struct httpc *c, const char *target, int head,
+    struct httpc_response *r)
+{
+	struct call k;
+
+	if (call_begin(&k, c, target, head, r) == -1)
+		return HTTPC_ERROR;
+	return call_end(&k, curl_easy_perform(k.h));
+}
+
+/* --- the event loop ------------------------------------------------------ */
+
+static void
+active_add(struct httpc_loop *l, struct call *k)
+{
+	k->prev = NULL;
+	k->next = l->active;
+	if (l->active != NULL)
+		l->active->prev = k;
+	l->active = k;
+}
+
+static void
+active_remove(struct httpc_loop *l, struct call *k)
+{
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		l->active = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+}
+
+/* End k (no longer in the multi handle) and tell its submitter. */
+static void
+call_finish(struct call *k, enum httpc_result res)
+{
+	k->done(k->arg, res);
+	free(k);
+}
+
+/* End k without a transfer: the loop is stopping. */
+static void
+call_cancel(struct call *k)
+{
+	call_end(k, CURLE_ABORTED_BY_CALLBACK);
+	snprintf(k->r->error, sizeof(k->r->error), "shutting down");
+	call_finish(k, HTTPC_CANCELLED);
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct httpc_loop *l = arg;
+	struct call *k, *next;
+	CURLMsg *msg;
+	int stop, running, left;
+
+	for (;;) {
+		pthread_mutex_lock(&l->mu);
+		k = l->queue;
+		l->queue = NULL;
+		stop = l->stopping;
+		pthread_mutex_unlock(&l->mu);
+		for (; k != NULL; k = next) {
+			next = k->next;
+			if (stop) {
+				call_cancel(k);
+			} else if (curl_multi_add_handle(l->m, k->h) !=
+			    CURLM_OK) {
+				snprintf(k->errbuf, sizeof(k->errbuf),
+				    "cannot start the transfer");
+				call_finish(k, call_end(k, CURLE_FAILED_INIT));
+			} else {
+				active_add(l, k);
+			}
+		}
+		if (stop) {
+			while ((k = l->active) != NULL) {
+				active_remove(l, k);
+				curl_multi_remove_handle(l->m, k->h);
+				call_cancel(k);
+			}
+			return NULL;
+		}
+		curl_multi_perform(l->m, &running);
+		while ((msg = curl_multi_info_read(l->m, &left)) != NULL) {
+			CURL *h = msg->easy_handle;
+			CURLcode rc = msg->data.result;
+			char *priv = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
+			k = (struct call *)(void *)priv;
+			curl_multi_remove_handle(l->m, h);
+			active_remove(l, k);
+			call_finish(k, call_end(k, rc));
+		}
+		curl_multi_poll(l->m, NULL, 0, 1000, NULL);
+	}
+}
+
+struct httpc_loop *
+httpc_loop_start(struct error *e)
+{
+	struct httpc_loop *l;
+	int err;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		error_errno(e, EXIT_SOFTWARE, "upstream calls");
+		return NULL;
+	}
+	if ((l->m = curl_multi_init()) == NULL) {
+		free(l);
+		error_set(e, EXIT_SOFTWARE, "upstream calls: libcurl's multi "
+		    "interface failed to start");
+		return NULL;
+	}
+	/* enough idle connections for every call in flight to keep its own */
+	curl_multi_setopt(l->m, CURLMOPT_MAXCONNECTS, (long)LOOP_MAX_IDLE);
+	pthread_mutex_init(&l->mu, NULL);
+	if ((err = pthread_create(&l->thread, NULL, loop_main, l)) != 0) {
+		pthread_mutex_destroy(&l->mu);
+		curl_multi_cleanup(l->m);
+		free(l);
+		errno = err;
+		error_errno(e, EXIT_SOFTWARE, "upstream calls: thread");
+		return NULL;
+	}
+	return l;
+}
+
+int
+httpc_loop_submit(struct httpc_loop *l, struct httpc *c, const char *target,
+    int head, struct httpc_response *r, httpc_done_fn *done, void *arg)
+{
+	struct call *k, **tail;
+	int stopping;
+
+	if ((k = malloc(sizeof(*k))) == NULL) {
+		snprintf(r->error, sizeof(r->error), "out of memory");
+		return -1;
+	}
+	if (call_begin(k, c, target, head, r) == -1) {
+		free(k);
+		return -1;
+	}
+	k->done = done;
+	k->arg = arg;
+	pthread_mutex_lock(&l->mu);
+	stopping = l->stopping;
+	if (!stopping) {
+		/* first in, first started */
+		for (tail = &l->queue; *tail != NULL; tail = &(*tail)->next)
+			;
+		*tail = k;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (stopping) {
+		call_end(k, CURLE_ABORTED_BY_CALLBACK);
+		free(k);
+		snprintf(r->error, sizeof(r->error), "shutting down");
+		return -1;
+	}
+	curl_multi_wakeup(l->m);
+	return 0;
+}
+
+void
+httpc_loop_stop(struct httpc_loop *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stopping = 1;
+	pthread_mutex_unlock(&l->mu);
+	curl_multi_wakeup(l->m);
+	pthread_join(l->thread, NULL);
+	curl_multi_cleanup(l->m);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
 }
 
 void

@@ -21,9 +21,14 @@
  * (httpc_header_kept); hop-by-hop headers, and those named by
  * Connection, never.
  *
- * Thread-safe: any number of threads may call httpc_get on one httpc.
- * Call httpc_global_init once before any thread starts.  No function
- * prints or exits.
+ * Two ways to call: httpc_get blocks its thread for the call; an
+ * httpc_loop runs any number of calls at once on one thread of its own
+ * (libcurl's multi interface) and tells each caller when its call ends,
+ * so that an event-driven server never waits for an upstream.
+ *
+ * Thread-safe: any number of threads may call httpc_get on one httpc and
+ * submit to one loop.  Call httpc_global_init once before any thread
+ * starts.  No function prints or exits.
  */
 #ifndef AISTACK_HTTPCLIENT_H
 #define AISTACK_HTTPCLIENT_H
@@ -39,7 +44,8 @@ enum httpc_result {
 	HTTPC_DOWN,		/* could not connect or resolve */
 	HTTPC_TIMEOUT,		/* the timeout passed */
 	HTTPC_TOO_BIG,		/* the body was larger than max_response */
-	HTTPC_ERROR		/* anything else (a broken answer...) */
+	HTTPC_ERROR,		/* anything else (a broken answer...) */
+	HTTPC_CANCELLED		/* not made or given up: the loop stopped */
 };
 
 struct httpc;
@@ -73,6 +79,25 @@ void httpc_free(struct httpc *c);
 enum httpc_result httpc_get(struct httpc *c, const char *target, int head,
     struct httpc_response *r);
 
+/*
+ * The event loop.  httpc_loop_submit starts GET (HEAD) of c's base URL +
+ * target and returns at once: 0, and done(arg, result) is called exactly
+ * once, on the loop's thread, when the call ends, with r filled as
+ * httpc_get fills it (r must live until then; done must not block);
+ * or -1 with r->error set, and done is never called.  Calls through one
+ * loop share its connections to every upstream.  httpc_loop_stop gives
+ * up the calls in flight (each done gets HTTPC_CANCELLED), then ends the
+ * thread and frees the loop.
+ */
+struct httpc_loop;
+typedef void httpc_done_fn(void *arg, enum httpc_result result);
+
+struct httpc_loop *httpc_loop_start(struct error *e);
+int httpc_loop_submit(struct httpc_loop *l, struct httpc *c,
+    const char *target, int head, struct httpc_response *r,
+    httpc_done_fn *done, void *arg);
+void httpc_loop_stop(struct httpc_loop *l);
+
 void httpc_response_release(struct httpc_response *r);
 
 /* Nonzero for a hop-by-hop header name (RFC 9110 7.6.1 and RFC 2616). */
@@ -84,7 +109,7 @@ int httpc_header_kept(const char *name, size_t n);
 /* Nonzero when a Content-Type value is JSON or plain text. */
 int httpc_content_type_kept(const char *v);
 
-/* "ok", "down", "timeout", "too_big", "error". */
+/* "ok", "down", "timeout", "too_big", "error", "cancelled". */
 const char *httpc_result_name(enum httpc_result r);
 
 #endif

@@ -545,6 +545,61 @@ true'
 	grep -q '"GET /upstream/slow/slow" 200 13 ' "$LOG"
 }
 
+@test "proxy: calls to a slow upstream hold up no other request" {
+	printf '[upstream slow]\nurl = http://127.0.0.1:%s\nallow = /slow\ntimeout = 20s\n' \
+	    "$UP_PORT" >> "$AISTACK_CONFIG"
+	start_proxy --rate 1000/min
+	# more calls in flight (3 s each) than the server has threads
+	slow=()
+	for i in 1 2 3 4 5 6 7 8; do
+		curl -s -o /dev/null -w '%{http_code}\n' "$URL/upstream/slow/slow" \
+		    >> "$BATS_TEST_TMPDIR/slow.codes" 3>&- &
+		slow+=($!)
+	done
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^aistack_proxy_connections 9$' <(curl -s "$URL/metrics") && break
+		sleep 0.05
+	done
+	# each answered while all eight wait (a blocked thread would take 3 s)
+	for i in 1 2 3; do
+		run code /health --max-time 2
+		assert_output 200
+		run code /upstream/aidb/v1/health --max-time 2
+		assert_output 200
+		run code / --max-time 2
+		assert_output 200
+	done
+	wait "${slow[@]}"
+	run sort "$BATS_TEST_TMPDIR/slow.codes"
+	assert_output "$(printf '200\n%.0s' 1 2 3 4 5 6 7 8)"
+}
+
+@test "proxy: SIGTERM gives up a call still running after shutdown_grace: 503" {
+	printf '[proxy]\nshutdown_grace = 500ms\n[upstream slow]\nurl = http://127.0.0.1:%s\nallow = /slow\ntimeout = 20s\n' \
+	    "$UP_PORT" >> "$AISTACK_CONFIG"
+	start_proxy
+	curl -s -o "$BATS_TEST_TMPDIR/slow.out" -w '%{http_code}' "$URL/upstream/slow/slow" \
+	    > "$BATS_TEST_TMPDIR/slow.code" 3>&- &
+	client=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^aistack_proxy_connections 2$' <(curl -s "$URL/metrics") && break
+		sleep 0.05
+	done
+	kill -TERM "$PROXY_PID"
+	wait "$client"
+	status=0
+	wait "$PROXY_PID" || status=$?
+	PROXY_PID=
+	assert_equal "$status" 0
+	run cat "$BATS_TEST_TMPDIR/slow.code"
+	assert_output 503
+	run cat "$BATS_TEST_TMPDIR/slow.out"
+	assert_output --partial '"shutting down"'
+	# given up is not a failure of the upstream
+	run aistack-breaker status --json slow
+	assert_output --partial '"failures":0'
+}
+
 @test "proxy: bad configuration is refused with 78" {
 	printf '[upstream Bad!]\nurl = http://127.0.0.1:1\n' > "$AISTACK_CONFIG"
 	run aistack-proxy -l 127.0.0.1:0
