@@ -49,6 +49,7 @@ struct httpc_loop {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	struct call *queue;	/* submitted, not yet added (under mu) */
+	struct call **qtail;	/* where the next one goes (under mu) */
 	int stopping;		/* under mu */
 	struct call *active;	/* added to m (the loop's thread only) */
 };
@@ -527,6 +528,7 @@ loop_main(void *arg)
 		pthread_mutex_lock(&l->mu);
 		k = l->queue;
 		l->queue = NULL;
+		l->qtail = &l->queue;
 		stop = l->stopping;
 		pthread_mutex_unlock(&l->mu);
 		for (; k != NULL; k = next) {
@@ -587,6 +589,7 @@ httpc_loop_start(struct error *e)
 	/* enough idle connections for every call in flight to keep its own */
 	curl_multi_setopt(l->m, CURLMOPT_MAXCONNECTS, (long)LOOP_MAX_IDLE);
 	pthread_mutex_init(&l->mu, NULL);
+	l->qtail = &l->queue;
 	if ((err = pthread_create(&l->thread, NULL, loop_main, l)) != 0) {
 		pthread_mutex_destroy(&l->mu);
 		curl_multi_cleanup(l->m);
@@ -602,7 +605,7 @@ int
 httpc_loop_submit(struct httpc_loop *l, struct httpc *c, const char *target,
     int head, struct httpc_response *r, httpc_done_fn *done, void *arg)
 {
-	struct call *k, **tail;
+	struct call *k;
 	int stopping;
 
 	if ((k = malloc(sizeof(*k))) == NULL) {
@@ -619,9 +622,9 @@ httpc_loop_submit(struct httpc_loop *l, struct httpc *c, const char *target,
 	stopping = l->stopping;
 	if (!stopping) {
 		/* first in, first started */
-		for (tail = &l->queue; *tail != NULL; tail = &(*tail)->next)
-			;
-		*tail = k;
+		k->next = NULL;
+		*l->qtail = k;
+		l->qtail = &k->next;
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (stopping) {
