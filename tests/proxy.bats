@@ -520,23 +520,30 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "${URL##*:}"
 true'
 }
 
-@test "proxy: SIGTERM lets the request in flight finish, then exits 0" {
-	printf '[upstream slow]\nurl = http://127.0.0.1:%s\nallow = /slow\ntimeout = 20s\n' \
-	    "$UP_PORT" >> "$AISTACK_CONFIG"
+# term_during_slow_call [CONFIG-LINES]: a proxy with the upstream "slow"
+# (3 s an answer) gets SIGTERM while a call to it is in flight; the
+# client's code and body are left in slow.code and slow.out, and the
+# proxy must exit 0.
+term_during_slow_call() {
+	printf '%b[upstream slow]\nurl = http://127.0.0.1:%s\nallow = /slow\ntimeout = 20s\n' \
+	    "${1:-}" "$UP_PORT" >> "$AISTACK_CONFIG"
 	start_proxy
 	curl -s -o "$BATS_TEST_TMPDIR/slow.out" -w '%{http_code}' "$URL/upstream/slow/slow" \
 	    > "$BATS_TEST_TMPDIR/slow.code" 3>&- &
-	client=$!
+	local client=$! i status=0
 	for ((i = 0; i < 200; i++)); do
 		grep -q '^aistack_proxy_connections 2$' <(curl -s "$URL/metrics") && break
 		sleep 0.05
 	done
 	kill -TERM "$PROXY_PID"
 	wait "$client"
-	status=0
 	wait "$PROXY_PID" || status=$?
 	PROXY_PID=
 	assert_equal "$status" 0
+}
+
+@test "proxy: SIGTERM lets the request in flight finish, then exits 0" {
+	term_during_slow_call
 	run cat "$BATS_TEST_TMPDIR/slow.code" "$BATS_TEST_TMPDIR/slow.out"
 	assert_output '200{"slow":true}'
 	run curl -s -o /dev/null -w '%{http_code}' "$URL/health"
@@ -575,22 +582,7 @@ true'
 }
 
 @test "proxy: SIGTERM gives up a call still running after shutdown_grace: 503" {
-	printf '[proxy]\nshutdown_grace = 500ms\n[upstream slow]\nurl = http://127.0.0.1:%s\nallow = /slow\ntimeout = 20s\n' \
-	    "$UP_PORT" >> "$AISTACK_CONFIG"
-	start_proxy
-	curl -s -o "$BATS_TEST_TMPDIR/slow.out" -w '%{http_code}' "$URL/upstream/slow/slow" \
-	    > "$BATS_TEST_TMPDIR/slow.code" 3>&- &
-	client=$!
-	for ((i = 0; i < 200; i++)); do
-		grep -q '^aistack_proxy_connections 2$' <(curl -s "$URL/metrics") && break
-		sleep 0.05
-	done
-	kill -TERM "$PROXY_PID"
-	wait "$client"
-	status=0
-	wait "$PROXY_PID" || status=$?
-	PROXY_PID=
-	assert_equal "$status" 0
+	term_during_slow_call '[proxy]\nshutdown_grace = 500ms\n'
 	run cat "$BATS_TEST_TMPDIR/slow.code"
 	assert_output 503
 	run cat "$BATS_TEST_TMPDIR/slow.out"
