@@ -504,7 +504,13 @@ data_read_fd(int fd, struct breaker_data *d)
 	return data_parse(text, (size_t)n, d) == -1 ? -2 : 0;
 }
 
-/* data_read through the cache: one stat when the file is unchanged. */
+/*
+ * data_read through the cache.  The state file is only ever replaced
+ * whole (rename) and never removed by aistack, and the old file's link
+ * count drops to 0 when it is replaced or removed: so while the held file
+ * still has a link and its size and times are as read, it is the current
+ * state, found with one fstat(2) and no path lookup.
+ */
 static int
 data_read_cached(const struct breaker *b, const char *path,
     struct breaker_data *d, struct error *e)
@@ -513,14 +519,9 @@ data_read_cached(const struct breaker *b, const char *path,
 	struct stat st;
 	int fd, rc;
 
-	if (stat(path, &st) == -1) {
-		if (errno != ENOENT)
-			return read_error(path, e);
-		data_init(d);
-		return 0;
-	}
 	pthread_mutex_lock(&c->mu);
-	if (c->fd != -1 && same_file(&st, &c->st)) {
+	if (c->fd != -1 && fstat(c->fd, &st) == 0 && st.st_nlink > 0 &&
+	    same_file(&st, &c->st)) {
 		*d = c->d;
 		pthread_mutex_unlock(&c->mu);
 		return 0;
@@ -696,7 +697,11 @@ breaker_init(struct breaker *b, const char *name,
 int
 breaker_cache_enable(struct breaker *b, struct error *e)
 {
+	char path[PATH_MAX + NAME_MAX_LEN + 2];
 	struct breaker_cache *c;
+	struct breaker_data d;
+	struct error ignored;
+	int lfd;
 
 	if (b->cache != NULL)
 		return 0;
@@ -705,6 +710,21 @@ breaker_cache_enable(struct breaker *b, struct error *e)
 	pthread_mutex_init(&c->mu, NULL);
 	c->fd = -1;
 	b->cache = c;
+	state_path(b, path, sizeof(path));
+	/*
+	 * A breaker that never failed has no file, and a missing file
+	 * cannot be held: write its (closed) state now, so that the cache
+	 * has a file to hold.  When that fails (a read-only state
+	 * directory) every call looks the file up, which is only slower.
+	 */
+	if (access(path, F_OK) == -1 && errno == ENOENT &&
+	    (lfd = lock_breaker(b, &ignored)) != -1) {
+		if (access(path, F_OK) == -1 && errno == ENOENT) {
+			data_init(&d);
+			(void)data_write(b, &d, &ignored);
+		}
+		close(lfd);
+	}
 	return 0;
 }
 

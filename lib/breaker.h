@@ -178,12 +178,14 @@ int breaker_init(struct breaker *b, const char *name,
 /*
  * For long-lived processes that call through a breaker many times (the
  * proxy): keep the state file last read open and its parsed content in
- * memory, so that a call costs one stat(2) of the state file instead of
- * reading and parsing it.  The file is only ever replaced whole (a new
- * inode), and an inode number cannot be reused while the old file is
- * held open, so an unchanged device, inode, size, mtime and ctime mean an
- * unchanged state.  The handle may then be used by several threads at
- * once.  Without it, every call reads the file (one-shot commands).
+ * memory, so that a call costs one fstat(2) of the held file instead of
+ * looking up, reading and parsing it.  The file is only ever replaced
+ * whole (rename), which leaves the held one without a link: a held file
+ * that still has a link, with the size and times it was read with, is
+ * the current state.  A breaker without a file gets one (its closed
+ * state) so that there is a file to hold.  The handle may then be used
+ * by several threads at once.  Without it, every call reads the file
+ * (one-shot commands).
  */
 int breaker_cache_enable(struct breaker *b, struct error *e);
 

@@ -406,7 +406,9 @@ TEST(breaker_file_cache_follows_other_writers)
 	fake = at(1000, 1, BOOT_A);
 	CHECK(init(&cached, "c", &s) == 0);
 	CHECK(init(&other, "c", &s) == 0);
+	CHECK_INT(access("breakers/c", F_OK), -1);
 	CHECK_INT(breaker_cache_enable(&cached, &e), 0);
+	CHECK_INT(access("breakers/c", F_OK), 0);	/* a file to hold */
 	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_ALLOWED);
 	CHECK_INT(breaker_record(&cached, &t, 1, &e), 0);
 	for (i = 1; i <= 20; i++) {
