@@ -12,6 +12,7 @@
 #include "digestset.h"
 #include "exitcode.h"
 #include "fsutil.h"
+#include "le.h"
 
 #define HEADER_SIZE	4096
 #define MIN_BITS	10
@@ -30,37 +31,6 @@
 #define H_EXTRALEN	40	/* u64 */
 #define H_SUM		48	/* 32 bytes: SHA-256 of [0, 48), meta, slots, extra */
 #define H_META		80
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static inline uint64_t
 home(const struct digestset *s, const unsigned char *d)

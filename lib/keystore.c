@@ -13,43 +13,13 @@
 #include "exitcode.h"
 #include "fsutil.h"
 #include "keystore.h"
+#include "le.h"
 
 #define J_MAGIC		"AIJ1"
 #define J_HEAD		32	/* magic, count, gen, mark, sigbytes, 0 */
 #define J_SUM		16	/* truncated SHA-256 of the entry */
 #define JOURNAL_MIN	(1 << 20)
 #define JOURNAL_MAX	((size_t)1 << 31)
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static int
 sum16(const unsigned char *p, size_t n, unsigned char *out)
