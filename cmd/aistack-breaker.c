@@ -8,7 +8,6 @@
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,25 +467,6 @@ run(const struct breaker_opts *o)
 
 /* --- options ------------------------------------------------------------ */
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-	char msg[ERROR_MSG_MAX];
-	va_list ap;
-
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		va_end(ap);
-		warnmsg("%s", msg);
-	}
-	fprintf(stderr, "%s", usage_text);
-	return EXIT_USAGE;
-}
-
 static int
 parse_sub(const char *s, enum sub *sub)
 {
@@ -577,7 +557,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 
 	if (argc < 2)
-		return usage_error("missing subcommand");
+		return usage_error(usage_text, "missing subcommand");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_text, stdout);
 		status = EXIT_OK;
@@ -589,7 +569,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (parse_sub(argv[1], &o.sub) == -1)
-		return usage_error("%s: unknown subcommand", argv[1]);
+		return usage_error(usage_text, "%s: unknown subcommand", argv[1]);
 
 	argc--;
 	argv++;
@@ -605,10 +585,10 @@ main(int argc, char **argv)
 			status = EXIT_OK;
 			goto out;
 		case '?':
-			return usage_error(NULL);
+			return usage_error(usage_text, NULL);
 		}
 		if (!option_fits(o.sub, ch))
-			return usage_error("%s%s: not an option of this "
+			return usage_error(usage_text, "%s%s: not an option of this "
 			    "subcommand", idx >= 0 ? "--" : "-", idx >= 0 ?
 			    longopts[idx].name : (ch == 'v' ? "v" : "?"));
 		switch (ch) {
@@ -633,7 +613,7 @@ main(int argc, char **argv)
 	switch (o.sub) {
 	case SUB_RUN:
 		if (nops < 1)
-			return usage_error("run: missing NAME");
+			return usage_error(usage_text, "run: missing NAME");
 		o.name = ops[0];
 		ops++;
 		nops--;
@@ -643,12 +623,12 @@ main(int argc, char **argv)
 			nops--;
 		}
 		if (nops < 1)
-			return usage_error("run: missing COMMAND");
+			return usage_error(usage_text, "run: missing COMMAND");
 		o.command = ops;
 		break;
 	case SUB_PROBE:
 		if (nops != 2)
-			return usage_error("probe: expected NAME URL");
+			return usage_error(usage_text, "probe: expected NAME URL");
 		o.name = ops[0];
 		o.url = ops[1];
 		break;
@@ -659,7 +639,7 @@ main(int argc, char **argv)
 	case SUB_RESET:
 	case SUB_TRIP:
 		if (nops != 1)
-			return usage_error("%s: expected one NAME", o.sub == SUB_TRIP ? "trip" : "reset");
+			return usage_error(usage_text, "%s: expected one NAME", o.sub == SUB_TRIP ? "trip" : "reset");
 		o.name = ops[0];
 		break;
 	}

@@ -15,7 +15,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1046,26 +1045,6 @@ long_allowed(enum verb v, int opt)
 	}
 }
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/* Print the message (when fmt is not "") and the usage; EXIT_USAGE. */
-static int
-usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (fmt[0] != '\0') {
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		va_end(ap);
-		warnmsg("%s", msg);
-	}
-	fputs(usage_text, stderr);
-	return EXIT_USAGE;
-}
-
 static void
 help(void)
 {
@@ -1120,10 +1099,10 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 					*done = 1;
 					return EXIT_OK;
 				}
-			return usage_error("run: missing -- COMMAND");
+			return usage_error(usage_text, "run: missing -- COMMAND");
 		}
 		if (k + 1 == argc)
-			return usage_error("run: missing COMMAND after --");
+			return usage_error(usage_text, "run: missing COMMAND after --");
 		o->command = argv + k + 1;
 		nargs = k;
 	}
@@ -1131,7 +1110,7 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 	while ((ch = getopt_long(nargs, argv, verbs[vi].shortopts, longopts,
 	    NULL)) != -1) {
 		if (ch >= OPT_END && !long_allowed(o->verb, ch))
-			return usage_error("%s: option not valid here",
+			return usage_error(usage_text, "%s: option not valid here",
 			    argv[optind - 1]);
 		switch (ch) {
 		case 'f':
@@ -1144,7 +1123,7 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 		case 'n':
 			if (parse_u64(optarg, &v) == -1 || v == 0 ||
 			    v > SIZE_MAX / 2)
-				return usage_error("-n: invalid value \"%s\"",
+				return usage_error(usage_text, "-n: invalid value \"%s\"",
 				    optarg);
 			if (o->verb == VERB_RUN) {
 				o->batch = v;
@@ -1159,13 +1138,13 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 		case OPT_START:
 		case OPT_OFFSET:
 			if (o->seek != SEEK_TO_NONE)
-				return usage_error("seek: give one of --start, "
+				return usage_error(usage_text, "seek: give one of --start, "
 				    "--end and --offset");
 			o->seek = ch == OPT_END ? SEEK_TO_END :
 			    ch == OPT_START ? SEEK_TO_START : SEEK_TO_OFFSET;
 			if (ch == OPT_OFFSET && parse_u64(optarg,
 			    &o->offset) == -1)
-				return usage_error("--offset: invalid value "
+				return usage_error(usage_text, "--offset: invalid value "
 				    "\"%s\"", optarg);
 			break;
 		case OPT_FROM:
@@ -1174,7 +1153,7 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 			else if (strcmp(optarg, "end") == 0)
 				o->from_end = 1;
 			else
-				return usage_error("--from: invalid value "
+				return usage_error(usage_text, "--from: invalid value "
 				    "\"%s\" (expected start or end)", optarg);
 			break;
 		case OPT_JSON:
@@ -1183,7 +1162,7 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 		case OPT_TIMEOUT:
 			if (parse_duration_ms(optarg, &o->timeout_ms) == -1 ||
 			    o->timeout_ms == 0)
-				return usage_error("--timeout: invalid value "
+				return usage_error(usage_text, "--timeout: invalid value "
 				    "\"%s\"", optarg);
 			break;
 		case OPT_VERSION:
@@ -1191,7 +1170,7 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 			*done = 1;
 			return EXIT_OK;
 		default:
-			return usage_error("%s", "");
+			return usage_error(usage_text, "%s", "");
 		}
 	}
 	nop = nargs - optind;
@@ -1201,18 +1180,18 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 		return 0;
 	}
 	if (nop != 2)
-		return usage_error(nop < 2 ? "%s: missing CONSUMER STREAM" :
+		return usage_error(usage_text, nop < 2 ? "%s: missing CONSUMER STREAM" :
 		    "%s: too many operands", verbs[vi].name);
 	o->consumer = argv[optind];
 	o->stream = argv[optind + 1];
 	if (!name_valid(o->consumer))
-		return usage_error("%s: invalid consumer name "
+		return usage_error(usage_text, "%s: invalid consumer name "
 		    "(expected [a-z0-9][a-z0-9._-]{0,63})", o->consumer);
 	if (o->verb == VERB_SEEK && o->seek == SEEK_TO_NONE)
-		return usage_error("seek: give one of --start, --end and "
+		return usage_error(usage_text, "seek: give one of --start, --end and "
 		    "--offset");
 	if (o->timeout_ms != 0 && !o->follow)
-		return usage_error("--timeout: needs -f");
+		return usage_error(usage_text, "--timeout: needs -f");
 	return 0;
 }
 
@@ -1247,7 +1226,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.batch = DEFAULT_BATCH;
 	if (argc < 2)
-		return usage_error("missing command");
+		return usage_error(usage_text, "missing command");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		help();
 		status = EXIT_OK;
@@ -1262,7 +1241,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], verbs[vi].name) == 0)
 			break;
 	if (vi == sizeof(verbs) / sizeof(verbs[0]))
-		return usage_error("%s: unknown command", argv[1]);
+		return usage_error(usage_text, "%s: unknown command", argv[1]);
 	o.verb = verbs[vi].verb;
 	status = parse_verb(&o, argc - 1, argv + 1, (int)vi, &done);
 	if (status != EXIT_OK || done)

@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1097,25 +1096,6 @@ static const struct option longopts[] = {
 	{ NULL,		0,			NULL, 0 }
 };
 
-static int
-usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-	char msg[ERROR_MSG_MAX];
-	va_list ap;
-
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		va_end(ap);
-		warnmsg("%s", msg);
-	}
-	fprintf(stderr, "%s", usage_text);
-	return EXIT_USAGE;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1159,13 +1139,13 @@ main(int argc, char **argv)
 			o.near = strtod(optarg, &end);
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    !(o.near > 0 && o.near <= 1))
-				return usage_error("--near: invalid threshold "
+				return usage_error(usage_text, "--near: invalid threshold "
 				    "\"%s\" (expected a number above 0, at "
 				    "most 1)", optarg);
 			break;
 		case OPT_NORMALIZE:
 			if (canon_flags_parse(optarg, &o.norm) == -1)
-				return usage_error("--normalize: invalid list "
+				return usage_error(usage_text, "--normalize: invalid list "
 				    "\"%s\" (expected trim, lower, space)",
 				    optarg);
 			break;
@@ -1177,7 +1157,7 @@ main(int argc, char **argv)
 			else if (strcmp(optarg, "pass") == 0)
 				o.on_bad = BAD_PASS;
 			else
-				return usage_error("--on-bad: invalid mode "
+				return usage_error(usage_text, "--on-bad: invalid mode "
 				    "\"%s\" (expected fail, dups or pass)",
 				    optarg);
 			break;
@@ -1189,19 +1169,19 @@ main(int argc, char **argv)
 			status = EXIT_OK;
 			goto out;
 		default:
-			return usage_error(NULL);
+			return usage_error(usage_text, NULL);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected operand \"%s\"", argv[optind]);
+		return usage_error(usage_text, "unexpected operand \"%s\"", argv[optind]);
 	if (o.state != NULL && o.against != NULL)
-		return usage_error("%s", "-s and -a cannot be used together");
+		return usage_error(usage_text, "%s", "-s and -a cannot be used together");
 	if (o.mode == KEY_EXACT && (o.paths_arg != NULL || o.norm != 0))
-		return usage_error("%s", "--exact cannot be used with -k or "
+		return usage_error(usage_text, "%s", "--exact cannot be used with -k or "
 		    "--normalize");
 	if (o.paths_arg != NULL) {
 		if (keypath_parse(o.paths_arg, &o.paths, &e) == -1)
-			return usage_error("-k: %s", e.msg);
+			return usage_error(usage_text, "-k: %s", e.msg);
 		o.mode = KEY_PATHS;
 	}
 	status = run(&o);

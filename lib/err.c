@@ -96,6 +96,22 @@ warnmsg(const char *fmt, ...)
 }
 
 int
+usage_error(const char *usage, const char *fmt, ...)
+{
+	char buf[ERROR_MSG_MAX + 64];
+	va_list ap;
+
+	if (fmt != NULL && fmt[0] != '\0') {
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "%s: %s\n", progname, buf);
+	}
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+int
 error_report(const struct error *e)
 {
 	fprintf(stderr, "%s: %s\n", progname,

@@ -37,6 +37,11 @@ int error_code_for_errno(int errnum);
 /* Print "progname: fmt\n" to stderr. */
 void warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A usage error: the message (unless fmt is NULL or ""), as warnmsg
+ * prints it, then usage, on standard error.  Returns EXIT_USAGE (64). */
+int usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /*
  * The single exit path of a command: flush and close standard output,
  * and turn a failure there (a full disk, a closed pipe) into EXIT_IOERR
