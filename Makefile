@@ -68,7 +68,7 @@ cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
 cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe
 pkg_aistack-breaker     = jansson
-cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit httpclient route promtext
+cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash connlimit httpclient route promtext
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd
 PKG_ALL     = jansson zlib libcurl libpq libcrypto libmicrohttpd
 

@@ -4,15 +4,17 @@
  * HEAD requests for allow-listed paths to the configured upstreams
  * through their circuit breakers, rate limited per client address.
  *
- * Threads: libmicrohttpd runs one event loop (epoll) a CPU, up to
- * MAX_THREADS, each serving its share of the connections; an upstream call
- * suspends its connection and runs on the httpc_loop's thread (libcurl's
- * multi interface, connections shared), which resumes the connection when
- * the call ends, so no thread ever waits for an upstream.  Connections are
- * bounded in total and per client and time out when idle.  The main
- * thread waits for signals: SIGTERM or SIGINT stop accepting, let the
- * requests in flight finish (up to shutdown_grace; calls still running
- * then are given up with 503) and exit 0; SIGHUP reopens the access log.
+ * Threads: one event loop (epoll, serve()) does all the work: the
+ * connections of libmicrohttpd (run from our loop, its epoll set inside
+ * ours) and the upstream calls (libcurl's multi interface, its sockets in
+ * our set, connections kept alive and shared).  An upstream call suspends
+ * its connection, which is resumed, in the same thread, when the call
+ * ends: nothing ever waits for an upstream, and a request crosses no
+ * thread.  Connections are bounded in total and per client and time out
+ * when idle.  The main thread waits for signals: SIGTERM or SIGINT tell
+ * the loop to stop accepting, let the requests in flight finish (up to
+ * shutdown_grace; calls still running then are given up with 503) and
+ * exit 0; SIGHUP reopens the access log.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -29,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -40,6 +44,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "connlimit.h"
 #include "consumer.h"
 #include "err.h"
 #include "exitcode.h"
@@ -64,7 +69,9 @@
 #define INGEST_FRESH_S		30
 #define MAX_TOKEN		4096
 #define LOG_TARGET_MAX		512
-#define MAX_THREADS		8
+#define MAX_WORKERS		8
+#define MAX_EVENTS		64
+#define FLUSH_MS		1000	/* to send the 503s after the grace */
 
 #define CSP "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; " \
 	"form-action 'self'"
@@ -126,8 +133,11 @@ struct proxy {
 	struct upstream *up;
 	size_t nup;
 	struct route_upstream *rt;
-	struct httpc_loop *loop;	/* every upstream call runs there */
+	struct worker *workers;
+	size_t nworkers;
+	int stopfd;		/* an eventfd: the main thread says stop */
 	struct ratelimit *rl;
+	struct connlimit *conns;	/* connections per client, all workers */
 	double per_min;
 	uint64_t burst;
 	char token[MAX_TOKEN];
@@ -148,7 +158,6 @@ struct proxy {
 	uint64_t prefix6;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	struct MHD_Daemon *mhd;
 	/* counters, updated with __atomic builtins */
 	uint64_t requests[L_N][600];
 	uint64_t rate_limited;
@@ -156,10 +165,23 @@ struct proxy {
 	uint64_t connections;
 };
 
+/* One event loop (serve()): a thread, its connections (a libmicrohttpd
+ * daemon run from the loop) and its upstream calls. */
+struct worker {
+	struct proxy *p;
+	struct MHD_Daemon *mhd;
+	struct httpc_loop *loop;
+	int lsock;		/* its listening socket (SO_REUSEPORT) */
+	int epfd;		/* libmicrohttpd's set, libcurl's sockets, stopfd */
+	pthread_t thread;
+	int started;
+};
+
 enum { UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED };
 
 struct request {
 	struct proxy *p;
+	struct worker *w;	/* whose connection this is */
 	uint64_t start_us;
 	int seen;		/* the first call was made */
 	int nul;		/* the target held a NUL byte */
@@ -904,24 +926,22 @@ observe(struct upstream *u, double seconds)
 	count(&u->sum_us, (uint64_t)(seconds * 1e6));
 }
 
-/* The loop's thread: the call ended; hand the request back. */
+/* The call ended: hand the request back (answered by the next MHD_run). */
 static void
 on_upstream_done(void *arg, enum httpc_result res)
 {
 	struct request *rq = arg;
-	struct MHD_Connection *conn = rq->conn;
 
 	rq->res = res;
-	__atomic_store_n(&rq->up_state, UP_ENDED, __ATOMIC_RELEASE);
-	/* rq may be gone once the connection runs again */
-	MHD_resume_connection(conn);
+	rq->up_state = UP_ENDED;
+	MHD_resume_connection(rq->conn);
 }
 
 /*
- * An allowed route to an upstream: through its breaker, then the call on
- * the loop's thread while this connection is suspended, so that no
- * thread of the server waits for an upstream; answer_upstream answers
- * when the call has ended.
+ * An allowed route to an upstream: through its breaker, then the call in
+ * the event loop while this connection is suspended, so that the server
+ * never waits for an upstream; answer_upstream answers when the call
+ * has ended.
  */
 static enum MHD_Result
 serve_upstream(struct request *rq, struct MHD_Connection *conn,
@@ -961,7 +981,7 @@ serve_upstream(struct request *rq, struct MHD_Connection *conn,
 	rq->conn = conn;
 	rq->up_state = UP_CALLING;
 	MHD_suspend_connection(conn);
-	if (httpc_loop_submit(p->loop, u->http, r->target, r->head, &rq->resp,
+	if (httpc_loop_submit(rq->w->loop, u->http, r->target, r->head, &rq->resp,
 	    on_upstream_done, rq) == -1) {
 		MHD_resume_connection(conn);
 		rq->up_state = UP_ANSWERED;
@@ -1038,7 +1058,8 @@ answer_upstream(struct request *rq, struct MHD_Connection *conn)
 static void *
 on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct proxy *p = cls;
+	struct worker *w = cls;
+	struct proxy *p = w->p;
 	struct request *rq;
 	size_t len = strlen(uri), keep;
 
@@ -1048,6 +1069,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL;
 	memset(rq, 0, sizeof(*rq));
 	rq->p = p;
+	rq->w = w;
 	rq->start_us = clock_mono_us();
 	rq->label = L_OTHER;
 	rq->len = len;
@@ -1096,7 +1118,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_NO;
 	if (rq->up_state != UP_NONE) {
 		*upload_data_size = 0;	/* a body: never sent on */
-		if (__atomic_load_n(&rq->up_state, __ATOMIC_ACQUIRE) == UP_ENDED)
+		if (rq->up_state == UP_ENDED)
 			return answer_upstream(rq, conn);
 		return MHD_YES;
 	}
@@ -1197,17 +1219,44 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 static void
 log_escape(struct buf *b, const char *s, size_t n, size_t full)
 {
-	size_t i;
+	size_t i, run;
 
-	for (i = 0; i < n && i < LOG_TARGET_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
-			buf_printf(b, "\\x%02x", c);
-		else
-			buf_putc(b, (char)c);
+	if (n > LOG_TARGET_MAX)
+		n = LOG_TARGET_MAX;
+	for (i = 0; i < n; i += run) {
+		unsigned char c;
+		for (run = 0; i + run < n; run++) {
+			c = (unsigned char)s[i + run];
+			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+				break;
+		}
+		if (run > 0) {
+			buf_append(b, s + i, run);
+			continue;
+		}
+		buf_printf(b, "\\x%02x", (unsigned char)s[i]);
+		run = 1;
 	}
-	if (full > i)
-		buf_printf(b, "...");
+	if (full > n)
+		buf_append(b, "...", 3);
+}
+
+/* The access log's time, "27/Nov/2026:13:05:00 +0000", made once a
+ * second a thread. */
+static const char *
+log_time(void)
+{
+	static __thread time_t last = -1;
+	static __thread char when[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		gmtime_r(&now, &tm);
+		strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+		last = now;
+	}
+	return when;
 }
 
 static void
@@ -1217,9 +1266,6 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct proxy *p = cls;
 	struct request *rq = *req_cls;
 	struct buf line = BUF_INIT;
-	char when[64];
-	struct tm tm;
-	time_t now;
 
 	(void)conn;
 	if (rq == NULL)
@@ -1227,11 +1273,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 	if (rq->status >= 100 && rq->status < 600)
 		count(&p->requests[rq->label][rq->status], 1);
-	now = time(NULL);
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	buf_reserve(&line, 256);
 	buf_printf(&line, "%s - - [%s] \"%s ", rq->client[0] ? rq->client : "-",
-	    when, rq->method[0] ? rq->method : "-");
+	    log_time(), rq->method[0] ? rq->method : "-");
 	log_escape(&line, rq->target, strlen(rq->target), rq->len);
 	if (rq->status != 0)
 		buf_printf(&line, "\" %d %llu", rq->status,
@@ -1249,18 +1293,39 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	free(rq);
 }
 
+/* The socket context of a connection counted in p->conns. */
+static char tag_counted;
+
+/*
+ * Connections, counted per client across the workers: a client over
+ * max_connections_per_client has the new connection shut down at once
+ * (libmicrohttpd then closes it), as libmicrohttpd's own per-address
+ * limit would, which counts one daemon's connections only.
+ */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
     enum MHD_ConnectionNotificationCode toe)
 {
 	struct proxy *p = cls;
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	int rc;
 
-	(void)conn;
-	(void)socket_ctx;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-		count(&p->connections, 1);
-	else
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	sa = ci != NULL ? ci->client_addr : NULL;
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
 		__atomic_fetch_sub(&p->connections, 1, __ATOMIC_RELAXED);
+		if (*socket_ctx == &tag_counted && sa != NULL)
+			connlimit_leave(p->conns, sa);
+		return;
+	}
+	count(&p->connections, 1);
+	if (sa == NULL || (rc = connlimit_enter(p->conns, sa)) == -1)
+		return;
+	*socket_ctx = &tag_counted;
+	if (rc == 0 && (ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
+		(void)shutdown(ci->connect_fd, SHUT_RDWR);
 }
 
 static void
@@ -1718,6 +1783,11 @@ setup(struct proxy *p)
 		warnmsg("rate limit table: %s", strerror(errno));
 		return EXIT_SOFTWARE;
 	}
+	if ((p->conns = connlimit_new(p->max_connections,
+	    (unsigned)p->max_per_client)) == NULL) {
+		warnmsg("connection table: %s", strerror(errno));
+		return EXIT_SOFTWARE;
+	}
 
 	v = setting(p, o->dashboard, "dashboard", &src);
 	if (v != NULL)
@@ -1767,7 +1837,23 @@ release(struct proxy *p)
 {
 	size_t i, j;
 
-	httpc_loop_stop(p->loop);
+	for (i = 0; i < p->nworkers; i++) {
+		struct worker *w = &p->workers[i];
+		/* gives up the calls in flight: resumes their connections */
+		httpc_loop_free(w->loop);
+		if (w->mhd != NULL) {
+			/* w->lsock is ours to close */
+			(void)MHD_quiesce_daemon(w->mhd);
+			MHD_stop_daemon(w->mhd);
+		}
+		if (w->lsock >= 0)
+			close(w->lsock);
+		if (w->epfd >= 0)
+			close(w->epfd);
+	}
+	free(p->workers);
+	if (p->stopfd >= 0)
+		close(p->stopfd);
 	for (i = 0; i < p->nup; i++) {
 		httpc_free(p->up[i].http);
 		breaker_fini(&p->up[i].br);
@@ -1781,6 +1867,7 @@ release(struct proxy *p)
 	for (i = 0; i < p->nfiles; i++)
 		free(p->files[i].data);
 	ratelimit_free(p->rl);
+	connlimit_free(p->conns);
 	free(p->access_log);
 	if (p->logfd > STDERR_FILENO)
 		close(p->logfd);
@@ -1791,21 +1878,200 @@ release(struct proxy *p)
 static void
 print_address(const struct proxy *p)
 {
-	const union MHD_DaemonInfo *di;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 
-	di = MHD_get_daemon_info(p->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	if (di != NULL)
-		port = di->port;
-	if (p->addr.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    (const void *)&p->addr)->sin_addr, host, sizeof(host));
-	else
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)&p->addr)->sin6_addr, host, sizeof(host));
+	if (getsockname(p->workers[0].lsock, (struct sockaddr *)&ss, &len) ==
+	    -1)
+		ss = p->addr;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)&ss;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const void *)&ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+	}
 	warnmsg(p->addr.ss_family == AF_INET6 ? "listening on [%s]:%u" :
 	    "listening on %s:%u", host, port);
+}
+
+/* Tags of serve()'s own descriptors in its epoll set (data.ptr). */
+static char tag_mhd, tag_stop;
+
+/* How long serve() may wait: until libmicrohttpd's or libcurl's next
+ * timeout, or until `until` (a clock_mono_us time, 0: none). */
+static int
+wait_ms(const struct worker *w, uint64_t until)
+{
+	MHD_UNSIGNED_LONG_LONG mt;
+	uint64_t now;
+	int t, c;
+
+	t = MHD_get_timeout(w->mhd, &mt) == MHD_YES ?
+	    (mt > INT_MAX ? INT_MAX : (int)mt) : -1;
+	c = httpc_loop_timeout_ms(w->loop);
+	if (c >= 0 && (t < 0 || c < t))
+		t = c;
+	if (until != 0) {
+		now = clock_mono_us();
+		c = until <= now ? 0 : (int)((until - now + 999) / 1000);
+		if (t < 0 || c < t)
+			t = c;
+	}
+	return t;
+}
+
+/*
+ * A worker's event loop: its connections and their upstream calls.
+ * Once the main thread writes stopfd: stop accepting, let the requests
+ * in flight finish for up to shutdown_grace, then give up the upstream
+ * calls still running (503) and let those answers go out (up to
+ * FLUSH_MS).
+ */
+static void *
+serve(void *arg)
+{
+	struct worker *w = arg;
+	struct proxy *p = w->p;
+	struct epoll_event ev[MAX_EVENTS];
+	uint64_t until = 0;
+	int n, i, stopping = 0, cancelled = 0;
+
+	for (;;) {
+		n = epoll_wait(w->epfd, ev, MAX_EVENTS, wait_ms(w, until));
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &tag_mhd)
+				continue;	/* MHD_run below */
+			if (ev[i].data.ptr == &tag_stop) {
+				/* every worker sees it: nobody reads it */
+				(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL,
+				    p->stopfd, NULL);
+				stopping = 1;
+				/* the socket stays open for the others */
+				(void)MHD_quiesce_daemon(w->mhd);
+				until = clock_mono_us() +
+				    p->shutdown_grace_ms * 1000;
+				continue;
+			}
+			httpc_loop_event(w->loop, ev[i].data.ptr, ev[i].events);
+		}
+		httpc_loop_timer(w->loop);
+		/* the connections whose calls ended above are answered here */
+		MHD_run(w->mhd);
+		if (!stopping)
+			continue;
+		if (load(&p->inflight) == 0)
+			break;
+		if (clock_mono_us() < until)
+			continue;
+		if (cancelled)
+			break;
+		/* the grace is over: 503 for the calls still running */
+		httpc_loop_cancel(w->loop);
+		cancelled = 1;
+		until = clock_mono_us() + FLUSH_MS * 1000;
+		MHD_run(w->mhd);
+	}
+	return NULL;
+}
+
+/* Add fd to w's epoll set, its events tagged with tag; -1 with errno. */
+static int
+watch_fd(struct worker *w, int fd, void *tag)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = tag;
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/*
+ * Worker w's listening socket on p->addr.  Each worker has its own, bound
+ * with SO_REUSEPORT, so that the kernel shares the new connections out
+ * among them evenly.  The first one's port becomes p->addr's (port 0
+ * asks for any free one).  EXIT_UNAVAILABLE when the address is in use
+ * or not ours.
+ */
+static int
+listen_socket(struct proxy *p, struct worker *w)
+{
+	socklen_t len = sizeof(p->addr);
+	int one = 1;
+
+	if ((w->lsock = socket(p->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1 ||
+	    setsockopt(w->lsock, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 ||
+	    setsockopt(w->lsock, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1 ||
+	    (p->addr.ss_family == AF_INET6 && setsockopt(w->lsock,
+	    IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(w->lsock, (struct sockaddr *)&p->addr, p->addrlen) == -1 ||
+	    listen(w->lsock, SOMAXCONN) == -1 ||
+	    getsockname(w->lsock, (struct sockaddr *)&p->addr, &len) == -1) {
+		warnmsg("%s: cannot listen: %s", p->o->listen != NULL ?
+		    p->o->listen : "listen address", strerror(errno));
+		return EXIT_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* Worker i: its epoll set, its upstream loop, its daemon on p->lsock
+ * with its share of the connections. */
+static int
+worker_init(struct proxy *p, size_t i)
+{
+	struct worker *w = &p->workers[i];
+	const union MHD_DaemonInfo *di;
+	uint64_t limit;
+	unsigned flags;
+	struct error e;
+	int rc;
+
+	w->p = p;
+	if ((rc = listen_socket(p, w)) != 0)
+		return rc;
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    watch_fd(w, p->stopfd, &tag_stop) == -1) {
+		warnmsg("event loop: %s", strerror(errno));
+		return EXIT_SOFTWARE;
+	}
+	if ((w->loop = httpc_loop_new(w->epfd, &e)) == NULL)
+		return error_report(&e);
+	/* as libmicrohttpd's own thread pool shares them out */
+	limit = p->max_connections / p->nworkers +
+	    (i < p->max_connections % p->nworkers);
+	/* run from serve(): its epoll set is watched in ours */
+	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (p->addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	w->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, p,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, p,
+	    MHD_OPTION_LISTEN_SOCKET, w->lsock,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)((p->idle_timeout_ms + 999) / 1000),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)p->max_header,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, p,
+	    MHD_OPTION_END);
+	if (w->mhd == NULL) {
+		warnmsg("libmicrohttpd failed to start");
+		return EXIT_SOFTWARE;
+	}
+	if ((di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD)) ==
+	    NULL || watch_fd(w, di->epoll_fd, &tag_mhd) == -1) {
+		warnmsg("event loop: cannot watch libmicrohttpd's epoll set");
+		return EXIT_SOFTWARE;
+	}
+	return 0;
 }
 
 static int
@@ -1813,11 +2079,9 @@ run(const struct proxy_opts *o)
 {
 	struct proxy *p;
 	sigset_t set;
-	uint64_t deadline;
-	unsigned flags;
-	struct error e;
+	size_t i;
 	long ncpu;
-	int rc, sig;
+	int rc, sig, err;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		warnmsg("%s", strerror(errno));
@@ -1825,50 +2089,45 @@ run(const struct proxy_opts *o)
 	}
 	p->o = o;
 	p->logfd = -1;
+	p->stopfd = -1;
 	if ((rc = setup(p)) != 0)
 		goto out;
 
-	/* the threads libmicrohttpd starts inherit this mask */
+	/* the workers' threads inherit this mask */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if ((p->loop = httpc_loop_start(&e)) == NULL) {
-		rc = error_report(&e);
+	if ((p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		warnmsg("event loop: %s", strerror(errno));
+		rc = EXIT_SOFTWARE;
 		goto out;
 	}
-	/*
-	 * Event-driven: a few threads, each with its own epoll set of
-	 * connections, none of which ever waits for an upstream (those
-	 * calls run on the loop's thread while their connection is
-	 * suspended).
-	 */
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (p->addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	p->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, p,
-	    MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)(ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : ncpu),
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, p,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&p->addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)p->max_per_client,
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)((p->idle_timeout_ms + 999) / 1000),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)p->max_header,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, p,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, p,
-	    MHD_OPTION_END);
-	if (p->mhd == NULL) {
-		warnmsg("%s: cannot listen (address in use or not available)",
-		    o->listen != NULL ? o->listen : "listen address");
-		rc = EXIT_UNAVAILABLE;
+	p->nworkers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS :
+	    (size_t)ncpu;
+	if (p->nworkers > p->max_connections)
+		p->nworkers = p->max_connections;
+	if ((p->workers = calloc(p->nworkers, sizeof(*p->workers))) == NULL) {
+		warnmsg("%s", strerror(errno));
+		rc = EXIT_SOFTWARE;
 		goto out;
+	}
+	for (i = 0; i < p->nworkers; i++)
+		p->workers[i].lsock = p->workers[i].epfd = -1;
+	for (i = 0; i < p->nworkers; i++)
+		if ((rc = worker_init(p, i)) != 0)
+			goto stop;
+	for (i = 0; i < p->nworkers; i++) {
+		if ((err = pthread_create(&p->workers[i].thread, NULL, serve,
+		    &p->workers[i])) != 0) {
+			warnmsg("event loop: %s", strerror(err));
+			rc = EXIT_SOFTWARE;
+			goto stop;
+		}
+		p->workers[i].started = 1;
 	}
 	if (o->verbose)
 		print_address(p);
@@ -1884,23 +2143,11 @@ run(const struct proxy_opts *o)
 	}
 	if (o->verbose)
 		warnmsg("%s: shutting down", strsignal(sig));
-	/* stop accepting, let the requests in flight finish */
-	{
-		MHD_socket ls = MHD_quiesce_daemon(p->mhd);
-		deadline = clock_mono_us() + p->shutdown_grace_ms * 1000;
-		while (load(&p->inflight) > 0 && clock_mono_us() < deadline) {
-			struct timespec ts = { 0, 20 * 1000000 };
-			nanosleep(&ts, NULL);
-		}
-		/* give up the upstream calls still running: that resumes
-		 * every suspended connection, as MHD_stop_daemon needs */
-		httpc_loop_stop(p->loop);
-		p->loop = NULL;
-		MHD_stop_daemon(p->mhd);
-		if (ls != MHD_INVALID_SOCKET)
-			close(ls);
-	}
-	rc = EXIT_OK;
+stop:
+	(void)eventfd_write(p->stopfd, 1);
+	for (i = 0; i < p->nworkers; i++)
+		if (p->workers[i].started)
+			pthread_join(p->workers[i].thread, NULL);
 out:
 	release(p);
 	httpc_global_cleanup();

@@ -454,13 +454,32 @@ state_path(const struct breaker *b, char *buf, size_t n)
 	snprintf(buf, n, "%s/%s", b->dir, b->name);
 }
 
+/*
+ * How long a cached state found current is trusted without another
+ * fstat, for the decisions taken without the lock: a change made by
+ * another process is seen at most this late, as if the call had come
+ * that much earlier.  Under the lock, and after this process writes,
+ * the file is always checked.
+ */
+#define CACHE_TRUST_US	1000
+
 /* See breaker_cache_enable. */
 struct breaker_cache {
 	pthread_mutex_t mu;
 	int fd;				/* the file d was read from, -1 none */
 	struct stat st;			/* its identity when read */
+	uint64_t checked_us;		/* when last found current, 0 never */
 	struct breaker_data d;
 };
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static int
 same_file(const struct stat *a, const struct stat *b)
@@ -513,18 +532,27 @@ data_read_fd(int fd, struct breaker_data *d)
  */
 static int
 data_read_cached(const struct breaker *b, const char *path,
-    struct breaker_data *d, struct error *e)
+    struct breaker_data *d, int trust, struct error *e)
 {
 	struct breaker_cache *c = b->cache;
+	uint64_t now = mono_us();
 	struct stat st;
 	int fd, rc;
 
 	pthread_mutex_lock(&c->mu);
-	if (c->fd != -1 && fstat(c->fd, &st) == 0 && st.st_nlink > 0 &&
-	    same_file(&st, &c->st)) {
-		*d = c->d;
-		pthread_mutex_unlock(&c->mu);
-		return 0;
+	if (c->fd != -1) {
+		int current = trust && c->checked_us != 0 &&
+		    now - c->checked_us < CACHE_TRUST_US;
+		if (!current && fstat(c->fd, &st) == 0 && st.st_nlink > 0 &&
+		    same_file(&st, &c->st)) {
+			c->checked_us = now;
+			current = 1;
+		}
+		if (current) {
+			*d = c->d;
+			pthread_mutex_unlock(&c->mu);
+			return 0;
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 
@@ -548,21 +576,27 @@ data_read_cached(const struct breaker *b, const char *path,
 		close(c->fd);
 	c->fd = fd;
 	c->st = st;
+	c->checked_us = now;
 	c->d = *d;
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
 
-/* Read breakers/NAME into d; a missing file is a closed breaker. */
+/*
+ * Read breakers/NAME into d; a missing file is a closed breaker.  trust:
+ * a cached state checked in the last CACHE_TRUST_US will do (for
+ * decisions taken without the lock).
+ */
 static int
-data_read(const struct breaker *b, struct breaker_data *d, struct error *e)
+data_read(const struct breaker *b, struct breaker_data *d, int trust,
+    struct error *e)
 {
 	char path[PATH_MAX + NAME_MAX_LEN + 2];
 	int fd, rc;
 
 	state_path(b, path, sizeof(path));
 	if (b->cache != NULL)
-		return data_read_cached(b, path, d, e);
+		return data_read_cached(b, path, d, trust, e);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno != ENOENT)
 			return read_error(path, e);
@@ -625,6 +659,12 @@ data_write(const struct breaker *b, const struct breaker_data *d,
 	}
 	rc = atomic_replace(path, text.data, text.len, 0644, e);
 	buf_release(&text);
+	if (b->cache != NULL) {
+		/* the held file is the old one now: check before trusting */
+		pthread_mutex_lock(&b->cache->mu);
+		b->cache->checked_us = 0;
+		pthread_mutex_unlock(&b->cache->mu);
+	}
 	if (rc == 0)
 		metrics_update(b, d);
 	return rc;
@@ -791,7 +831,7 @@ breaker_acquire(const struct breaker *b, struct breaker_ticket *t,
 	ticket_init(t);
 	*retry_in_ms = 0;
 	clock_read(b, &now);
-	if (data_read(b, &d, e) == -1)
+	if (data_read(b, &d, 1, e) == -1)
 		return -1;
 	/* the fast path: no change, no lock (the file is replaced whole) */
 	if (breaker_sm_acquire(&d, &b->set, &now, &decision, retry_in_ms) == 0 &&
@@ -802,7 +842,7 @@ breaker_acquire(const struct breaker *b, struct breaker_ticket *t,
 	if ((lfd = lock_breaker(b, e)) == -1)
 		return -1;
 	clock_read(b, &now);
-	rc = data_read(b, &d, e);
+	rc = data_read(b, &d, 0, e);
 	if (rc == 0 && breaker_sm_acquire(&d, &b->set, &now, &decision,
 	    retry_in_ms) == 1)
 		rc = data_write(b, &d, e);
@@ -834,7 +874,7 @@ breaker_record(const struct breaker *b, struct breaker_ticket *t, int success,
 
 	t->transition = 0;
 	clock_read(b, &now);
-	if (data_read(b, &d, e) == -1)
+	if (data_read(b, &d, 1, e) == -1)
 		goto fail;
 	t->after = d.state;
 	/* nothing to change: answer without the lock */
@@ -846,7 +886,7 @@ breaker_record(const struct breaker *b, struct breaker_ticket *t, int success,
 	if ((lfd = lock_breaker(b, e)) == -1)
 		goto fail;
 	clock_read(b, &now);
-	rc = data_read(b, &d, e);
+	rc = data_read(b, &d, 0, e);
 	if (rc == 0) {
 		enum breaker_state before = d.state;
 		if (breaker_sm_record(&d, &b->set, &now, t->generation,
@@ -877,7 +917,7 @@ manual(const struct breaker *b, int trip, struct error *e)
 		return -1;
 	clock_read(b, &now);
 	/* a damaged file is what reset is for: start afresh */
-	if ((rc = data_read(b, &d, e)) == -1 && e->code == EXIT_DATAERR) {
+	if ((rc = data_read(b, &d, 0, e)) == -1 && e->code == EXIT_DATAERR) {
 		data_init(&d);
 		rc = 0;
 	}
@@ -912,7 +952,7 @@ breaker_status_get(const struct breaker *b, struct breaker_status *st,
 
 	memset(st, 0, sizeof(*st));
 	snprintf(st->name, sizeof(st->name), "%s", b->name);
-	if (data_read(b, &st->data, e) == -1)
+	if (data_read(b, &st->data, 0, e) == -1)
 		return -1;
 	clock_read(b, &now);
 	st->state = st->data.state;

@@ -178,14 +178,17 @@ int breaker_init(struct breaker *b, const char *name,
 /*
  * For long-lived processes that call through a breaker many times (the
  * proxy): keep the state file last read open and its parsed content in
- * memory, so that a call costs one fstat(2) of the held file instead of
- * looking up, reading and parsing it.  The file is only ever replaced
- * whole (rename), which leaves the held one without a link: a held file
- * that still has a link, with the size and times it was read with, is
- * the current state.  A breaker without a file gets one (its closed
- * state) so that there is a file to hold.  The handle may then be used
- * by several threads at once.  Without it, every call reads the file
- * (one-shot commands).
+ * memory, so that a call costs at most one fstat(2) of the held file
+ * instead of looking up, reading and parsing it.  The file is only ever
+ * replaced whole (rename), which leaves the held one without a link: a
+ * held file that still has a link, with the size and times it was read
+ * with, is the current state.  Decisions taken without the lock trust a
+ * state checked in the last millisecond without checking again, so a
+ * change made by another process is seen up to 1 ms late; under the
+ * lock, and after this process writes, the file is always checked.  A
+ * breaker without a file gets one (its closed state) so that there is a
+ * file to hold.  The handle may then be used by several threads at once.
+ * Without it, every call reads the file (one-shot commands).
  */
 int breaker_cache_enable(struct breaker *b, struct error *e);
 

@@ -4,8 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include <sys/epoll.h>
 
 #include <curl/curl.h>
+
+#include "clock.h"
 
 #include "exitcode.h"
 #include "httpclient.h"
@@ -43,15 +48,17 @@ struct call {
 	struct call *next, *prev;
 };
 
-/* The event loop of httpc_loop_start: one thread, one multi handle. */
+/* The event loop of httpc_loop_new: one multi handle, its sockets in the
+ * caller's epoll set. */
 struct httpc_loop {
 	CURLM *m;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	struct call *queue;	/* submitted, not yet added (under mu) */
-	struct call **qtail;	/* where the next one goes (under mu) */
-	int stopping;		/* under mu */
-	struct call *active;	/* added to m (the loop's thread only) */
+	int epfd;
+	int timer_set;		/* libcurl wants a call at deadline_us */
+	uint64_t deadline_us;
+	struct call *active;	/* added to m */
+	struct watch **byfd;	/* the sockets libcurl has open, by number */
+	size_t nbyfd;
+	struct watch *dead;	/* closed in this batch of events */
 };
 
 int
@@ -337,6 +344,8 @@ keep_headers(struct call *k)
 	return 0;
 }
 
+static int on_close(void *arg, curl_socket_t s);
+
 static CURL *
 handle_get(struct httpc *c)
 {
@@ -364,6 +373,7 @@ handle_get(struct httpc *c)
 	    (curl_off_t)c->max_response);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	return h;
 }
 
@@ -412,6 +422,8 @@ call_begin(struct call *k, struct httpc *c, const char *target, int head,
 	curl_easy_setopt(k->h, CURLOPT_HEADERDATA, k);
 	curl_easy_setopt(k->h, CURLOPT_ERRORBUFFER, k->errbuf);
 	curl_easy_setopt(k->h, CURLOPT_PRIVATE, k);
+	/* the loop whose connections this call opens (none for httpc_get) */
+	curl_easy_setopt(k->h, CURLOPT_CLOSESOCKETDATA, NULL);
 	return 0;
 }
 
@@ -478,6 +490,110 @@ httpc_get(struct httpc *c, const char *target, int head,
 
 /* --- the event loop ------------------------------------------------------ */
 
+/*
+ * A socket libcurl opened, and its epoll data.ptr.  An idle keep-alive
+ * connection stays in the epoll set (parked): libcurl stops watching it
+ * after every call and watches it again at the next, and leaving it in
+ * place spares two epoll_ctl calls a request.  A parked socket that
+ * stirs (the upstream closed it) leaves the set then.  The watch lives
+ * until libcurl closes the socket (on_close), and is freed after the
+ * batch of events that might still name it.
+ */
+enum { W_ACTIVE, W_PARKED, W_DEAD };
+
+struct watch {
+	curl_socket_t fd;
+	int state;
+	int in_set;		/* in the epoll set, for events */
+	uint32_t events;
+	struct watch *next;	/* on l->dead */
+};
+
+static struct watch *
+watch_of(const struct httpc_loop *l, curl_socket_t s)
+{
+	return s >= 0 && (size_t)s < l->nbyfd ? l->byfd[s] : NULL;
+}
+
+/* A new watch for s; NULL without memory. */
+static struct watch *
+watch_new(struct httpc_loop *l, curl_socket_t s)
+{
+	struct watch *w, **n;
+	size_t cap;
+
+	if (s < 0)
+		return NULL;
+	if ((size_t)s >= l->nbyfd) {
+		cap = l->nbyfd > 0 ? l->nbyfd : 64;
+		while (cap <= (size_t)s)
+			cap *= 2;
+		if ((n = realloc(l->byfd, cap * sizeof(*n))) == NULL)
+			return NULL;
+		memset(n + l->nbyfd, 0, (cap - l->nbyfd) * sizeof(*n));
+		l->byfd = n;
+		l->nbyfd = cap;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->fd = s;
+	l->byfd[s] = w;
+	return w;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: s is closing; its watch goes once the
+ * batch of events is over (the kernel drops s from the epoll set). */
+static int
+on_close(void *arg, curl_socket_t s)
+{
+	struct httpc_loop *l = arg;
+	struct watch *w;
+
+	if (l != NULL && (w = watch_of(l, s)) != NULL) {
+		l->byfd[s] = NULL;
+		w->state = W_DEAD;
+		w->next = l->dead;
+		l->dead = w;
+	}
+	return close(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what, or stop watching it. */
+static int
+on_socket(CURL *h, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct httpc_loop *l = arg;
+	struct watch *w = sockp;
+	struct epoll_event ev;
+	uint32_t want;
+
+	(void)h;
+	if (w == NULL)
+		w = watch_of(l, s);
+	if (what == CURL_POLL_REMOVE) {
+		if (w != NULL && w->state == W_ACTIVE)
+			w->state = W_PARKED;
+		return 0;
+	}
+	if (w == NULL && (w = watch_new(l, s)) == NULL)
+		return -1;
+	want = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	if (!w->in_set || w->events != want) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = want;
+		ev.data.ptr = w;
+		if (epoll_ctl(l->epfd, w->in_set ? EPOLL_CTL_MOD :
+		    EPOLL_CTL_ADD, s, &ev) == -1)
+			return -1;
+		w->in_set = 1;
+		w->events = want;
+	}
+	w->state = W_ACTIVE;
+	curl_multi_assign(l->m, s, w);
+	return 0;
+}
+
 static void
 active_add(struct httpc_loop *l, struct call *k)
 {
@@ -507,74 +623,45 @@ call_finish(struct call *k, enum httpc_result res)
 	free(k);
 }
 
-/* End k without a transfer: the loop is stopping. */
-static void
-call_cancel(struct call *k)
-{
-	call_end(k, CURLE_ABORTED_BY_CALLBACK);
-	snprintf(k->r->error, sizeof(k->r->error), "shutting down");
-	call_finish(k, HTTPC_CANCELLED);
-}
-
-static void *
-loop_main(void *arg)
+/* CURLMOPT_TIMERFUNCTION: libcurl wants to be called in ms (-1: never). */
+static int
+on_timer(CURLM *m, long ms, void *arg)
 {
 	struct httpc_loop *l = arg;
-	struct call *k, *next;
+
+	(void)m;
+	l->deadline_us = ms < 0 ? 0 : clock_mono_us() + (uint64_t)ms * 1000;
+	l->timer_set = ms >= 0;
+	return 0;
+}
+
+/* Tell the submitters of every call that has ended. */
+static void
+reap(struct httpc_loop *l)
+{
+	struct call *k;
 	CURLMsg *msg;
-	int stop, running, left;
+	int left;
 
-	for (;;) {
-		pthread_mutex_lock(&l->mu);
-		k = l->queue;
-		l->queue = NULL;
-		l->qtail = &l->queue;
-		stop = l->stopping;
-		pthread_mutex_unlock(&l->mu);
-		for (; k != NULL; k = next) {
-			next = k->next;
-			if (stop) {
-				call_cancel(k);
-			} else if (curl_multi_add_handle(l->m, k->h) !=
-			    CURLM_OK) {
-				snprintf(k->errbuf, sizeof(k->errbuf),
-				    "cannot start the transfer");
-				call_finish(k, call_end(k, CURLE_FAILED_INIT));
-			} else {
-				active_add(l, k);
-			}
-		}
-		if (stop) {
-			while ((k = l->active) != NULL) {
-				active_remove(l, k);
-				curl_multi_remove_handle(l->m, k->h);
-				call_cancel(k);
-			}
-			return NULL;
-		}
-		curl_multi_perform(l->m, &running);
-		while ((msg = curl_multi_info_read(l->m, &left)) != NULL) {
-			CURL *h = msg->easy_handle;
-			CURLcode rc = msg->data.result;
-			char *priv = NULL;
+	while ((msg = curl_multi_info_read(l->m, &left)) != NULL) {
+		CURL *h = msg->easy_handle;
+		CURLcode rc = msg->data.result;
+		char *priv = NULL;
 
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
-			k = (struct call *)(void *)priv;
-			curl_multi_remove_handle(l->m, h);
-			active_remove(l, k);
-			call_finish(k, call_end(k, rc));
-		}
-		curl_multi_poll(l->m, NULL, 0, 1000, NULL);
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
+		k = (struct call *)(void *)priv;
+		curl_multi_remove_handle(l->m, h);
+		active_remove(l, k);
+		call_finish(k, call_end(k, rc));
 	}
 }
 
 struct httpc_loop *
-httpc_loop_start(struct error *e)
+httpc_loop_new(int epfd, struct error *e)
 {
 	struct httpc_loop *l;
-	int err;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		error_errno(e, EXIT_SOFTWARE, "upstream calls");
@@ -586,18 +673,13 @@ httpc_loop_start(struct error *e)
 		    "interface failed to start");
 		return NULL;
 	}
+	l->epfd = epfd;
 	/* enough idle connections for every call in flight to keep its own */
 	curl_multi_setopt(l->m, CURLMOPT_MAXCONNECTS, (long)LOOP_MAX_IDLE);
-	pthread_mutex_init(&l->mu, NULL);
-	l->qtail = &l->queue;
-	if ((err = pthread_create(&l->thread, NULL, loop_main, l)) != 0) {
-		pthread_mutex_destroy(&l->mu);
-		curl_multi_cleanup(l->m);
-		free(l);
-		errno = err;
-		error_errno(e, EXIT_SOFTWARE, "upstream calls: thread");
-		return NULL;
-	}
+	curl_multi_setopt(l->m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(l->m, CURLMOPT_SOCKETDATA, l);
+	curl_multi_setopt(l->m, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(l->m, CURLMOPT_TIMERDATA, l);
 	return l;
 }
 
@@ -606,7 +688,6 @@ httpc_loop_submit(struct httpc_loop *l, struct httpc *c, const char *target,
     int head, struct httpc_response *r, httpc_done_fn *done, void *arg)
 {
 	struct call *k;
-	int stopping;
 
 	if ((k = malloc(sizeof(*k))) == NULL) {
 		snprintf(r->error, sizeof(r->error), "out of memory");
@@ -618,37 +699,123 @@ httpc_loop_submit(struct httpc_loop *l, struct httpc *c, const char *target,
 	}
 	k->done = done;
 	k->arg = arg;
-	pthread_mutex_lock(&l->mu);
-	stopping = l->stopping;
-	if (!stopping) {
-		/* first in, first started */
-		k->next = NULL;
-		*l->qtail = k;
-		l->qtail = &k->next;
-	}
-	pthread_mutex_unlock(&l->mu);
-	if (stopping) {
-		call_end(k, CURLE_ABORTED_BY_CALLBACK);
+	curl_easy_setopt(k->h, CURLOPT_CLOSESOCKETDATA, l);
+	/* started by the timer libcurl sets now (0 ms) */
+	if (curl_multi_add_handle(l->m, k->h) != CURLM_OK) {
+		call_end(k, CURLE_FAILED_INIT);
 		free(k);
-		snprintf(r->error, sizeof(r->error), "shutting down");
+		snprintf(r->error, sizeof(r->error), "cannot start the "
+		    "transfer");
 		return -1;
 	}
-	curl_multi_wakeup(l->m);
+	active_add(l, k);
 	return 0;
 }
 
 void
-httpc_loop_stop(struct httpc_loop *l)
+httpc_loop_event(struct httpc_loop *l, void *ptr, uint32_t events)
 {
+	struct watch *w = ptr;
+	int running, mask = 0;
+
+	if (w->state == W_DEAD)
+		return;		/* closed earlier in this batch */
+	if (w->state == W_PARKED) {
+		/* an idle connection stirred: libcurl finds out when it
+		 * next takes the connection; until then, no events */
+		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+		w->in_set = 0;
+		return;
+	}
+	if (events & EPOLLIN)
+		mask |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		mask |= CURL_CSELECT_OUT;
+	if (events & (EPOLLERR | EPOLLHUP))
+		mask |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(l->m, w->fd, mask, &running);
+	reap(l);
+}
+
+int
+httpc_loop_timeout_ms(const struct httpc_loop *l)
+{
+	uint64_t now;
+
+	if (!l->timer_set)
+		return -1;
+	now = clock_mono_us();
+	if (l->deadline_us <= now)
+		return 0;
+	/* rounded up: waking early would only wait again */
+	return (int)((l->deadline_us - now + 999) / 1000);
+}
+
+static void
+bury(struct httpc_loop *l)
+{
+	struct watch *w;
+
+	while ((w = l->dead) != NULL) {
+		l->dead = w->next;
+		free(w);
+	}
+}
+
+void
+httpc_loop_timer(struct httpc_loop *l)
+{
+	int running;
+
+	if (l->timer_set && l->deadline_us <= clock_mono_us()) {
+		l->timer_set = 0;
+		curl_multi_socket_action(l->m, CURL_SOCKET_TIMEOUT, 0,
+		    &running);
+		reap(l);
+	}
+	/* no event of the last batch names these any more */
+	bury(l);
+}
+
+void
+httpc_loop_cancel(struct httpc_loop *l)
+{
+	struct call *k;
+
+	while ((k = l->active) != NULL) {
+		active_remove(l, k);
+		curl_multi_remove_handle(l->m, k->h);
+		call_end(k, CURLE_ABORTED_BY_CALLBACK);
+		snprintf(k->r->error, sizeof(k->r->error), "shutting down");
+		call_finish(k, HTTPC_CANCELLED);
+	}
+}
+
+size_t
+httpc_loop_calls(const struct httpc_loop *l)
+{
+	const struct call *k;
+	size_t n = 0;
+
+	for (k = l->active; k != NULL; k = k->next)
+		n++;
+	return n;
+}
+
+void
+httpc_loop_free(struct httpc_loop *l)
+{
+	size_t i;
+
 	if (l == NULL)
 		return;
-	pthread_mutex_lock(&l->mu);
-	l->stopping = 1;
-	pthread_mutex_unlock(&l->mu);
-	curl_multi_wakeup(l->m);
-	pthread_join(l->thread, NULL);
+	httpc_loop_cancel(l);
+	/* closes the cached connections (on_close) */
 	curl_multi_cleanup(l->m);
-	pthread_mutex_destroy(&l->mu);
+	bury(l);
+	for (i = 0; i < l->nbyfd; i++)
+		free(l->byfd[i]);
+	free(l->byfd);
 	free(l);
 }
 

@@ -22,13 +22,12 @@
  * Connection, never.
  *
  * Two ways to call: httpc_get blocks its thread for the call; an
- * httpc_loop runs any number of calls at once on one thread of its own
- * (libcurl's multi interface) and tells each caller when its call ends,
- * so that an event-driven server never waits for an upstream.
+ * httpc_loop runs any number of calls at once in the caller's event loop
+ * and tells each caller when its call ends.
  *
  * Thread-safe: any number of threads may call httpc_get on one httpc and
- * submit to one loop.  Call httpc_global_init once before any thread
- * starts.  No function prints or exits.
+ * run loops of their own with it.  Call httpc_global_init once before any
+ * thread starts.  No function prints or exits.
  */
 #ifndef AISTACK_HTTPCLIENT_H
 #define AISTACK_HTTPCLIENT_H
@@ -80,23 +79,38 @@ enum httpc_result httpc_get(struct httpc *c, const char *target, int head,
     struct httpc_response *r);
 
 /*
- * The event loop.  httpc_loop_submit starts GET (HEAD) of c's base URL +
- * target and returns at once: 0, and done(arg, result) is called exactly
- * once, on the loop's thread, when the call ends, with r filled as
- * httpc_get fills it (r must live until then; done must not block);
- * or -1 with r->error set, and done is never called.  Calls through one
- * loop share its connections to every upstream.  httpc_loop_stop gives
- * up the calls in flight (each done gets HTTPC_CANCELLED), then ends the
- * thread and frees the loop.
+ * The event loop: any number of calls at once on the caller's thread,
+ * through libcurl's multi interface, its sockets watched in the caller's
+ * epoll set, so that an event-driven server never waits for an upstream
+ * and every call shares one cache of keep-alive connections.
+ *
+ * httpc_loop_new(epfd) adds the sockets of its calls to epfd with
+ * data.ptr set to its own; the caller passes every event of epfd that is
+ * not its own to httpc_loop_event, waits at most httpc_loop_timeout_ms
+ * (-1: no limit) and then calls httpc_loop_timer.
+ *
+ * httpc_loop_submit starts GET (HEAD) of c's base URL + target and
+ * returns at once: 0, and done(arg, result) is called exactly once,
+ * from httpc_loop_event, _timer or _cancel, when the call ends, with r
+ * filled as httpc_get fills it (r must live until then); or -1 with
+ * r->error set, and done is never called.  httpc_loop_cancel gives up
+ * every call in flight (each done gets HTTPC_CANCELLED); httpc_loop_free
+ * does, then closes the connections.  One thread only: every function
+ * on one loop is called from the thread that drives it.
  */
 struct httpc_loop;
 typedef void httpc_done_fn(void *arg, enum httpc_result result);
 
-struct httpc_loop *httpc_loop_start(struct error *e);
+struct httpc_loop *httpc_loop_new(int epfd, struct error *e);
 int httpc_loop_submit(struct httpc_loop *l, struct httpc *c,
     const char *target, int head, struct httpc_response *r,
     httpc_done_fn *done, void *arg);
-void httpc_loop_stop(struct httpc_loop *l);
+void httpc_loop_event(struct httpc_loop *l, void *ptr, uint32_t events);
+int httpc_loop_timeout_ms(const struct httpc_loop *l);
+void httpc_loop_timer(struct httpc_loop *l);
+size_t httpc_loop_calls(const struct httpc_loop *l);
+void httpc_loop_cancel(struct httpc_loop *l);
+void httpc_loop_free(struct httpc_loop *l);
 
 void httpc_response_release(struct httpc_response *r);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ratelimit.h"
+#include "siphash.h"
 
 #define NIL		UINT32_MAX
 #define MIN_SHADOW	1024
@@ -39,57 +40,6 @@ struct ratelimit {
 	uint64_t evicted, evicted_unrefilled, allowed, refused;
 };
 
-/* --- SipHash-2-4 --------------------------------------------------------- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do {							\
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
-} while (0)
-
-static uint64_t
-le64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* SipHash-2-4 of the 16 bytes of a key. */
-static uint64_t
-siphash16(uint64_t k0, uint64_t k1, const unsigned char *in)
-{
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-	uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-	uint64_t v3 = 0x7465646279746573ULL ^ k1;
-	uint64_t m, b = (uint64_t)16 << 56;
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		m = le64(in + 8 * i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* --- the table ----------------------------------------------------------- */
 
 void
@@ -109,20 +59,6 @@ pow2_at_least(size_t n)
 	while (p < n)
 		p <<= 1;
 	return p;
-}
-
-static uint64_t
-random_u64(void)
-{
-	uint64_t v;
-	struct timespec ts;
-
-	if (getrandom(&v, sizeof(v), 0) == (ssize_t)sizeof(v))
-		return v;
-	/* no entropy: still a key nobody chose */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^
-	    (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&v;
 }
 
 struct ratelimit *
@@ -168,10 +104,10 @@ ratelimit_new(const struct ratelimit_settings *s)
 	rl->memory = sizeof(*rl) + s->max_clients * sizeof(*rl->b) +
 	    rl->nheads * sizeof(*rl->heads) +
 	    2 * (size_t)rl->nshadow * sizeof(*rl->shadow);
-	rl->k0 = random_u64();
-	rl->k1 = random_u64();
-	rl->s0 = random_u64();
-	rl->s1 = random_u64();
+	rl->k0 = siphash_random_key();
+	rl->k1 = siphash_random_key();
+	rl->s0 = siphash_random_key();
+	rl->s1 = siphash_random_key();
 	return rl;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "breaker.h"
@@ -390,8 +391,19 @@ TEST(breaker_file_counts_after_reset)
 	CHECK_U64(st.data.failures, 0);
 }
 
+/* Past the cache's trust window (1 ms): another process's change shows. */
+static void
+past_trust_window(void)
+{
+	struct timespec ts = { 0, 3 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
 /* A cached handle (the proxy's) sees every change another process makes,
- * even rewrites of the same size in quick succession. */
+ * even rewrites of the same size in quick succession: at once when it
+ * checks (status, decisions under the lock), within its trust window
+ * for the decisions taken without the lock; and its own at once. */
 TEST(breaker_file_cache_follows_other_writers)
 {
 	struct breaker_settings s;
@@ -419,12 +431,20 @@ TEST(breaker_file_cache_follows_other_writers)
 		CHECK_U64(st.data.failures, i);
 	}
 	CHECK_INT(breaker_trip(&other, &e), 0);
+	past_trust_window();
 	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_REFUSED);
 	CHECK_INT(breaker_reset(&other, &e), 0);
+	past_trust_window();
 	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_ALLOWED);
 	CHECK_INT(breaker_record(&cached, &t, 0, &e), 0);
 	CHECK_INT(breaker_status_get(&other, &st, &e), 0);
 	CHECK_U64(st.data.failures, 1);
+	/* its own change: at once, within the window */
+	CHECK_INT(breaker_trip(&cached, &e), 0);
+	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_REFUSED);
+	CHECK_INT(breaker_reset(&cached, &e), 0);
+	CHECK_INT(breaker_acquire(&cached, &t, &retry, &e), BREAKER_ALLOWED);
+	breaker_cancel(&t);
 	/* a removed file is a closed breaker with no history */
 	CHECK_INT(unlink("breakers/c"), 0);
 	CHECK_INT(breaker_status_get(&cached, &st, &e), 0);

@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -82,8 +84,6 @@ TEST(httpclient_down)
 
 /* What the loop's done callback saw. */
 struct seen {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	int calls;
 	enum httpc_result res;
 };
@@ -93,65 +93,178 @@ on_done(void *arg, enum httpc_result res)
 {
 	struct seen *s = arg;
 
-	pthread_mutex_lock(&s->mu);
 	s->calls++;
 	s->res = res;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
 }
 
-/* The loop: a call ends with its result, once; stopping gives up a call
- * still waiting (a server that accepts and never answers) at once. */
-TEST(httpclient_loop)
+/* Run loop l (its sockets in epfd) until *calls reaches want, or for
+ * ms milliseconds when want is 0. */
+static void
+drive(struct httpc_loop *l, int epfd, const int *calls, int want, int ms)
 {
-	struct seen a = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	    0, HTTPC_OK };
-	struct seen b = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	    0, HTTPC_OK };
-	struct httpc_response ra = HTTPC_RESPONSE_INIT;
-	struct httpc_response rb = HTTPC_RESPONSE_INIT;
+	struct epoll_event ev[8];
+	struct timespec t0, t;
+	int n, i, wait;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (want > 0 ? *calls >= want : (t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+			return;
+		wait = httpc_loop_timeout_ms(l);
+		if (wait < 0 || wait > 10)
+			wait = 10;
+		n = epoll_wait(epfd, ev, 8, wait);
+		for (i = 0; i < n; i++)
+			httpc_loop_event(l, ev[i].data.ptr, ev[i].events);
+		httpc_loop_timer(l);
+	}
+}
+
+/* A listening socket on a free loopback port; its URL in url. */
+static int
+listener(char *url, size_t n)
+{
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    listen(fd, 8) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+		return -1;
+	snprintf(url, n, "http://127.0.0.1:%u", ntohs(sin.sin_port));
+	return fd;
+}
+
+/* The loop: a call ends with its result, once; cancelling gives up a
+ * call still waiting (a server that accepts and never answers) at once. */
+TEST(httpclient_loop)
+{
+	struct seen a = { 0, HTTPC_OK }, b = { 0, HTTPC_OK };
+	struct httpc_response ra = HTTPC_RESPONSE_INIT;
+	struct httpc_response rb = HTTPC_RESPONSE_INIT;
 	struct httpc_loop *l;
 	struct httpc *down, *mute;
 	struct error e;
 	char url[64];
-	int fd;
+	int fd, epfd;
 
 	CHECK(httpc_global_init(&e) == 0);
 	/* listens, never accepts: the kernel completes the connection */
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	CHECK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	CHECK(listen(fd, 8) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sin.sin_port));
+	CHECK((fd = listener(url, sizeof(url))) >= 0);
 	CHECK((down = httpc_new("http://127.0.0.1:1", 2000, 100, "t", &e)) !=
 	    NULL);
 	CHECK((mute = httpc_new(url, 60000, 100, "t", &e)) != NULL);
-	CHECK((l = httpc_loop_start(&e)) != NULL);
+	CHECK((epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0);
+	CHECK((l = httpc_loop_new(epfd, &e)) != NULL);
 
 	CHECK_INT(httpc_loop_submit(l, down, "/x", 0, &ra, on_done, &a), 0);
 	CHECK_INT(httpc_loop_submit(l, mute, "/y", 0, &rb, on_done, &b), 0);
-	pthread_mutex_lock(&a.mu);
-	while (a.calls == 0)
-		pthread_cond_wait(&a.cv, &a.mu);
-	pthread_mutex_unlock(&a.mu);
+	CHECK_INT(httpc_loop_calls(l), 2);
+	drive(l, epfd, &a.calls, 1, 0);
 	CHECK_INT(a.res, HTTPC_DOWN);
 	CHECK(ra.error[0] != '\0');
+	drive(l, epfd, NULL, 0, 50);
 	CHECK_INT(b.calls, 0);
+	CHECK_INT(httpc_loop_calls(l), 1);
 
-	httpc_loop_stop(l);
+	httpc_loop_cancel(l);
 	CHECK_INT(a.calls, 1);
 	CHECK_INT(b.calls, 1);
 	CHECK_INT(b.res, HTTPC_CANCELLED);
 	CHECK_STR(rb.error, "shutting down");
 	CHECK_STR(httpc_result_name(HTTPC_CANCELLED), "cancelled");
+	CHECK_INT(httpc_loop_calls(l), 0);
+	httpc_loop_free(l);
 	httpc_response_release(&ra);
 	httpc_response_release(&rb);
 	httpc_free(down);
 	httpc_free(mute);
+	close(epfd);
 	close(fd);
+}
+
+/* An upstream that answers one request a connection, keep-alive in its
+ * words, and then closes the connection (as an idle timeout would). */
+struct once_server {
+	int fd;
+	int conns;	/* to serve, then return */
+};
+
+static void *
+serve_once(void *arg)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: "
+	    "application/json\r\nContent-Length: 2\r\n\r\n{}";
+	struct once_server *s = arg;
+	char req[4096];
+	size_t got;
+	ssize_t n;
+	int i, c;
+
+	for (i = 0; i < s->conns; i++) {
+		if ((c = accept(s->fd, NULL, NULL)) < 0)
+			break;
+		for (got = 0; got < sizeof(req) - 1; got += (size_t)n) {
+			if ((n = read(c, req + got, sizeof(req) - 1 - got)) <= 0)
+				break;
+			req[got + (size_t)n] = '\0';
+			if (strstr(req, "\r\n\r\n") != NULL)
+				break;
+		}
+		if (write(c, answer, sizeof(answer) - 1) < 0)
+			break;
+		close(c);
+	}
+	return NULL;
+}
+
+/*
+ * A kept-alive connection that the upstream closes while it sits idle
+ * (parked in the epoll set): the loop stops watching it when it stirs,
+ * and the next call opens a new connection (often with the same
+ * descriptor number) and gets its answer.
+ */
+TEST(httpclient_loop_idle_close)
+{
+	struct once_server srv = { -1, 3 };
+	struct seen s = { 0, HTTPC_OK };
+	struct httpc_response r = HTTPC_RESPONSE_INIT;
+	struct httpc_loop *l;
+	struct httpc *c;
+	struct error e;
+	pthread_t th;
+	char url[64];
+	int epfd, i;
+
+	CHECK(httpc_global_init(&e) == 0);
+	CHECK((srv.fd = listener(url, sizeof(url))) >= 0);
+	CHECK(pthread_create(&th, NULL, serve_once, &srv) == 0);
+	CHECK((c = httpc_new(url, 5000, 100, "t", &e)) != NULL);
+	CHECK((epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0);
+	CHECK((l = httpc_loop_new(epfd, &e)) != NULL);
+	for (i = 1; i <= 3; i++) {
+		CHECK_INT(httpc_loop_submit(l, c, "/v1/health", 0, &r,
+		    on_done, &s), 0);
+		drive(l, epfd, &s.calls, i, 0);
+		CHECK_INT(s.res, HTTPC_OK);
+		CHECK_INT(r.status, 200);
+		CHECK_INT(r.body.len, 2);
+		CHECK(memcmp(r.body.data, "{}", 2) == 0);
+		CHECK_STR(r.content_type, "application/json");
+		/* the server closes the idle connection meanwhile */
+		drive(l, epfd, NULL, 0, 50);
+	}
+	pthread_join(th, NULL);
+	httpc_loop_free(l);
+	httpc_response_release(&r);
+	httpc_free(c);
+	close(epfd);
+	close(srv.fd);
 }
