@@ -4,17 +4,20 @@
  * HEAD requests for allow-listed paths to the configured upstreams
  * through their circuit breakers, rate limited per client address.
  *
- * Threads: one event loop (epoll, serve()) does all the work: the
- * connections of libmicrohttpd (run from our loop, its epoll set inside
- * ours) and the upstream calls (libcurl's multi interface, its sockets in
- * our set, connections kept alive and shared).  An upstream call suspends
+ * Threads: one worker a CPU (up to MAX_WORKERS), each an event loop
+ * (epoll, serve()) that does all the work of its connections: a
+ * libmicrohttpd daemon of its own (run from the loop, its epoll set
+ * inside ours, on a listening socket of its own: SO_REUSEPORT shares the
+ * connections out) and their upstream calls (a libcurl multi handle, its
+ * sockets in our set, connections kept alive).  An upstream call suspends
  * its connection, which is resumed, in the same thread, when the call
  * ends: nothing ever waits for an upstream, and a request crosses no
- * thread.  Connections are bounded in total and per client and time out
- * when idle.  The main thread waits for signals: SIGTERM or SIGINT tell
- * the loop to stop accepting, let the requests in flight finish (up to
- * shutdown_grace; calls still running then are given up with 503) and
- * exit 0; SIGHUP reopens the access log.
+ * thread.  Connections are bounded in total (shared out among the
+ * workers) and per client (counted across them, lib/connlimit) and time
+ * out when idle.  The main thread waits for signals: SIGTERM or SIGINT
+ * tell the workers to stop accepting, let the requests in flight finish
+ * (up to shutdown_grace; calls still running then are given up with 503)
+ * and exit 0; SIGHUP reopens the access log.
  */
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -32,7 +32,7 @@ connlimit_new(size_t max_connections, unsigned per_client)
 	while (n < max_connections && n < ((size_t)1 << 24))
 		n <<= 1;
 	if ((cl = calloc(1, sizeof(*cl))) == NULL ||
-	    (cl->heads = calloc(n, sizeof(*cl->heads))) == NULL) {
+	    (cl->heads = calloc(n, sizeof(struct client *))) == NULL) {
 		free(cl);
 		errno = ENOMEM;
 		return NULL;

@@ -528,9 +528,9 @@ watch_new(struct httpc_loop *l, curl_socket_t s)
 		cap = l->nbyfd > 0 ? l->nbyfd : 64;
 		while (cap <= (size_t)s)
 			cap *= 2;
-		if ((n = realloc(l->byfd, cap * sizeof(*n))) == NULL)
+		if ((n = realloc(l->byfd, cap * sizeof(struct watch *))) == NULL)
 			return NULL;
-		memset(n + l->nbyfd, 0, (cap - l->nbyfd) * sizeof(*n));
+		memset(n + l->nbyfd, 0, (cap - l->nbyfd) * sizeof(struct watch *));
 		l->byfd = n;
 		l->nbyfd = cap;
 	}
