@@ -75,6 +75,7 @@
 #define MAX_WORKERS		8
 #define MAX_EVENTS		64
 #define FLUSH_MS		1000	/* to send the 503s after the grace */
+#define LOG_BATCH		(64 * 1024)	/* access log bytes held at most */
 
 #define CSP "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; " \
 	"form-action 'self'"
@@ -178,6 +179,8 @@ struct worker {
 	int epfd;		/* libmicrohttpd's set, libcurl's sockets, stopfd */
 	pthread_t thread;
 	int started;
+	int resumed;		/* a connection was resumed since MHD_run */
+	struct buf log;		/* access log lines not yet written */
 };
 
 enum { UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED };
@@ -938,6 +941,9 @@ on_upstream_done(void *arg, enum httpc_result res)
 	rq->res = res;
 	rq->up_state = UP_ENDED;
 	MHD_resume_connection(rq->conn);
+	/* libmicrohttpd answers it in the next MHD_run, which must come
+	 * before the loop waits: it does not wake the loop itself */
+	rq->w->resumed = 1;
 }
 
 /*
@@ -982,15 +988,14 @@ serve_upstream(struct request *rq, struct MHD_Connection *conn,
 	}
 	rq->up = u;
 	rq->conn = conn;
-	rq->up_state = UP_CALLING;
-	MHD_suspend_connection(conn);
+	/* done is only ever called from the loop, after this returns */
 	if (httpc_loop_submit(rq->w->loop, u->http, r->target, r->head, &rq->resp,
 	    on_upstream_done, rq) == -1) {
-		MHD_resume_connection(conn);
-		rq->up_state = UP_ANSWERED;
 		breaker_cancel(&rq->ticket);
 		return respond_error(rq, conn, 503, rq->resp.error, NULL);
 	}
+	rq->up_state = UP_CALLING;
+	MHD_suspend_connection(conn);
 	return MHD_YES;
 }
 
@@ -1262,13 +1267,28 @@ log_time(void)
 	return when;
 }
 
+/* Write w's access log lines: whole lines, one write(2) (O_APPEND keeps
+ * the workers' batches apart). */
+static void
+log_flush(struct worker *w)
+{
+	if (w->log.len > 0 && w->p->logfd >= 0)
+		(void)write_all(w->p->logfd, w->log.data, w->log.len);
+	w->log.len = 0;
+}
+
+/*
+ * A request has ended: count it and log its line, held in its worker's
+ * batch until the loop has handled its batch of events (one write a
+ * batch rather than one a request) or the lines make LOG_BATCH bytes.
+ */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct proxy *p = cls;
 	struct request *rq = *req_cls;
-	struct buf line = BUF_INIT;
+	struct buf *line;
 
 	(void)conn;
 	if (rq == NULL)
@@ -1276,21 +1296,20 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 	if (rq->status >= 100 && rq->status < 600)
 		count(&p->requests[rq->label][rq->status], 1);
-	buf_reserve(&line, 256);
-	buf_printf(&line, "%s - - [%s] \"%s ", rq->client[0] ? rq->client : "-",
+	line = &rq->w->log;
+	buf_printf(line, "%s - - [%s] \"%s ", rq->client[0] ? rq->client : "-",
 	    log_time(), rq->method[0] ? rq->method : "-");
-	log_escape(&line, rq->target, strlen(rq->target), rq->len);
+	log_escape(line, rq->target, strlen(rq->target), rq->len);
 	if (rq->status != 0)
-		buf_printf(&line, "\" %d %llu", rq->status,
+		buf_printf(line, "\" %d %llu", rq->status,
 		    (unsigned long long)rq->bytes);
 	else
-		buf_printf(&line, "\" - -");
-	buf_printf(&line, " %.3f %s%s\n", (double)(clock_mono_us() - rq->start_us) /
+		buf_printf(line, "\" - -");
+	buf_printf(line, " %.3f %s%s\n", (double)(clock_mono_us() - rq->start_us) /
 	    1e6, label_names[rq->label],
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
-	if (line.data != NULL && p->logfd >= 0)
-		(void)write_all(p->logfd, line.data, line.len);
-	buf_release(&line);
+	if (line->len >= LOG_BATCH)
+		log_flush(rq->w);
 	__atomic_fetch_sub(&p->inflight, 1, __ATOMIC_RELAXED);
 	httpc_response_release(&rq->resp);
 	free(rq);
@@ -1851,6 +1870,9 @@ release(struct proxy *p)
 		}
 		if (w->lsock >= 0)
 			close(w->lsock);
+		/* what the daemon's stop logged (connections it closed) */
+		log_flush(w);
+		buf_release(&w->log);
 		if (w->epfd >= 0)
 			close(w->epfd);
 	}
@@ -1914,6 +1936,8 @@ wait_ms(const struct worker *w, uint64_t until)
 	uint64_t now;
 	int t, c;
 
+	if (w->resumed)
+		return 0;
 	t = MHD_get_timeout(w->mhd, &mt) == MHD_YES ?
 	    (mt > INT_MAX ? INT_MAX : (int)mt) : -1;
 	c = httpc_loop_timeout_ms(w->loop);
@@ -1945,6 +1969,7 @@ serve(void *arg)
 	int n, i, stopping = 0, cancelled = 0;
 
 	for (;;) {
+		log_flush(w);	/* this batch's lines */
 		n = epoll_wait(w->epfd, ev, MAX_EVENTS, wait_ms(w, until));
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &tag_mhd)
@@ -1963,8 +1988,12 @@ serve(void *arg)
 			httpc_loop_event(w->loop, ev[i].data.ptr, ev[i].events);
 		}
 		httpc_loop_timer(w->loop);
-		/* the connections whose calls ended above are answered here */
+		/* the connections whose calls ended above are answered here,
+		 * and new requests read */
+		w->resumed = 0;
 		MHD_run(w->mhd);
+		/* their upstream calls go out now, while the others wait */
+		httpc_loop_timer(w->loop);
 		if (!stopping)
 			continue;
 		if (load(&p->inflight) == 0)
@@ -1977,8 +2006,8 @@ serve(void *arg)
 		httpc_loop_cancel(w->loop);
 		cancelled = 1;
 		until = clock_mono_us() + FLUSH_MS * 1000;
-		MHD_run(w->mhd);
 	}
+	log_flush(w);
 	return NULL;
 }
 

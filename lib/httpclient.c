@@ -19,6 +19,12 @@
 #define MAX_HEADERS	(64 * 1024)
 #define LOOP_MAX_IDLE	256
 
+/* Idle easy handles of one upstream, each with its options set. */
+struct pool {
+	CURL *h[POOL_MAX];
+	size_t n;
+};
+
 struct httpc {
 	char *base;
 	size_t baselen;
@@ -27,13 +33,13 @@ struct httpc {
 	char *user_agent;
 	struct curl_slist *req_headers;
 	pthread_mutex_t mu;
-	CURL *pool[POOL_MAX];	/* idle handles, each with its connections */
-	size_t npool;
+	struct pool pool;	/* httpc_get's idle handles (under mu) */
 };
 
 /* One call: what it collects, shared with the callbacks. */
 struct call {
 	struct httpc *c;
+	struct httpc_loop *l;	/* NULL for httpc_get */
 	CURL *h;
 	struct httpc_response *r;
 	int too_big;
@@ -59,6 +65,14 @@ struct httpc_loop {
 	struct watch **byfd;	/* the sockets libcurl has open, by number */
 	size_t nbyfd;
 	struct watch *dead;	/* closed in this batch of events */
+	/* idle handles by upstream: a thread's own (a handle that moved
+	 * between threads would free memory of another thread's arena,
+	 * under its lock, at every call) */
+	struct loop_pool {
+		const struct httpc *c;
+		struct pool pool;
+	} *pools;
+	size_t npools;
 };
 
 int
@@ -215,8 +229,8 @@ httpc_free(struct httpc *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->npool; i++)
-		curl_easy_cleanup(c->pool[i]);
+	for (i = 0; i < c->pool.n; i++)
+		curl_easy_cleanup(c->pool.h[i]);
 	curl_slist_free_all(c->req_headers);
 	pthread_mutex_destroy(&c->mu);
 	free(c->base);
@@ -346,15 +360,40 @@ keep_headers(struct call *k)
 
 static int on_close(void *arg, curl_socket_t s);
 
-static CURL *
-handle_get(struct httpc *c)
+/* The pool of c's idle handles: l's own, or c's (under c->mu) for
+ * httpc_get; NULL without memory. */
+static struct pool *
+pool_of(struct httpc *c, struct httpc_loop *l)
 {
+	struct loop_pool *lp;
+	size_t i;
+
+	if (l == NULL)
+		return &c->pool;
+	for (i = 0; i < l->npools; i++)
+		if (l->pools[i].c == c)
+			return &l->pools[i].pool;
+	if ((lp = realloc(l->pools, (l->npools + 1) * sizeof(*lp))) == NULL)
+		return NULL;
+	l->pools = lp;
+	lp += l->npools++;
+	lp->c = c;
+	lp->pool.n = 0;
+	return &lp->pool;
+}
+
+static CURL *
+handle_get(struct httpc *c, struct httpc_loop *l)
+{
+	struct pool *p;
 	CURL *h = NULL;
 
-	pthread_mutex_lock(&c->mu);
-	if (c->npool > 0)
-		h = c->pool[--c->npool];
-	pthread_mutex_unlock(&c->mu);
+	if (l == NULL)
+		pthread_mutex_lock(&c->mu);
+	if ((p = pool_of(c, l)) != NULL && p->n > 0)
+		h = p->h[--p->n];
+	if (l == NULL)
+		pthread_mutex_unlock(&c->mu);
 	if (h != NULL)
 		return h;
 	if ((h = curl_easy_init()) == NULL)
@@ -378,14 +417,18 @@ handle_get(struct httpc *c)
 }
 
 static void
-handle_put(struct httpc *c, CURL *h)
+handle_put(struct httpc *c, struct httpc_loop *l, CURL *h)
 {
-	pthread_mutex_lock(&c->mu);
-	if (c->npool < POOL_MAX) {
-		c->pool[c->npool++] = h;
+	struct pool *p;
+
+	if (l == NULL)
+		pthread_mutex_lock(&c->mu);
+	if ((p = pool_of(c, l)) != NULL && p->n < POOL_MAX) {
+		p->h[p->n++] = h;
 		h = NULL;
 	}
-	pthread_mutex_unlock(&c->mu);
+	if (l == NULL)
+		pthread_mutex_unlock(&c->mu);
 	if (h != NULL)
 		curl_easy_cleanup(h);
 }
@@ -393,8 +436,8 @@ handle_put(struct httpc *c, CURL *h)
 /* Set up k for GET (HEAD) of c's base URL + target on a pooled handle;
  * -1 with r->error set. */
 static int
-call_begin(struct call *k, struct httpc *c, const char *target, int head,
-    struct httpc_response *r)
+call_begin(struct call *k, struct httpc *c, struct httpc_loop *l,
+    const char *target, int head, struct httpc_response *r)
 {
 	r->status = 0;
 	r->body.len = 0;
@@ -404,11 +447,12 @@ call_begin(struct call *k, struct httpc *c, const char *target, int head,
 	r->seconds = 0;
 	memset(k, 0, sizeof(*k));
 	k->c = c;
+	k->l = l;
 	k->r = r;
-	if ((k->h = handle_get(c)) == NULL || buf_append(&k->url, c->base,
+	if ((k->h = handle_get(c, l)) == NULL || buf_append(&k->url, c->base,
 	    c->baselen) == -1 || buf_printf(&k->url, "%s", target) == -1) {
 		if (k->h != NULL)
-			handle_put(c, k->h);
+			handle_put(c, l, k->h);
 		buf_release(&k->url);
 		snprintf(r->error, sizeof(r->error), "out of memory");
 		return -1;
@@ -423,7 +467,7 @@ call_begin(struct call *k, struct httpc *c, const char *target, int head,
 	curl_easy_setopt(k->h, CURLOPT_ERRORBUFFER, k->errbuf);
 	curl_easy_setopt(k->h, CURLOPT_PRIVATE, k);
 	/* the loop whose connections this call opens (none for httpc_get) */
-	curl_easy_setopt(k->h, CURLOPT_CLOSESOCKETDATA, NULL);
+	curl_easy_setopt(k->h, CURLOPT_CLOSESOCKETDATA, l);
 	return 0;
 }
 
@@ -472,7 +516,7 @@ call_end(struct call *k, CURLcode rc)
 	buf_release(&k->url);
 	buf_release(&k->raw);
 	buf_release(&k->connection);
-	handle_put(k->c, k->h);
+	handle_put(k->c, k->l, k->h);
 	k->h = NULL;
 	return res;
 }
@@ -483,7 +527,7 @@ httpc_get(struct httpc *c, const char *target, int head,
 {
 	struct call k;
 
-	if (call_begin(&k, c, target, head, r) == -1)
+	if (call_begin(&k, c, NULL, target, head, r) == -1)
 		return HTTPC_ERROR;
 	return call_end(&k, curl_easy_perform(k.h));
 }
@@ -693,13 +737,12 @@ httpc_loop_submit(struct httpc_loop *l, struct httpc *c, const char *target,
 		snprintf(r->error, sizeof(r->error), "out of memory");
 		return -1;
 	}
-	if (call_begin(k, c, target, head, r) == -1) {
+	if (call_begin(k, c, l, target, head, r) == -1) {
 		free(k);
 		return -1;
 	}
 	k->done = done;
 	k->arg = arg;
-	curl_easy_setopt(k->h, CURLOPT_CLOSESOCKETDATA, l);
 	/* started by the timer libcurl sets now (0 ms) */
 	if (curl_multi_add_handle(l->m, k->h) != CURLM_OK) {
 		call_end(k, CURLE_FAILED_INIT);
@@ -805,7 +848,7 @@ httpc_loop_calls(const struct httpc_loop *l)
 void
 httpc_loop_free(struct httpc_loop *l)
 {
-	size_t i;
+	size_t i, j;
 
 	if (l == NULL)
 		return;
@@ -813,6 +856,10 @@ httpc_loop_free(struct httpc_loop *l)
 	/* closes the cached connections (on_close) */
 	curl_multi_cleanup(l->m);
 	bury(l);
+	for (i = 0; i < l->npools; i++)
+		for (j = 0; j < l->pools[i].pool.n; j++)
+			curl_easy_cleanup(l->pools[i].pool.h[j]);
+	free(l->pools);
 	for (i = 0; i < l->nbyfd; i++)
 		free(l->byfd[i]);
 	free(l->byfd);

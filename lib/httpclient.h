@@ -3,11 +3,11 @@
  *
  * One struct httpc per upstream: its base URL (http or https, no query),
  * its timeout (the whole call, connection included) and the largest
- * response body it accepts.  Connections are reused: each httpc keeps a
- * pool of idle easy handles, and each handle keeps its connections open
- * (curl's connection cache), so a call made after another, from any
- * thread, reuses the connection the earlier one left.  A call takes a
- * handle from the pool (or makes one) and gives it back.
+ * response body it accepts.  Connections are reused: a call takes an
+ * idle easy handle from a pool (or makes one) and gives it back, and the
+ * connections stay open (curl's connection cache): a loop's own for its
+ * calls, each handle's own for httpc_get.  A loop keeps its own pools,
+ * so that a handle never moves between threads.
  *
  * What is sent: GET (or HEAD) of base URL + target, "Accept:
  * application/json, text/plain;q=0.9", the User-Agent given; nothing of
