@@ -2023,34 +2023,73 @@ watch_fd(struct worker *w, int fd, void *tag)
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* A TCP socket for p->addr with SO_REUSEADDR (and SO_REUSEPORT when
+ * reuseport); -1 with errno. */
+static int
+tcp_socket(const struct proxy *p, int reuseport)
+{
+	int fd, one = 1;
+
+	if ((fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1) ||
+	    (p->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1)) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+listen_error(const struct proxy *p)
+{
+	warnmsg("%s: cannot listen: %s", p->o->listen != NULL ? p->o->listen :
+	    "listen address", strerror(errno));
+	return EXIT_UNAVAILABLE;
+}
+
 /*
- * Worker w's listening socket on p->addr.  Each worker has its own, bound
- * with SO_REUSEPORT, so that the kernel shares the new connections out
- * among them evenly.  The first one's port becomes p->addr's (port 0
- * asks for any free one).  EXIT_UNAVAILABLE when the address is in use
- * or not ours.
+ * Claim p->addr before the workers bind it together: a bind without
+ * SO_REUSEPORT fails while anything listens there (another aistack-proxy
+ * included, which the workers' SO_REUSEPORT would otherwise join), and
+ * port 0 becomes the free port it found.  EXIT_UNAVAILABLE when the
+ * address is in use or not ours.
  */
+static int
+claim_address(struct proxy *p)
+{
+	socklen_t len = sizeof(p->addr);
+	int fd;
+
+	if ((fd = tcp_socket(p, 0)) == -1)
+		return listen_error(p);
+	if (bind(fd, (struct sockaddr *)&p->addr, p->addrlen) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&p->addr, &len) == -1) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return listen_error(p);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Worker w's listening socket on p->addr.  Each worker has its own, bound
+ * with SO_REUSEPORT, so that the kernel shares the new connections out
+ * among them evenly. */
 static int
 listen_socket(struct proxy *p, struct worker *w)
 {
-	socklen_t len = sizeof(p->addr);
-	int one = 1;
-
-	if ((w->lsock = socket(p->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1 ||
-	    setsockopt(w->lsock, SOL_SOCKET, SO_REUSEADDR, &one,
-	    sizeof(one)) == -1 ||
-	    setsockopt(w->lsock, SOL_SOCKET, SO_REUSEPORT, &one,
-	    sizeof(one)) == -1 ||
-	    (p->addr.ss_family == AF_INET6 && setsockopt(w->lsock,
-	    IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	if ((w->lsock = tcp_socket(p, 1)) == -1 ||
 	    bind(w->lsock, (struct sockaddr *)&p->addr, p->addrlen) == -1 ||
-	    listen(w->lsock, SOMAXCONN) == -1 ||
-	    getsockname(w->lsock, (struct sockaddr *)&p->addr, &len) == -1) {
-		warnmsg("%s: cannot listen: %s", p->o->listen != NULL ?
-		    p->o->listen : "listen address", strerror(errno));
-		return EXIT_UNAVAILABLE;
-	}
+	    listen(w->lsock, SOMAXCONN) == -1)
+		return listen_error(p);
 	return 0;
 }
 
@@ -2132,6 +2171,8 @@ run(const struct proxy_opts *o)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	if ((rc = claim_address(p)) != 0)
+		goto out;
 	if ((p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
 		warnmsg("event loop: %s", strerror(errno));
 		rc = EXIT_SOFTWARE;

@@ -130,6 +130,17 @@ header() {
 	assert_failure 64
 }
 
+@test "proxy: an address in use is refused, another aistack-proxy's too" {
+	start_proxy
+	# its workers listen with SO_REUSEPORT: a second one must not join them
+	# (one that did would serve until timeout stops it: 124)
+	run timeout 5 aistack-proxy -l "${URL#http://}"
+	assert_failure 69
+	assert_output --partial "${URL#http://}: cannot listen: Address already in use"
+	run code /health
+	assert_output 200
+}
+
 @test "proxy: a whitelisted path is proxied; hop-by-hop and unsafe headers are not" {
 	start_proxy
 	run fetch /upstream/aidb/v1/health
