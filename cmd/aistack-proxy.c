@@ -1979,7 +1979,7 @@ serve(void *arg)
 				(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL,
 				    p->stopfd, NULL);
 				stopping = 1;
-				/* the socket stays open for the others */
+				/* its socket is closed by release() */
 				(void)MHD_quiesce_daemon(w->mhd);
 				until = clock_mono_us() +
 				    p->shutdown_grace_ms * 1000;
