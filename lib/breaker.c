@@ -15,6 +15,7 @@
 
 #include "breaker.h"
 #include "buf.h"
+#include "clock.h"
 #include "exitcode.h"
 #include "fsutil.h"
 #include "lock.h"
@@ -472,15 +473,6 @@ struct breaker_cache {
 	struct breaker_data d;
 };
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static int
 same_file(const struct stat *a, const struct stat *b)
 {
@@ -535,7 +527,7 @@ data_read_cached(const struct breaker *b, const char *path,
     struct breaker_data *d, int trust, struct error *e)
 {
 	struct breaker_cache *c = b->cache;
-	uint64_t now = mono_us();
+	uint64_t now = clock_mono_us();
 	struct stat st;
 	int fd, rc;
 
