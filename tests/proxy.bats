@@ -464,6 +464,7 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "${URL##*:}"
 	# HELP aistack_ingest_records_total Input lines by result in this run.
 	# TYPE aistack_ingest_records_total counter
 	aistack_ingest_records_total{stream="a",result="appended"} 10
+	# HELP aistack_stream_backlog_bytes Bytes not yet read by the slowest consumer.
 	# TYPE aistack_stream_backlog_bytes gauge
 	aistack_stream_backlog_bytes{stream="a"} 100
 	EOF
