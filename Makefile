@@ -60,13 +60,13 @@ LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 # cmd_X = library modules;  pkg_X = pkg-config packages
 cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pqdl pg follow
 pkg_aistack-ingest      = jansson zlib libcrypto
-cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock
+cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock stateview breaker
 pkg_aistack-checkpoint  = jansson zlib
 cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath digestset minhash keystore
 pkg_aistack-dedup       = jansson zlib libcrypto
 cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
-cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe
+cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe stateview stream consumer
 pkg_aistack-breaker     = jansson
 cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash connlimit httpclient route promtext
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd

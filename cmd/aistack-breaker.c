@@ -23,6 +23,7 @@
 #include "exitcode.h"
 #include "parse.h"
 #include "probe.h"
+#include "stateview.h"
 
 #define PROBE_TIMEOUT_MS	5000
 #define KILL_GRACE_MS		2000
@@ -358,16 +359,27 @@ run_probe(const struct breaker_opts *o)
 /* --- status, reset, trip ------------------------------------------------ */
 
 static void
-print_status(const struct breaker_opts *o, const struct breaker_status *st,
+when(char *buf, size_t n, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	buf[0] = '\0';
+	if (t != 0 && gmtime_r(&tt, &tm) != NULL)
+		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+print_status(const struct breaker_opts *o, const struct sv_breaker *b,
     int first, int width)
 {
-	char failed[32] = "", retry[32];
+	const struct breaker_status *st = &b->st;
 	const struct breaker_data *d = &st->data;
-	struct tm tm;
-	time_t tt = (time_t)d->last_failure;
+	const struct breaker_counters *c = &b->ctr;
+	char failed[32], succeeded[32], retry[32];
 
-	if (d->last_failure != 0 && gmtime_r(&tt, &tm) != NULL)
-		strftime(failed, sizeof(failed), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	when(failed, sizeof(failed), d->last_failure);
+	when(succeeded, sizeof(succeeded), c->last_success);
 	if (o->json) {
 		printf("{\"name\":\"%s\",\"state\":\"%s\",\"failures\":%llu,"
 		    "\"successes\":%llu,\"retry_in\":%llu,\"last_failure\":",
@@ -376,52 +388,70 @@ print_status(const struct breaker_opts *o, const struct breaker_status *st,
 		    (unsigned long long)d->successes,
 		    (unsigned long long)ceil_s(st->retry_in_ms));
 		printf(failed[0] ? "\"%s\"" : "null", failed);
-		printf(",\"opened\":%llu}\n", (unsigned long long)d->opened);
+		printf(",\"opened\":%llu,\"half_opened\":%llu,\"closed\":%llu,"
+		    "\"calls\":{\"success\":%llu,\"failure\":%llu,"
+		    "\"ignored\":%llu,\"refused\":%llu},\"last_success\":",
+		    (unsigned long long)d->opened,
+		    (unsigned long long)d->half_opened,
+		    (unsigned long long)d->closed,
+		    (unsigned long long)c->success,
+		    (unsigned long long)c->failure,
+		    (unsigned long long)c->ignored,
+		    (unsigned long long)c->refused);
+		printf(succeeded[0] ? "\"%s\"" : "null", succeeded);
+		printf(",\"configured\":%s}\n", b->configured ? "true" : "false");
 		return;
 	}
 	if (first)
-		printf("%-*s  %-9s %8s %9s %8s %6s  %s\n", width, "NAME", "STATE",
-		    "FAILURES", "SUCCESSES", "RETRY_IN", "OPENED",
-		    "LAST_FAILURE");
+		printf("%-*s  %-9s %8s %9s %8s %6s %8s %8s %8s  %s\n", width,
+		    "NAME", "STATE", "FAILURES", "SUCCESSES", "RETRY_IN",
+		    "OPENED", "CALLS", "FAILED", "REFUSED", "LAST_FAILURE");
 	if (st->state == BREAKER_OPEN)
 		snprintf(retry, sizeof(retry), "%llus",
 		    (unsigned long long)ceil_s(st->retry_in_ms));
 	else
 		snprintf(retry, sizeof(retry), "-");
-	printf("%-*s  %-9s %8llu %9llu %8s %6llu  %s\n", width, st->name,
-	    breaker_state_name(st->state), (unsigned long long)d->failures,
-	    (unsigned long long)d->successes, retry,
-	    (unsigned long long)d->opened, failed[0] ? failed : "-");
+	printf("%-*s  %-9s %8llu %9llu %8s %6llu %8llu %8llu %8llu  %s\n", width,
+	    st->name, breaker_state_name(st->state),
+	    (unsigned long long)d->failures, (unsigned long long)d->successes,
+	    retry, (unsigned long long)d->opened,
+	    (unsigned long long)(c->success + c->failure + c->ignored),
+	    (unsigned long long)c->failure, (unsigned long long)c->refused,
+	    failed[0] ? failed : "-");
 }
 
+/* status: every breaker with a state file or a [breaker NAME] section,
+ * or those named, through the read model (lib/stateview.h). */
 static int
 run_status(const struct breaker_opts *o)
 {
-	struct breaker_status st;
+	struct stateview v;
+	struct config c;
 	struct error e;
-	char **all = NULL;
-	size_t n = 0, i;
-	int status = EXIT_OK, width = 4;
+	size_t i;
+	int status = EXIT_OK, width = 4, printed = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (o->nnames == 0 && breaker_list(&all, &n, &e) == -1)
+	if (config_load(&c, &e) == -1)
 		return error_report(&e);
-	if (o->nnames > 0)
-		n = (size_t)o->nnames;
-	for (i = 0; i < n; i++) {
-		size_t len = strlen(all != NULL ? all[i] : o->names[i]);
+	stateview_init(&v);
+	if (stateview_breakers(&v, &c, o->names, (size_t)o->nnames, &e) == -1)
+		status = error_report(&e);
+	config_release(&c);
+	for (i = 0; i < v.nbreakers; i++) {
+		size_t len = strlen(v.breakers[i].st.name);
 		if (len > (size_t)width && len <= NAME_MAX_LEN)
 			width = (int)len;
 	}
-	for (i = 0; i < n; i++) {
-		const char *name = all != NULL ? all[i] : o->names[i];
-		if (breaker_status_read(name, &st, &e) == -1) {
-			status = error_report(&e);
+	for (i = 0; i < v.nbreakers; i++) {
+		if (!v.breakers[i].ok) {
+			status = error_report(&v.breakers[i].err);
 			continue;
 		}
-		print_status(o, &st, i == 0, width);
+		print_status(o, &v.breakers[i], !printed, width);
+		printed = 1;
 	}
-	names_free(all, all != NULL ? n : 0);
+	stateview_release(&v);
 	return status;
 }
 

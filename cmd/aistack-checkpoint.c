@@ -32,10 +32,12 @@
 #include "exitcode.h"
 #include "fsutil.h"
 #include "json.h"
+#include "metricnames.h"
 #include "metrics.h"
 #include "parse.h"
 #include "reader.h"
 #include "statedir.h"
+#include "stateview.h"
 #include "stream.h"
 
 #define DEFAULT_BATCH		100
@@ -76,6 +78,8 @@ struct work {
 	int lockfd;
 	int exists;			/* the consumer file was there */
 	struct consumer_state st;
+	uint64_t records0;		/* st.records when the run began */
+	uint64_t batches;		/* batches committed in this run */
 	uint64_t failed;		/* batches failed in this run */
 	uint64_t metrics_at;
 	int has_deferred;		/* run: an error after a last batch */
@@ -177,71 +181,45 @@ metrics_file(const struct work *w, char *path, size_t n, struct error *e)
 }
 
 /*
- * Batches failed before this run, from the consumer's last metrics file,
- * so the counter keeps counting across runs (a missing file restarts it,
- * which Prometheus reads as a counter reset).
+ * Write metrics/checkpoint-STREAM.CONSUMER.prom: the consumer's counters
+ * (its file keeps them; written under the consumer's lock, so the file
+ * never shows them going down) and what this run did.  ok says whether
+ * the run has gone well so far.  Lag and offsets are live values: they
+ * come from the read model (lib/stateview.h), not from here.  A failure
+ * only warns.
  */
-static uint64_t
-failed_before(const struct work *w)
-{
-	static const char key[] = "aistack_consumer_batches_failed_total{";
-	char path[PATH_MAX + METRICS_NAME_MAX + 32], *text, *p, *sp;
-	struct error e;
-	uint64_t v = 0;
-	size_t n;
-
-	if (metrics_file(w, path, sizeof(path), &e) == -1 ||
-	    read_file(path, 1 << 20, &text, &n) == -1)
-		return 0;
-	for (p = text; (p = strstr(p, key)) != NULL; p++) {
-		if (p != text && p[-1] != '\n')
-			continue;
-		if ((sp = strchr(p, '\n')) != NULL)
-			*sp = '\0';
-		if ((sp = strrchr(p, ' ')) != NULL &&
-		    parse_u64(sp + 1, &v) == -1)
-			v = 0;
-		break;
-	}
-	free(text);
-	return v;
-}
-
-/* Write metrics/checkpoint-STREAM.CONSUMER.prom; a failure only warns. */
 static void
-write_metrics(struct work *w)
+write_metrics(struct work *w, int ok)
 {
 	struct metrics m = METRICS_INIT;
 	const char *s = w->s.name, *c = w->o->consumer;
 	char name[METRICS_NAME_MAX];
-	uint64_t head = 0;
 	struct error e;
 
 	w->metrics_at = clock_mono_ms();
-	if (stream_head(w->s.dir, &head, NULL, &e) == -1) {
-		warnmsg("%s", e.msg);
-		return;
-	}
-	metrics_family(&m, "aistack_consumer_lag_bytes", "gauge",
-	    "Bytes between the stream's head and the committed offset.");
-	metrics_sample(&m, "aistack_consumer_lag_bytes",
-	    head > w->st.committed ? (double)(head - w->st.committed) : 0,
-	    "stream", s, "consumer", c, NULL);
-	metrics_family(&m, "aistack_consumer_committed_offset", "gauge",
-	    "The consumer's committed offset.");
-	metrics_sample(&m, "aistack_consumer_committed_offset",
-	    (double)w->st.committed, "stream", s, "consumer", c, NULL);
-	metrics_family(&m, "aistack_consumer_records_committed_total",
-	    "counter", "Records committed by the consumer.");
-	metrics_sample(&m, "aistack_consumer_records_committed_total",
-	    (double)w->st.records, "stream", s, "consumer", c, NULL);
-	metrics_family(&m, "aistack_consumer_batches_failed_total", "counter",
-	    "Batches whose command failed; they stay uncommitted.");
-	metrics_sample(&m, "aistack_consumer_batches_failed_total",
-	    (double)(failed_before(w) + w->failed), "stream", s, "consumer", c,
-	    NULL);
-	w->failed = 0;		/* now counted in the file */
 	metrics_name(w, name, sizeof(name));
+	metrics_family(&m, MN_CONSUMER_RECORDS, "counter", MH_CONSUMER_RECORDS);
+	metrics_sample(&m, MN_CONSUMER_RECORDS, (double)w->st.records,
+	    "stream", s, "consumer", c, NULL);
+	metrics_family(&m, MN_CONSUMER_FAILED, "counter", MH_CONSUMER_FAILED);
+	metrics_sample(&m, MN_CONSUMER_FAILED, (double)w->st.batches_failed,
+	    "stream", s, "consumer", c, NULL);
+	metrics_family(&m, MN_CHECKPOINT_LAST_RECORDS, "gauge",
+	    MH_CHECKPOINT_LAST_RECORDS);
+	metrics_sample(&m, MN_CHECKPOINT_LAST_RECORDS,
+	    (double)(w->st.records - w->records0), "stream", s, "consumer", c,
+	    NULL);
+	metrics_family(&m, MN_CHECKPOINT_LAST_BATCHES, "gauge",
+	    MH_CHECKPOINT_LAST_BATCHES);
+	metrics_sample(&m, MN_CHECKPOINT_LAST_BATCHES, (double)w->batches,
+	    "stream", s, "consumer", c, NULL);
+	metrics_family(&m, MN_CHECKPOINT_LAST_FAILED, "gauge",
+	    MH_CHECKPOINT_LAST_FAILED);
+	metrics_sample(&m, MN_CHECKPOINT_LAST_FAILED, (double)w->failed,
+	    "stream", s, "consumer", c, NULL);
+	metrics_last_success(&m, "checkpoint", name, ok && w->failed == 0,
+	    MN_CHECKPOINT_LAST_SUCCESS, MH_CHECKPOINT_LAST_SUCCESS, "stream", s,
+	    "consumer", c, NULL);
 	if (metrics_write(&m, "checkpoint", name, &e) == -1)
 		warnmsg("%s", e.msg);
 	metrics_release(&m);
@@ -283,6 +261,7 @@ work_open(struct work *w, const struct checkpoint_opts *o, int create,
 	if ((rc = consumer_load(w->s.dir, o->consumer, &w->st, e)) == -1)
 		return -1;
 	w->exists = rc == 0;
+	w->records0 = w->st.records;
 	if (w->exists)
 		return 0;
 	if (stream_head(w->s.dir, &head, &first, e) == -1)
@@ -393,7 +372,7 @@ cmd_read(const struct checkpoint_opts *o)
 		    (deadline != 0 && clock_mono_ms() >= deadline))
 			break;
 		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
-			write_metrics(&w);
+			write_metrics(&w, 1);
 		nap_ms(nap);
 		if (nap < POLL_MAX_MS)
 			nap *= 2;
@@ -407,7 +386,7 @@ cmd_read(const struct checkpoint_opts *o)
 		warnmsg("%s: consumer %s: %llu records delivered, pending "
 		    "offset %llu", w.s.name, o->consumer,
 		    (unsigned long long)printed, (unsigned long long)delivered);
-	write_metrics(&w);
+	write_metrics(&w, status == EXIT_OK);
 out:
 	reader_free(r);
 	work_close(&w);
@@ -491,11 +470,12 @@ cmd_commit(const struct checkpoint_opts *o)
 		status = error_report(&e);
 		goto out;
 	}
+	w.batches++;
 	if (o->verbose)
 		warnmsg("%s: consumer %s: committed %llu records, offset %llu",
 		    w.s.name, o->consumer, (unsigned long long)count,
 		    (unsigned long long)w.st.committed);
-	write_metrics(&w);
+	write_metrics(&w, 1);
 out:
 	work_close(&w);
 	return status;
@@ -571,7 +551,7 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 				break;
 		}
 		if (clock_mono_ms() - w->metrics_at >= METRICS_EVERY_MS)
-			write_metrics(w);
+			write_metrics(w, 1);
 		nap_ms(nap);
 		if (nap < POLL_MAX_MS)
 			nap *= 2;
@@ -691,6 +671,9 @@ cmd_run(const struct checkpoint_opts *o)
 			    (unsigned long long)start,
 			    (unsigned long long)(start + len), n,
 			    o->command[0], status);
+			if (consumer_note_failure(w.s.dir, o->consumer, &w.st,
+			    &e) == -1)
+				error_report(&e);
 			break;
 		}
 		w.st.committed = w.st.pending = start + len;
@@ -699,6 +682,7 @@ cmd_run(const struct checkpoint_opts *o)
 			status = error_report(&e);
 			break;
 		}
+		w.batches++;
 		if (o->verbose)
 			warnmsg("%s: consumer %s: batch %llu-%llu: %zu records "
 			    "committed", w.s.name, o->consumer,
@@ -710,9 +694,9 @@ cmd_run(const struct checkpoint_opts *o)
 			break;
 		}
 		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
-			write_metrics(&w);
+			write_metrics(&w, 1);
 	}
-	write_metrics(&w);
+	write_metrics(&w, status == EXIT_OK);
 out:
 	buf_release(&b);
 	reader_free(r);
@@ -811,7 +795,7 @@ cmd_seek(const struct checkpoint_opts *o)
 	if (o->verbose)
 		warnmsg("%s: consumer %s: committed offset %llu", w.s.name,
 		    o->consumer, (unsigned long long)to);
-	write_metrics(&w);
+	write_metrics(&w, 1);
 out:
 	work_close(&w);
 	return status;
@@ -866,124 +850,162 @@ json_str(struct buf *b, const char *s)
 	buf_putc(b, '"');
 }
 
-/* Append one stream's status to out. */
-static int
-status_stream(struct buf *out, const char *label, const char *dir, int json,
-    struct error *e)
+static void
+rfc3339(char *buf, size_t n, int64_t t)
 {
-	struct consumer_state *st = NULL;
-	uint64_t head, low = UINT64_MAX;
-	char **names;
-	size_t n, i;
-	int rc = -1;
+	time_t tt = (time_t)t;
+	struct tm tm;
 
-	if (stream_head(dir, &head, NULL, e) == -1 ||
-	    consumer_list(dir, &names, &n, e) == -1)
-		return error_wrap(e, "%s", label);
-	if (n > 0 && (st = calloc(n, sizeof(*st))) == NULL) {
-		error_errno(e, EXIT_SOFTWARE, "%s", label);
-		goto done;
-	}
-	for (i = 0; i < n; i++) {
-		int lrc = consumer_load(dir, names[i], &st[i], e);
-		if (lrc == -1)
-			goto done;
-		if (lrc == 1) {		/* removed meanwhile */
-			free(names[i]);
-			memmove(names + i, names + i + 1,
-			    (n - i - 1) * sizeof(*names));
-			n--;
-			i--;
-			continue;
-		}
-		if (st[i].committed < low)
-			low = st[i].committed;
-	}
-	/* backlog: head minus the slowest consumer (DESIGN.md, Streams) */
-	if (low == UINT64_MAX)
-		low = head;
-	if (json) {
-		buf_printf(out, "{\"stream\":");
-		json_str(out, label);
-		buf_printf(out, ",\"head\":%llu,\"backlog\":%llu,"
-		    "\"consumers\":[", (unsigned long long)head,
-		    (unsigned long long)(head > low ? head - low : 0));
-	} else
-		buf_printf(out, "%s: head %llu, backlog %llu\n", label,
-		    (unsigned long long)head,
-		    (unsigned long long)(head > low ? head - low : 0));
-	for (i = 0; i < n; i++) {
-		uint64_t lag = head > st[i].committed ?
-		    head - st[i].committed : 0;
-		if (json) {
-			buf_printf(out, "%s{\"consumer\":\"%s\","
-			    "\"committed\":%llu,\"pending\":%llu,"
-			    "\"lag\":%llu,\"records\":%llu,\"updated\":",
-			    i ? "," : "", names[i],
-			    (unsigned long long)st[i].committed,
-			    (unsigned long long)st[i].pending,
-			    (unsigned long long)lag,
-			    (unsigned long long)st[i].records);
-			json_str(out, st[i].updated);
-			buf_putc(out, '}');
-		} else
-			buf_printf(out, "  %s: committed %llu, pending %llu, "
-			    "lag %llu, records %llu, updated %s\n", names[i],
-			    (unsigned long long)st[i].committed,
-			    (unsigned long long)st[i].pending,
-			    (unsigned long long)lag,
-			    (unsigned long long)st[i].records,
-			    st[i].updated[0] != '\0' ? st[i].updated : "-");
-	}
-	if (json)
-		buf_printf(out, "]}\n");
-	rc = 0;
-done:
-	free(st);
-	names_free(names, n);
-	return rc;
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+		snprintf(buf, n, "-");
+	else
+		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The names of every stream in the state directory, sorted. */
-static int
-list_streams(char ***names, size_t *n, struct error *e)
+/* A counter of the stream's, or null when it keeps none yet. */
+static void
+json_counter(struct buf *b, const char *key, const struct sv_stream *s,
+    uint64_t v)
 {
-	char dir[PATH_MAX];
-
-	if (statedir_sub(dir, sizeof(dir), "streams", e) == -1)
-		return -1;
-	return names_list(dir, NAMES_DIRS, names, n, e);
+	if (s->have_counters)
+		buf_printf(b, ",\"%s\":%llu", key, (unsigned long long)v);
+	else
+		buf_printf(b, ",\"%s\":null", key);
 }
 
+/* One stream as one JSON object on a line (aistack-checkpoint(1)). */
+static void
+status_json(struct buf *out, const struct sv_stream *s)
+{
+	const struct stream_counters *c = &s->ctr;
+	char when[32];
+	size_t i;
+
+	buf_printf(out, "{\"stream\":");
+	json_str(out, s->name);
+	buf_printf(out, ",\"head\":%llu,\"backlog\":%llu,\"first\":%llu,"
+	    "\"paused\":%s", (unsigned long long)s->head,
+	    (unsigned long long)s->backlog, (unsigned long long)s->first,
+	    s->paused ? "true" : "false");
+	json_counter(out, "max_backlog", s, c->max_backlog);
+	json_counter(out, "records", s, c->records);
+	json_counter(out, "bytes", s, c->bytes);
+	json_counter(out, "rejected", s, c->rejected);
+	json_counter(out, "empty", s, c->empty);
+	json_counter(out, "counted_head", s, c->head);
+	rfc3339(when, sizeof(when), c->since);
+	buf_printf(out, s->have_counters ? ",\"counting_since\":\"%s\"" :
+	    ",\"counting_since\":null", when);
+	buf_printf(out, ",\"disk_bytes\":%llu,\"disk_bytes_gz\":%llu,"
+	    "\"segments\":%llu,\"segments_gz\":%llu,\"consumers\":[",
+	    (unsigned long long)s->disk_plain, (unsigned long long)s->disk_gz,
+	    (unsigned long long)s->segments_plain,
+	    (unsigned long long)s->segments_gz);
+	for (i = 0; i < s->nconsumers; i++) {
+		const struct sv_consumer *k = &s->consumers[i];
+		buf_printf(out, "%s{\"consumer\":\"%s\",\"committed\":%llu,"
+		    "\"pending\":%llu,\"lag\":%llu,\"records\":%llu,"
+		    "\"batches_failed\":%llu,\"updated\":", i ? "," : "",
+		    k->name, (unsigned long long)k->st.committed,
+		    (unsigned long long)k->st.pending,
+		    (unsigned long long)k->lag,
+		    (unsigned long long)k->st.records,
+		    (unsigned long long)k->st.batches_failed);
+		json_str(out, k->st.updated);
+		buf_putc(out, '}');
+	}
+	buf_printf(out, "],\"sources\":[");
+	for (i = 0; i < s->nsources; i++) {
+		const struct sv_source *f = &s->sources[i];
+		buf_printf(out, "%s{\"source\":", i ? "," : "");
+		json_str(out, f->key);
+		buf_printf(out, ",\"path\":");
+		json_str(out, f->path);
+		buf_printf(out, ",\"offset\":%llu", (unsigned long long)f->offset);
+		if (f->have_counters)
+			buf_printf(out, ",\"lines\":%llu,\"lost_bytes\":%llu}",
+			    (unsigned long long)f->lines,
+			    (unsigned long long)f->lost_bytes);
+		else
+			buf_printf(out, ",\"lines\":null,\"lost_bytes\":null}");
+	}
+	buf_printf(out, "]}\n");
+}
+
+/* One stream as text: a line, then a line per consumer and source. */
+static void
+status_text(struct buf *out, const struct sv_stream *s)
+{
+	const struct stream_counters *c = &s->ctr;
+	size_t i;
+
+	buf_printf(out, "%s: head %llu, backlog %llu", s->name,
+	    (unsigned long long)s->head, (unsigned long long)s->backlog);
+	if (s->have_counters)
+		buf_printf(out, ", records %llu, rejected %llu, empty %llu",
+		    (unsigned long long)c->records,
+		    (unsigned long long)c->rejected,
+		    (unsigned long long)c->empty);
+	buf_printf(out, ", disk %llu bytes in %llu segments (%llu bytes in "
+	    "%llu gzipped)", (unsigned long long)(s->disk_plain + s->disk_gz),
+	    (unsigned long long)(s->segments_plain + s->segments_gz),
+	    (unsigned long long)s->disk_gz,
+	    (unsigned long long)s->segments_gz);
+	if (s->paused)
+		buf_printf(out, ", paused");
+	buf_putc(out, '\n');
+	for (i = 0; i < s->nconsumers; i++) {
+		const struct sv_consumer *k = &s->consumers[i];
+		buf_printf(out, "  %s: committed %llu, pending %llu, lag %llu, "
+		    "records %llu, updated %s", k->name,
+		    (unsigned long long)k->st.committed,
+		    (unsigned long long)k->st.pending,
+		    (unsigned long long)k->lag,
+		    (unsigned long long)k->st.records,
+		    k->st.updated[0] != '\0' ? k->st.updated : "-");
+		if (k->st.batches_failed > 0)
+			buf_printf(out, ", %llu batches failed",
+			    (unsigned long long)k->st.batches_failed);
+		buf_putc(out, '\n');
+	}
+	for (i = 0; i < s->nsources; i++) {
+		const struct sv_source *f = &s->sources[i];
+		buf_printf(out, "  source %s: offset %llu", f->path[0] != '\0' ?
+		    f->path : f->key, (unsigned long long)f->offset);
+		if (f->have_counters)
+			buf_printf(out, ", %llu lines, %llu bytes lost",
+			    (unsigned long long)f->lines,
+			    (unsigned long long)f->lost_bytes);
+		buf_putc(out, '\n');
+	}
+}
+
+/* status: the streams as the read model (lib/stateview.h) sees them. */
 static int
 cmd_status(const struct checkpoint_opts *o)
 {
 	struct buf out = BUF_INIT;
-	char **names = NULL, dir[PATH_MAX];
+	struct stateview v;
 	struct error e;
-	size_t n = 0, i;
 	int status = EXIT_OK;
-	struct stat st;
+	size_t i;
 
 	memset(&e, 0, sizeof(e));
-	if (o->nstreams == 0 && list_streams(&names, &n, &e) == -1)
-		return error_report(&e);
-	for (i = 0; i < (o->nstreams ? (size_t)o->nstreams : n); i++) {
-		const char *label = o->nstreams ? o->streams[i] : names[i];
-		if (statedir_resolve(label, "streams", dir, sizeof(dir),
-		    &e) == -1) {
-			status = error_report(&e);
+	stateview_init(&v);
+	if (stateview_streams(&v, o->streams, (size_t)o->nstreams, &e) == -1)
+		status = error_report(&e);
+	for (i = 0; i < v.nstreams; i++) {
+		const struct sv_stream *s = &v.streams[i];
+		if (!s->ok) {
+			status = error_report(&s->err);
 			continue;
 		}
-		if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-			warnmsg("%s: no such stream", label);
-			status = EXIT_NOINPUT;
-			continue;
-		}
-		if (status_stream(&out, label, dir, o->json, &e) == -1)
-			status = error_report(&e);
+		if (o->json)
+			status_json(&out, s);
+		else
+			status_text(&out, s);
 	}
-	names_free(names, n);
+	stateview_release(&v);
 	if (out.len > 0 && write_all(STDOUT_FILENO, out.data, out.len) == -1) {
 		warnmsg("standard output: %s", strerror(errno));
 		status = EXIT_IOERR;

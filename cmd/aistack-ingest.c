@@ -30,6 +30,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "lock.h"
+#include "metricnames.h"
 #include "metrics.h"
 #include "parse.h"
 #include "pg.h"
@@ -66,6 +67,17 @@ struct counters {
 	uint64_t paused_ms;
 };
 
+/*
+ * Rejected and empty lines on their way into the stream's counters
+ * (lib/stream.h): landed are those whose rejects are in the rejects
+ * stream; they are added at the next lock of the stream.  moved_* are the
+ * run's counts already passed on to landed_*.
+ */
+struct uncounted {
+	uint64_t moved_rejected, moved_empty;
+	uint64_t landed_rejected, landed_empty;
+};
+
 struct ingest {
 	const struct ingest_opts *o;
 	const char *label;		/* the stream's name, or the table */
@@ -79,10 +91,12 @@ struct ingest {
 	size_t cap;
 	struct buf rejbuf;		/* reject records of the current batch */
 	struct counters n;
+	struct uncounted unc;
 	const char *source;		/* input name for rejects */
 	uint64_t lineno;		/* lines read from source so far */
 	/* backpressure */
 	int paused;
+	int pause_warned;		/* stream_pause failed once */
 	uint64_t head, backlog;		/* as last computed */
 	uint64_t min_committed;
 	uint64_t appended_since;	/* bytes since the last computation */
@@ -122,46 +136,95 @@ static const char usage_text[] =
 
 /* --- metrics and statistics ---------------------------------------------- */
 
+/* The rejected and empty lines counted so far have landed (their rejects
+ * are in the rejects stream): pass them on to the stream's counters. */
 static void
-write_metrics(struct ingest *ing)
+lines_landed(struct ingest *ing)
+{
+	struct uncounted *u = &ing->unc;
+
+	u->landed_rejected += ing->n.rejected - u->moved_rejected;
+	u->landed_empty += ing->n.empty - u->moved_empty;
+	u->moved_rejected = ing->n.rejected;
+	u->moved_empty = ing->n.empty;
+}
+
+/* With the stream locked: add the landed lines to its counters. */
+static void
+count_landed(struct ingest *ing)
+{
+	struct uncounted *u = &ing->unc;
+
+	stream_count_lines(&ing->out, u->landed_rejected, u->landed_empty);
+	u->landed_rejected = u->landed_empty = 0;
+}
+
+/*
+ * Write metrics/ingest-NAME.prom: the stream's counters, read and saved
+ * under its lock (so that the file, replaced in lock order, never shows
+ * a counter going down), and what this run did.  ok says whether the run
+ * has gone well so far (for aistack_ingest_last_success_timestamp_seconds).
+ */
+static void
+write_metrics(struct ingest *ing, int ok)
 {
 	struct metrics m = METRICS_INIT;
-	const char *s = ing->label;
+	const char *s = ing->label, *file;
+	struct stream_counters c;
 	struct error e;
+	int locked = 0, have = 0;
 
-	metrics_family(&m, "aistack_ingest_records_total", "counter",
-	    "Input lines by result in this run.");
-	metrics_sample(&m, "aistack_ingest_records_total", (double)ing->n.records,
-	    "stream", s, "result", "appended", NULL);
-	metrics_sample(&m, "aistack_ingest_records_total", (double)ing->n.rejected,
-	    "stream", s, "result", "rejected", NULL);
-	metrics_sample(&m, "aistack_ingest_records_total", (double)ing->n.empty,
-	    "stream", s, "result", "empty", NULL);
-	metrics_family(&m, "aistack_ingest_bytes_total", "counter",
-	    "Bytes of records appended in this run.");
-	metrics_sample(&m, "aistack_ingest_bytes_total", (double)ing->n.bytes,
-	    "stream", s, NULL);
-	metrics_family(&m, "aistack_ingest_batches_total", "counter",
-	    "Batches appended in this run.");
-	metrics_sample(&m, "aistack_ingest_batches_total", (double)ing->n.batches,
-	    "stream", s, NULL);
-	metrics_family(&m, "aistack_ingest_paused", "gauge",
-	    "1 while ingestion waits for the backlog to drain.");
-	metrics_sample(&m, "aistack_ingest_paused", ing->paused ? 1 : 0,
-	    "stream", s, NULL);
-	metrics_family(&m, "aistack_ingest_paused_seconds_total", "counter",
-	    "Time spent waiting for the backlog to drain in this run.");
-	metrics_sample(&m, "aistack_ingest_paused_seconds_total",
-	    (double)ing->n.paused_ms / 1000.0, "stream", s, NULL);
-	if (ing->checked_at != 0) {
-		metrics_family(&m, "aistack_stream_backlog_bytes", "gauge",
-		    "Bytes appended but not committed by the slowest consumer.");
-		metrics_sample(&m, "aistack_stream_backlog_bytes",
-		    (double)ing->backlog, "stream", s, NULL);
+	file = ing->pg != NULL ? s : path_basename(s);
+	if (ing->pg == NULL) {
+		if (stream_lock_counters(&ing->out, &e) == -1)
+			warnmsg("%s", e.msg);
+		else {
+			locked = 1;
+			count_landed(ing);
+			have = stream_counters_flush(&ing->out, &e) == 0;
+			if (!have)
+				warnmsg("%s", e.msg);
+			c = ing->out.ctr;
+		}
 	}
-	if (metrics_write(&m, "ingest", ing->pg != NULL ? s : path_basename(s),
-	    &e) == -1)
+	if (have) {
+		metrics_family(&m, MN_INGEST_RECORDS, "counter",
+		    MH_INGEST_RECORDS);
+		metrics_sample(&m, MN_INGEST_RECORDS, (double)c.records,
+		    "stream", s, "result", "appended", NULL);
+		metrics_sample(&m, MN_INGEST_RECORDS, (double)c.rejected,
+		    "stream", s, "result", "rejected", NULL);
+		metrics_sample(&m, MN_INGEST_RECORDS, (double)c.empty,
+		    "stream", s, "result", "empty", NULL);
+		metrics_family(&m, MN_INGEST_BYTES, "counter", MH_INGEST_BYTES);
+		metrics_sample(&m, MN_INGEST_BYTES, (double)c.bytes,
+		    "stream", s, NULL);
+	}
+	metrics_family(&m, MN_INGEST_LAST_RECORDS, "gauge",
+	    MH_INGEST_LAST_RECORDS);
+	metrics_sample(&m, MN_INGEST_LAST_RECORDS, (double)ing->n.records,
+	    "stream", s, "result", "appended", NULL);
+	metrics_sample(&m, MN_INGEST_LAST_RECORDS, (double)ing->n.rejected,
+	    "stream", s, "result", "rejected", NULL);
+	metrics_sample(&m, MN_INGEST_LAST_RECORDS, (double)ing->n.empty,
+	    "stream", s, "result", "empty", NULL);
+	metrics_family(&m, MN_INGEST_LAST_BYTES, "gauge", MH_INGEST_LAST_BYTES);
+	metrics_sample(&m, MN_INGEST_LAST_BYTES, (double)ing->n.bytes,
+	    "stream", s, NULL);
+	metrics_family(&m, MN_INGEST_LAST_BATCHES, "gauge",
+	    MH_INGEST_LAST_BATCHES);
+	metrics_sample(&m, MN_INGEST_LAST_BATCHES, (double)ing->n.batches,
+	    "stream", s, NULL);
+	metrics_family(&m, MN_INGEST_LAST_PAUSED, "gauge",
+	    MH_INGEST_LAST_PAUSED);
+	metrics_sample(&m, MN_INGEST_LAST_PAUSED,
+	    (double)ing->n.paused_ms / 1000.0, "stream", s, NULL);
+	metrics_last_success(&m, "ingest", file, ok, MN_INGEST_LAST_SUCCESS,
+	    MH_INGEST_LAST_SUCCESS, "stream", s, NULL);
+	if (metrics_write(&m, "ingest", file, &e) == -1)
 		warnmsg("%s", e.msg);
+	if (locked)
+		stream_unlock(&ing->out);
 	metrics_release(&m);
 	ing->metrics_at = clock_mono_ms();
 }
@@ -222,11 +285,11 @@ backpressure(struct ingest *ing, struct error *e)
 		if (ing->backlog <= o->max_backlog) {
 			if (ing->paused) {
 				ing->paused = 0;
+				stream_pause(&ing->out, 0, e);
 				if (o->verbose)
 					warnmsg("%s: backlog %llu bytes, resuming",
 					    ing->out.name,
 					    (unsigned long long)ing->backlog);
-				write_metrics(ing);
 			}
 			return 0;
 		}
@@ -245,11 +308,16 @@ backpressure(struct ingest *ing, struct error *e)
 			if (sync_pending(ing, e) == -1)
 				return -1;
 			ing->paused = 1;
+			/* held while paused: readers see it, it dies with us */
+			if (stream_pause(&ing->out, 1, e) == -1 &&
+			    !ing->pause_warned) {
+				warnmsg("%s (the pause is not shown)", e->msg);
+				ing->pause_warned = 1;
+			}
 			if (o->verbose)
 				warnmsg("%s: backlog %llu bytes over the limit, "
 				    "pausing", ing->out.name,
 				    (unsigned long long)ing->backlog);
-			write_metrics(ing);
 		}
 		if (ing->stop != NULL && ing->stop())
 			return 1;
@@ -259,7 +327,7 @@ backpressure(struct ingest *ing, struct error *e)
 		if (nap < 500)
 			nap *= 2;
 		if (clock_mono_ms() - ing->metrics_at >= METRICS_EVERY_MS)
-			write_metrics(ing);
+			write_metrics(ing, 1);
 	}
 }
 
@@ -340,8 +408,10 @@ rejects_flush(struct ingest *ing, struct error *e)
 {
 	int rc;
 
-	if (ing->rejbuf.len == 0)
+	if (ing->rejbuf.len == 0) {
+		lines_landed(ing);
 		return 0;
+	}
 	if (open_rejects(ing, e) == -1 || stream_lock(&ing->rej, e) == -1)
 		return -1;
 	rc = rejects_write(ing, ing->rejbuf.data, ing->rejbuf.len, e);
@@ -349,6 +419,8 @@ rejects_flush(struct ingest *ing, struct error *e)
 		rc = stream_sync(&ing->rej, e);
 	stream_unlock(&ing->rej);
 	ing->rejbuf.len = 0;
+	if (rc == 0)
+		lines_landed(ing);
 	return rc;
 }
 
@@ -431,6 +503,8 @@ oversize_end(struct ingest *ing, struct error *e)
 	ing->ncarry = 0;
 	ing->lineno++;
 	ing->n.rejected++;
+	if (rc == 0)
+		lines_landed(ing);
 	return rc;
 }
 
@@ -499,19 +573,21 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 			return -1;
 		if (stream_lock(s, e) == -1)
 			return -1;
+		count_landed(ing);
 		if (ing->o->sync == SYNC_ALWAYS) {
 			const char *p = data, *end = data + n;
 			while (rc == 0 && p < end) {
 				const char *nl = memchr(p, '\n', (size_t)(end - p));
 				size_t one = (size_t)(nl - p) + 1, d;
-				rc = stream_append(s, p, one, &d, e);
+				rc = stream_append_records(s, p, one, 1, &d, e);
 				if (rc == 0)
 					rc = stream_sync(s, e);
 				done += d;
 				p += one;
 			}
 		} else
-			rc = stream_append(s, data, n, &done, e);
+			rc = stream_append_records(s, data, n, nrec, &done, e);
+		/* the counters are saved with the lock's release */
 		stream_unlock(s);
 		if (rc == 0 && ing->o->sync == SYNC_BATCH) {
 			/* start writeback now; sync_pending waits for it */
@@ -758,7 +834,7 @@ ingest_follow(struct ingest *ing, struct error *e)
 		    (r = follow_read(&f, ing->in, ing->cap, &flags, e)) == -1)
 			goto out;
 		if (clock_mono_ms() - ing->metrics_at >= METRICS_EVERY_MS)
-			write_metrics(ing);
+			write_metrics(ing, 1);
 		if (r == 0) {
 			follow_wait(&f, 1000);
 			continue;
@@ -823,7 +899,7 @@ run(const struct ingest_opts *o)
 		warnmsg("input buffer of %zu bytes: %s", ing.cap, strerror(errno));
 		return EXIT_SOFTWARE;
 	}
-	ing.out.lockfd = ing.out.segfd = -1;
+	ing.out.lockfd = ing.out.segfd = ing.out.pausefd = -1;
 	if (pg_uri_is(o->target)) {
 		ing.label = o->table;
 		if (pg_sink_open(&ing.pg, o->target, o->table, &e) == -1) {
@@ -833,8 +909,10 @@ run(const struct ingest_opts *o)
 	} else if (stream_open(&ing.out, o->target, 1, &e) == -1) {
 		free(ing.in);
 		return error_report(&e);
-	} else
+	} else {
 		ing.label = ing.out.name;
+		ing.out.max_backlog = o->max_backlog;
+	}
 	if (o->follow != NULL) {
 		if (ingest_follow(&ing, &e) == -1)
 			status = error_report(&e);
@@ -879,7 +957,7 @@ run(const struct ingest_opts *o)
 		    (unsigned long long)ing.n.rejected,
 		    (unsigned long long)ing.n.empty,
 		    (unsigned long long)ing.n.batches);
-	write_metrics(&ing);
+	write_metrics(&ing, status == EXIT_OK);
 	if (o->stats != NULL && write_stats(&ing, &e) == -1) {
 		error_report(&e);
 		if (status == EXIT_OK)

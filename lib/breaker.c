@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "exitcode.h"
 #include "fsutil.h"
 #include "lock.h"
+#include "metricnames.h"
 #include "metrics.h"
 #include "parse.h"
 
@@ -552,7 +554,7 @@ data_read_cached(const struct breaker *b, const char *path,
 		if (errno != ENOENT)
 			return read_error(path, e);
 		data_init(d);
-		return 0;
+		return 1;
 	}
 	if (fstat(fd, &st) == -1 || (rc = data_read_fd(fd, d)) == -1) {
 		read_error(path, e);
@@ -575,9 +577,9 @@ data_read_cached(const struct breaker *b, const char *path,
 }
 
 /*
- * Read breakers/NAME into d; a missing file is a closed breaker.  trust:
- * a cached state checked in the last CACHE_TRUST_US will do (for
- * decisions taken without the lock).
+ * Read breakers/NAME into d; a missing file is a closed breaker (and
+ * returns 1, else 0 or -1).  trust: a cached state checked in the last
+ * CACHE_TRUST_US will do (for decisions taken without the lock).
  */
 static int
 data_read(const struct breaker *b, struct breaker_data *d, int trust,
@@ -593,7 +595,7 @@ data_read(const struct breaker *b, struct breaker_data *d, int trust,
 		if (errno != ENOENT)
 			return read_error(path, e);
 		data_init(d);
-		return 0;
+		return 1;
 	}
 	rc = data_read_fd(fd, d);
 	if (rc == -1)
@@ -615,19 +617,17 @@ metrics_update(const struct breaker *b, const struct breaker_data *d)
 	int rc = 0;
 	size_t i;
 
-	rc |= metrics_family(&m, "aistack_breaker_state", "gauge",
-	    "Circuit breaker state (0 closed, 1 half-open, 2 open), "
-	    "as of its last change.");
-	rc |= metrics_sample(&m, "aistack_breaker_state", (double)d->state,
+	rc |= metrics_family(&m, MN_BREAKER_STATE, "gauge", MH_BREAKER_STATE);
+	rc |= metrics_sample(&m, MN_BREAKER_STATE, (double)d->state,
 	    "breaker", b->name, NULL);
-	rc |= metrics_family(&m, "aistack_breaker_failures", "gauge",
-	    "Consecutive failures counted while closed.");
-	rc |= metrics_sample(&m, "aistack_breaker_failures",
-	    (double)d->failures, "breaker", b->name, NULL);
-	rc |= metrics_family(&m, "aistack_breaker_transitions_total",
-	    "counter", "Circuit breaker state changes, by new state.");
+	rc |= metrics_family(&m, MN_BREAKER_FAILURES, "gauge",
+	    MH_BREAKER_FAILURES);
+	rc |= metrics_sample(&m, MN_BREAKER_FAILURES, (double)d->failures,
+	    "breaker", b->name, NULL);
+	rc |= metrics_family(&m, MN_BREAKER_TRANSITIONS, "counter",
+	    MH_BREAKER_TRANSITIONS);
 	for (i = 0; i < 3; i++)
-		rc |= metrics_sample(&m, "aistack_breaker_transitions_total",
+		rc |= metrics_sample(&m, MN_BREAKER_TRANSITIONS,
 		    (double)*counts[i], "breaker", b->name, "to",
 		    breaker_state_name(states[i]), NULL);
 	if (rc == 0)
@@ -660,6 +660,146 @@ data_write(const struct breaker *b, const struct breaker_data *d,
 	if (rc == 0)
 		metrics_update(b, d);
 	return rc;
+}
+
+/* --- the call counters ---------------------------------------------------- */
+
+/*
+ * breakers/.NAME.counters: CTR_WORDS 64-bit words in the machine's byte
+ * order, mapped shared by every process that counts, and incremented
+ * with atomic operations: counting a call costs no system call once
+ * mapped, and no write of the state file.  Word 0 is the magic; the
+ * others are indexed by enum ctr_word.  The file is created whole (a
+ * temporary file linked into place), so it is never seen short.  Like
+ * the page cache it lives in, it survives any process's death; a machine
+ * crash may take back what was counted since the kernel last wrote it.
+ */
+#define CTR_MAGIC	0x3143524254534941ULL	/* "AISTBRC1" */
+#define CTR_WORDS	16
+#define CTR_BYTES	(CTR_WORDS * 8)
+
+enum ctr_word {
+	CTR_SUCCESS = 1, CTR_FAILURE, CTR_IGNORED, CTR_REFUSED,
+	CTR_LAST_SUCCESS, CTR_LAST_FAILURE
+};
+
+static void
+counters_path(const struct breaker *b, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/.%s.counters", b->dir, b->name);
+}
+
+/* Create the counters file whole unless it exists; 0 or -1. */
+static int
+counters_create(const char *path)
+{
+	char tmp[PATH_MAX + 96];
+	uint64_t words[CTR_WORDS];
+	int fd, rc;
+
+	memset(words, 0, sizeof(words));
+	words[0] = CTR_MAGIC;
+	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return -1;
+	rc = fchmod(fd, 0644) == -1 || write_all(fd, words, sizeof(words)) ==
+	    -1 ? -1 : 0;
+	if (close(fd) == -1)
+		rc = -1;
+	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
+		rc = -1;
+	unlink(tmp);
+	return rc;
+}
+
+/* Map path (PROT_READ, or read-write when writable); NULL when it cannot
+ * be (missing, short, not a counters file). */
+static uint64_t *
+counters_map(const char *path, int writable)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	if ((fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || st.st_size < CTR_BYTES) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, CTR_BYTES, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+	    MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) != CTR_MAGIC) {
+		munmap(p, CTR_BYTES);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * The breaker's counters, mapped on first use (creating the file) and
+ * kept until breaker_fini; NULL when they cannot be, and then calls are
+ * simply not counted.  Threads may race here: one mapping wins.
+ */
+static uint64_t *
+counters_get(const struct breaker *b)
+{
+	struct breaker *mb = (struct breaker *)(uintptr_t)b;
+	char path[PATH_MAX + NAME_MAX_LEN + 16];
+	uint64_t *p, *expected = NULL;
+
+	if ((p = __atomic_load_n(&mb->counters, __ATOMIC_ACQUIRE)) != NULL)
+		return p;
+	counters_path(b, path, sizeof(path));
+	if ((p = counters_map(path, 1)) == NULL &&
+	    (counters_create(path) == -1 || (p = counters_map(path, 1)) == NULL))
+		return NULL;
+	if (!__atomic_compare_exchange_n(&mb->counters, &expected, p, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		munmap(p, CTR_BYTES);
+		return expected;
+	}
+	return p;
+}
+
+static void
+count_call(uint64_t *ctr, enum ctr_word w)
+{
+	if (ctr == NULL)
+		return;
+	__atomic_fetch_add(&ctr[w], 1, __ATOMIC_RELAXED);
+	if (w == CTR_SUCCESS || w == CTR_FAILURE)
+		__atomic_store_n(&ctr[w == CTR_SUCCESS ? CTR_LAST_SUCCESS :
+		    CTR_LAST_FAILURE], (uint64_t)time(NULL), __ATOMIC_RELAXED);
+}
+
+int
+breaker_counters_read(const char *name, struct breaker_counters *c)
+{
+	char dir[PATH_MAX], path[PATH_MAX + NAME_MAX_LEN + 16];
+	struct error ignored;
+	uint64_t *p;
+
+	memset(c, 0, sizeof(*c));
+	if (!name_valid(name) ||
+	    statedir_sub(dir, sizeof(dir), "breakers", &ignored) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/.%s.counters", dir, name);
+	if ((p = counters_map(path, 0)) == NULL)
+		return access(path, F_OK) == -1 && errno == ENOENT ? 1 : -1;
+	c->success = __atomic_load_n(&p[CTR_SUCCESS], __ATOMIC_RELAXED);
+	c->failure = __atomic_load_n(&p[CTR_FAILURE], __ATOMIC_RELAXED);
+	c->ignored = __atomic_load_n(&p[CTR_IGNORED], __ATOMIC_RELAXED);
+	c->refused = __atomic_load_n(&p[CTR_REFUSED], __ATOMIC_RELAXED);
+	c->last_success = (int64_t)__atomic_load_n(&p[CTR_LAST_SUCCESS],
+	    __ATOMIC_RELAXED);
+	c->last_failure = (int64_t)__atomic_load_n(&p[CTR_LAST_FAILURE],
+	    __ATOMIC_RELAXED);
+	munmap(p, CTR_BYTES);
+	return 0;
 }
 
 /* Take the breaker's lock; returns the descriptor to close, or -1. */
@@ -765,6 +905,9 @@ breaker_fini(struct breaker *b)
 {
 	struct breaker_cache *c = b->cache;
 
+	if (b->counters != NULL)
+		munmap(b->counters, CTR_BYTES);
+	b->counters = NULL;
 	if (c == NULL)
 		return;
 	if (c->fd != -1)
@@ -793,6 +936,7 @@ decide(const struct breaker *b, enum breaker_state decision,
 	case BREAKER_CLOSED:
 		t->state = BREAKER_CLOSED;
 		t->generation = d->generation;
+		t->counters = counters_get(b);
 		return 1;
 	case BREAKER_HALF_OPEN:
 		if ((fd = slot_take(b, e)) == -1)
@@ -804,6 +948,7 @@ decide(const struct breaker *b, enum breaker_state decision,
 		t->state = BREAKER_HALF_OPEN;
 		t->generation = d->generation;
 		t->slot_fd = fd;
+		t->counters = counters_get(b);
 		return 1;
 	case BREAKER_OPEN:
 		break;
@@ -823,26 +968,30 @@ breaker_acquire(const struct breaker *b, struct breaker_ticket *t,
 	ticket_init(t);
 	*retry_in_ms = 0;
 	clock_read(b, &now);
-	if (data_read(b, &d, 1, e) == -1)
+	if ((rc = data_read(b, &d, 1, e)) == -1)
 		return -1;
 	/* the fast path: no change, no lock (the file is replaced whole) */
-	if (breaker_sm_acquire(&d, &b->set, &now, &decision, retry_in_ms) == 0 &&
-	    decision != BREAKER_HALF_OPEN)
-		return decide(b, decision, &d, t, retry_in_ms, e) == 1 ?
-		    BREAKER_ALLOWED : BREAKER_REFUSED;
+	if (rc == 0 && breaker_sm_acquire(&d, &b->set, &now, &decision,
+	    retry_in_ms) == 0 && decision != BREAKER_HALF_OPEN)
+		goto decided;
 
+	/* a change, or the first use: the closed state is written once,
+	 * so that the breaker is seen from its first call */
 	if ((lfd = lock_breaker(b, e)) == -1)
 		return -1;
 	clock_read(b, &now);
 	rc = data_read(b, &d, 0, e);
-	if (rc == 0 && breaker_sm_acquire(&d, &b->set, &now, &decision,
-	    retry_in_ms) == 1)
+	if (rc >= 0 && (breaker_sm_acquire(&d, &b->set, &now, &decision,
+	    retry_in_ms) == 1 || rc == 1))
 		rc = data_write(b, &d, e);
-	if (rc == 0)
-		rc = decide(b, decision, &d, t, retry_in_ms, e);
 	close(lfd);
 	if (rc == -1)
 		return -1;
+decided:
+	if ((rc = decide(b, decision, &d, t, retry_in_ms, e)) == -1)
+		return -1;
+	if (rc == 0)
+		count_call(counters_get(b), CTR_REFUSED);
 	return rc == 1 ? BREAKER_ALLOWED : BREAKER_REFUSED;
 }
 
@@ -851,6 +1000,9 @@ breaker_cancel(struct breaker_ticket *t)
 {
 	if (t == NULL)
 		return;
+	if (t->counters != NULL)	/* allowed, and no outcome recorded */
+		count_call(t->counters, CTR_IGNORED);
+	t->counters = NULL;
 	if (t->slot_fd >= 0)
 		close(t->slot_fd);
 	t->slot_fd = -1;
@@ -865,6 +1017,9 @@ breaker_record(const struct breaker *b, struct breaker_ticket *t, int success,
 	int lfd, rc;
 
 	t->transition = 0;
+	/* the call was made and ended so, whatever the state does with it */
+	count_call(t->counters, success ? CTR_SUCCESS : CTR_FAILURE);
+	t->counters = NULL;
 	clock_read(b, &now);
 	if (data_read(b, &d, 1, e) == -1)
 		goto fail;
@@ -879,8 +1034,9 @@ breaker_record(const struct breaker *b, struct breaker_ticket *t, int success,
 		goto fail;
 	clock_read(b, &now);
 	rc = data_read(b, &d, 0, e);
-	if (rc == 0) {
+	if (rc >= 0) {
 		enum breaker_state before = d.state;
+		rc = 0;
 		if (breaker_sm_record(&d, &b->set, &now, t->generation,
 		    success, random32()) == 1)
 			rc = data_write(b, &d, e);
@@ -913,7 +1069,7 @@ manual(const struct breaker *b, int trip, struct error *e)
 		data_init(&d);
 		rc = 0;
 	}
-	if (rc == 0) {
+	if (rc >= 0) {
 		if (trip)
 			breaker_sm_trip(&d, &b->set, &now);
 		else
@@ -965,6 +1121,62 @@ breaker_status_read(const char *name, struct breaker_status *st,
 	if (breaker_init(&b, name, NULL, e) == -1)
 		return -1;
 	return breaker_status_get(&b, st, e);
+}
+
+int
+breaker_configured(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->n; i++)
+		if (strncmp(c->entries[i].section, "breaker ", 8) == 0 &&
+		    strcmp(c->entries[i].section + 8, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+breaker_list_all(const struct config *c, char ***names, size_t *n,
+    struct error *e)
+{
+	char **v, **nv;
+	size_t i, j, m;
+
+	if (breaker_list(names, n, e) == -1)
+		return -1;
+	v = *names;
+	m = *n;
+	for (i = 0; c != NULL && i < c->n; i++) {
+		const char *sec = c->entries[i].section;
+		if (strncmp(sec, "breaker ", 8) != 0 || !name_valid(sec + 8))
+			continue;
+		for (j = 0; j < m && strcmp(v[j], sec + 8) != 0; j++)
+			;
+		if (j < m)
+			continue;
+		if ((nv = realloc(v, (m + 1) * sizeof(*v))) == NULL ||
+		    (nv[m] = strdup(sec + 8)) == NULL) {
+			if (nv != NULL)
+				v = nv;
+			names_free(v, m);
+			*names = NULL;
+			*n = 0;
+			return error_errno(e, EXIT_SOFTWARE, "breakers");
+		}
+		v = nv;
+		m++;
+	}
+	if (m > 1)
+		qsort(v, m, sizeof(*v), name_cmp);
+	*names = v;
+	*n = m;
+	return 0;
 }
 
 int

@@ -53,14 +53,27 @@
  * breaker_cancel, which release its trial slot.
  *
  * Threads: a struct breaker is read-only after breaker_init (its cache,
- * when enabled, has its own mutex) and may be shared by any number of
- * threads; each operation opens its own descriptors.  Tickets belong to one thread at a time.  No function
- * prints, exits or keeps global state.
+ * when enabled, has its own mutex; its counters pointer is set once,
+ * atomically) and may be shared by any number of threads; each operation
+ * opens its own descriptors.  Tickets belong to one thread at a time.  No
+ * function prints, exits or keeps global state.
+ *
+ * First use: the first call of a breaker that has no state file writes
+ * its closed state (once, under the lock), so that a breaker that has
+ * only ever succeeded is seen by status, /health and /metrics.
+ *
+ * Counters: every call is counted in statedir/breakers/.NAME.counters
+ * (see breaker_counters_read) by its result: success, failure, ignored
+ * (breaker_cancel: it says nothing of the dependency) or refused, with
+ * atomic increments of a shared mapping, so that counting writes no file.
+ * A call is counted when its outcome is known (a holder killed during
+ * its call is never counted); transitions are counted in the state file.
  *
  * Metrics: whenever the state file changes, statedir/metrics/breaker-NAME.prom
  * is rewritten (aistack_breaker_state, aistack_breaker_failures,
- * aistack_breaker_transitions_total{to=...}); a failure to write it is
- * ignored.
+ * aistack_breaker_transitions_total{to=...}: what the state file says;
+ * the live state and the call counters are read through lib/stateview.h);
+ * a failure to write it is ignored.
  */
 #ifndef AISTACK_BREAKER_H
 #define AISTACK_BREAKER_H
@@ -127,6 +140,19 @@ struct breaker {
 	void (*clock)(struct breaker_clock *now);
 	/* NULL, or what breaker_cache_enable set up (lib/breaker.c). */
 	struct breaker_cache *cache;
+	/* The call counters, mapped at the first call (set once, atomically);
+	 * unmapped by breaker_fini. */
+	uint64_t *counters;
+};
+
+/* What breakers/.NAME.counters holds. */
+struct breaker_counters {
+	uint64_t success;		/* calls that succeeded */
+	uint64_t failure;		/* calls that failed (or timed out) */
+	uint64_t ignored;		/* calls whose outcome said nothing */
+	uint64_t refused;		/* calls refused while open */
+	int64_t last_success;		/* Unix time of the last success, 0 never */
+	int64_t last_failure;		/* of the last failure, 0 never */
 };
 
 /* One allowed call. */
@@ -134,6 +160,7 @@ struct breaker_ticket {
 	uint64_t generation;		/* the state it was allowed in */
 	enum breaker_state state;	/* CLOSED, or HALF_OPEN for a trial */
 	int slot_fd;			/* the held trial slot, -1 none */
+	uint64_t *counters;		/* the breaker's, until the outcome */
 	/* Filled by breaker_record: the state after it and whether the
 	 * outcome changed the state (for messages such as -v). */
 	enum breaker_state after;
@@ -239,6 +266,22 @@ int breaker_status_get(const struct breaker *b, struct breaker_status *st,
  * frees them with names_free (statedir.h); *n is the count.
  */
 int breaker_list(char ***names, size_t *n, struct error *e);
+
+/*
+ * The names of every breaker in the state directory and of every
+ * "[breaker NAME]" section of c (c may be NULL), sorted, each once: a
+ * configured breaker is listed before its first call.  The caller frees
+ * them with names_free.
+ */
+int breaker_list_all(const struct config *c, char ***names, size_t *n,
+    struct error *e);
+
+/* Whether c has a "[breaker NAME]" section. */
+int breaker_configured(const struct config *c, const char *name);
+
+/* Read breaker name's call counters: 0, 1 when it has none yet (never
+ * called: c zeroed), -1 when they cannot be read. */
+int breaker_counters_read(const char *name, struct breaker_counters *c);
 
 /* Read the real clocks. */
 void breaker_clock_now(struct breaker_clock *now);

@@ -73,6 +73,12 @@ consumer_parse(const char *text, size_t n, struct consumer_state *st,
 	if (json_is_string(upd = json_object_get(root, "updated")))
 		snprintf(st->updated, sizeof(st->updated), "%s",
 		    json_string_value(upd));
+	if (json_object_get(root, "batches_failed") != NULL &&
+	    get_u64(root, "batches_failed", &st->batches_failed) == -1) {
+		json_decref(root);
+		return error_set(e, EXIT_DATAERR, "expected a non-negative "
+		    "integer \"batches_failed\"");
+	}
 	json_decref(root);
 	return 0;
 }
@@ -101,11 +107,11 @@ consumer_load(const char *streamdir, const char *name,
 	return 0;
 }
 
-int
-consumer_save(const char *streamdir, const char *name,
-    struct consumer_state *st, struct error *e)
+static int
+save(const char *streamdir, const char *name, struct consumer_state *st,
+    int stamp, struct error *e)
 {
-	char path[PATH_MAX], dir[PATH_MAX + 16], text[256];
+	char path[PATH_MAX], dir[PATH_MAX + 16], text[320];
 	int n;
 
 	if (consumer_path(streamdir, name, path, sizeof(path), e) == -1)
@@ -113,12 +119,33 @@ consumer_save(const char *streamdir, const char *name,
 	snprintf(dir, sizeof(dir), "%s/consumers", streamdir);
 	if (mkdir_p(dir, 0700) == -1)
 		return error_errno(e, error_code_for_errno(errno), "%s", dir);
-	rfc3339_now(st->updated, sizeof(st->updated));
+	if (stamp || st->updated[0] == '\0')
+		rfc3339_now(st->updated, sizeof(st->updated));
 	n = snprintf(text, sizeof(text), "{\"committed\":%llu,\"pending\":%llu,"
-	    "\"records\":%llu,\"updated\":\"%s\"}\n",
+	    "\"records\":%llu,\"updated\":\"%s\"",
 	    (unsigned long long)st->committed, (unsigned long long)st->pending,
 	    (unsigned long long)st->records, st->updated);
+	if (st->batches_failed > 0)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+		    ",\"batches_failed\":%llu",
+		    (unsigned long long)st->batches_failed);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "}\n");
 	return atomic_replace(path, text, (size_t)n, 0600, e);
+}
+
+int
+consumer_save(const char *streamdir, const char *name,
+    struct consumer_state *st, struct error *e)
+{
+	return save(streamdir, name, st, 1, e);
+}
+
+int
+consumer_note_failure(const char *streamdir, const char *name,
+    struct consumer_state *st, struct error *e)
+{
+	st->batches_failed++;
+	return save(streamdir, name, st, 0, e);
 }
 
 int

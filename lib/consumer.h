@@ -1,6 +1,7 @@
 /*
  * Consumer state files: streams/NAME/consumers/CONSUMER holds
- * {"committed":N,"pending":N,"records":N,"updated":"RFC 3339 UTC"} and is
+ * {"committed":N,"pending":N,"records":N,"updated":"RFC 3339 UTC",
+ * "batches_failed":N} (the last is optional: older files lack it) and is
  * replaced atomically (temp file, fsync, rename, fsync directory), so a
  * crash leaves the old state or the new one, never a torn file.
  * Temporary files start with '.', so listing skips them.
@@ -17,7 +18,8 @@ struct consumer_state {
 	uint64_t committed;	/* every record ending at or before is consumed */
 	uint64_t pending;	/* delivered but not acknowledged (>= committed) */
 	uint64_t records;	/* records committed so far */
-	char updated[32];	/* RFC 3339 UTC of the last change */
+	char updated[32];	/* RFC 3339 UTC of the last move of the offsets */
+	uint64_t batches_failed;	/* batches whose command failed, ever */
 };
 
 /* Write the path of a consumer's file (stream dir, consumer NAME) to buf. */
@@ -37,6 +39,11 @@ int consumer_parse(const char *text, size_t n, struct consumer_state *st,
 
 /* Save a consumer's state atomically, stamping st->updated with now. */
 int consumer_save(const char *streamdir, const char *name,
+    struct consumer_state *st, struct error *e);
+
+/* Count a failed batch in st and save it, leaving st->updated as it was
+ * (the offsets did not move). */
+int consumer_note_failure(const char *streamdir, const char *name,
     struct consumer_state *st, struct error *e);
 
 /* Remove a consumer's file (and lock file); a missing one is not an error. */

@@ -387,3 +387,28 @@ fail:
 	close(fd);
 	return -1;
 }
+
+int
+digestset_peek(const char *path, uint64_t *count, uint64_t *bytes,
+    struct error *e)
+{
+	unsigned char hdr[H_META];
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 1 : error_errno(e, EXIT_NOINPUT, "%s",
+		    path);
+	got = fstat(fd, &st) == -1 ? -1 : read_full(fd, hdr, sizeof(hdr));
+	close(fd);
+	if (got == -1)
+		return error_errno(e, EXIT_IOERR, "%s", path);
+	if ((size_t)got < sizeof(hdr) || memcmp(hdr + H_MAGIC, MAGIC, 8) != 0 ||
+	    get32(hdr + H_VERSION) != VERSION)
+		return error_set(e, EXIT_DATAERR, "%s: not a digest set "
+		    "(bad header)", path);
+	*count = get64(hdr + H_COUNT);
+	*bytes = (uint64_t)st.st_size;
+	return 0;
+}

@@ -77,4 +77,12 @@ int digestset_load(struct digestset *s, const char *path, struct buf *meta,
 
 void digestset_release(struct digestset *s);
 
+/*
+ * The member count and file size of the saved set at path, from its
+ * header alone (no checksum: for reports, never for use): 0, 1 when there
+ * is no file, -1 (EXIT_DATAERR when it is not a digest set file).
+ */
+int digestset_peek(const char *path, uint64_t *count, uint64_t *bytes,
+    struct error *e);
+
 #endif

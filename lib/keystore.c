@@ -374,3 +374,21 @@ keystore_close(struct keystore *ks)
 	buf_release(&ks->pend);
 	buf_release(&ks->pendsig);
 }
+
+int
+keystore_stat(const char *path, struct keystore_stat *st, struct error *e)
+{
+	char dir[PATH_MAX], journal[PATH_MAX * 2];
+	struct stat js;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = digestset_peek(path, &st->keys, &st->bytes, e)) != 0)
+		return rc;
+	path_dirname(path, dir, sizeof(dir));
+	snprintf(journal, sizeof(journal), "%s/.%s.journal", dir,
+	    path_basename(path));
+	if (stat(journal, &js) == 0)
+		st->bytes += (uint64_t)js.st_size;
+	return 0;
+}

@@ -84,4 +84,21 @@ int keystore_save(struct keystore *ks, struct error *e);
 
 void keystore_close(struct keystore *ks);
 
+/* What a key set file says of itself, for reports (lib/stateview.h). */
+struct keystore_stat {
+	uint64_t keys;			/* keys of its snapshot */
+	uint64_t bytes;			/* bytes of its snapshot and journal */
+	int have_counters;		/* it keeps the counts below */
+	/* cumulative: looked up, kept, dropped (near ones included), near */
+	uint64_t seen, unique, duplicates, near;
+};
+
+/*
+ * Describe the key set at path from the header of its snapshot and the
+ * size of its journal, without loading it (the cost does not grow with
+ * the set): 0, 1 when there is none, -1.  This format keeps no
+ * cumulative counts (have_counters 0).
+ */
+int keystore_stat(const char *path, struct keystore_stat *st, struct error *e);
+
 #endif

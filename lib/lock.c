@@ -97,3 +97,16 @@ lock_release(int fd, enum lock_kind k)
 	errno = EINVAL;
 	return -1;
 }
+
+int
+lock_held(int fd)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
+		return -1;
+	return fl.l_type != F_UNLCK;
+}

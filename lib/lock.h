@@ -34,4 +34,12 @@ int lock_take(int fd, enum lock_kind k, int exclusive, int64_t timeout_ms);
 /* Release a lock taken by lock_take. */
 int lock_release(int fd, enum lock_kind k);
 
+/*
+ * Whether another open file description holds an OFD (or classic fcntl)
+ * lock, shared or exclusive, on any part of the file open at fd: 1 or 0,
+ * -1 with errno.  Say, whether a process that marks a state by holding a
+ * lock is still alive in that state.
+ */
+int lock_held(int fd);
+
 #endif

@@ -33,6 +33,25 @@ int metrics_sample(struct metrics *m, const char *name, double value, ...)
 int metrics_write(const struct metrics *m, const char *cmd, const char *name,
     struct error *e);
 
+/*
+ * The value of the sample name{labels} (label name/value pairs ended by
+ * NULL, as for metrics_sample) in statedir/metrics/CMD-NAME.prom as it
+ * was last written; NAN when the file or the sample is missing.  For a
+ * gauge a run keeps from the run before, such as
+ * aistack_CMD_last_success_timestamp_seconds after a failed run.
+ */
+double metrics_previous(const char *cmd, const char *file, const char *name,
+    ...) __attribute__((sentinel));
+
+/*
+ * Add the family name (a gauge, help text help) with one sample: now when
+ * success is nonzero, else the value the last metrics/CMD-FILE.prom held
+ * (nothing when it held none).  The labels follow as for metrics_sample.
+ */
+int metrics_last_success(struct metrics *m, const char *cmd, const char *file,
+    int success, const char *name, const char *help, ...)
+    __attribute__((sentinel));
+
 void metrics_release(struct metrics *m);
 
 #endif

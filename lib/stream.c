@@ -1,10 +1,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -15,6 +17,9 @@
 
 #define SEGMENT_MODE	0644
 #define SEALED_MODE	0444
+#define COUNTERS_FILE	".counters"
+#define COUNTERS_MAX	4096
+#define PAUSE_FILE	"pause"
 
 void
 segment_name(char *buf, size_t n, uint64_t base, int gz)
@@ -122,7 +127,8 @@ stream_open(struct stream *s, const char *arg, int create, struct error *e)
 	struct stat st;
 
 	memset(s, 0, sizeof(*s));
-	s->lockfd = s->segfd = -1;
+	s->lockfd = s->segfd = s->pausefd = -1;
+	s->max_backlog = UINT64_MAX;
 	if (statedir_resolve(arg, "streams", s->dir, sizeof(s->dir), e) == -1)
 		return -1;
 	snprintf(s->name, sizeof(s->name), "%s", arg);
@@ -290,6 +296,218 @@ repair_tail(struct stream *s, struct error *e)
 	return 0;
 }
 
+/* --- counters (see struct stream_counters) ------------------------------ */
+
+/* Count the newlines in p[0..n). */
+static uint64_t
+count_newlines(const char *p, size_t n)
+{
+	const char *end = p + n, *nl;
+	uint64_t c = 0;
+
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		c++;
+		p = nl + 1;
+	}
+	return c;
+}
+
+/* Parse the text of a .counters file; 0, or -1 when it is not one. */
+static int
+counters_parse(char *text, struct stream_counters *c)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{ "head", offsetof(struct stream_counters, head) },
+		{ "records", offsetof(struct stream_counters, records) },
+		{ "bytes", offsetof(struct stream_counters, bytes) },
+		{ "rejected", offsetof(struct stream_counters, rejected) },
+		{ "empty", offsetof(struct stream_counters, empty) },
+		{ "max_backlog", offsetof(struct stream_counters, max_backlog) },
+	};
+	char *line, *save = NULL, *sp, *end;
+	unsigned long long v;
+	unsigned seen = 0;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	if (strncmp(text, "aistack-stream-counters 1\n", 26) != 0)
+		return -1;
+	for (line = strtok_r(text + 26, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((sp = strchr(line, ' ')) == NULL)
+			return -1;
+		*sp++ = '\0';
+		errno = 0;
+		v = strtoull(sp, &end, 10);
+		if (errno != 0 || end == sp || *end != '\0' || *sp == '-')
+			return -1;
+		if (strcmp(line, "since") == 0) {
+			c->since = (int64_t)v;
+			continue;
+		}
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(line, keys[i].key) == 0) {
+				*(uint64_t *)(void *)((char *)c + keys[i].off) = v;
+				seen |= 1u << i;
+			}
+	}
+	/* head, records and bytes at least; other keys are for later */
+	return (seen & 7) == 7 ? 0 : -1;
+}
+
+int
+stream_counters_read(const char *dir, struct stream_counters *c,
+    struct error *e)
+{
+	char path[PATH_MAX + 16], *text;
+	size_t n;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(path, sizeof(path), "%s/%s", dir, COUNTERS_FILE);
+	if (read_file(path, COUNTERS_MAX, &text, &n) == -1) {
+		if (errno == ENOENT)
+			return 1;
+		return error_errno(e, errno == EFBIG ? EXIT_DATAERR : EXIT_IOERR,
+		    "%s", path);
+	}
+	rc = counters_parse(text, c);
+	free(text);
+	if (rc == -1) {
+		memset(c, 0, sizeof(*c));
+		return error_set(e, EXIT_DATAERR, "%s: not a counters file",
+		    path);
+	}
+	return 0;
+}
+
+int
+stream_counters_flush(struct stream *s, struct error *e)
+{
+	char path[PATH_MAX + 16], text[512];
+	const struct stream_counters *c = &s->ctr;
+	int n;
+
+	if (!s->ctr_dirty)
+		return 0;
+
+	snprintf(path, sizeof(path), "%s/%s", s->dir, COUNTERS_FILE);
+	n = snprintf(text, sizeof(text), "aistack-stream-counters 1\n"
+	    "head %llu\nrecords %llu\nbytes %llu\nrejected %llu\nempty %llu\n"
+	    "max_backlog %llu\nsince %lld\n", (unsigned long long)c->head,
+	    (unsigned long long)c->records, (unsigned long long)c->bytes,
+	    (unsigned long long)c->rejected, (unsigned long long)c->empty,
+	    (unsigned long long)c->max_backlog, (long long)c->since);
+	if (atomic_replace_volatile(path, text, (size_t)n, 0644, e) == -1)
+		return error_wrap(e, "%s: counters", s->name);
+	s->ctr_dirty = 0;
+	return 0;
+}
+
+/*
+ * Count the records (newlines) of the stream's bytes [from, to), read
+ * from its plain segments.  Bytes in a compressed or expired segment are
+ * not counted (see struct stream_counters).  Only the bytes a killed
+ * writer left uncounted are ever read: normally none.
+ */
+static uint64_t
+count_range(const char *dir, uint64_t from, uint64_t to)
+{
+	struct segment_list l;
+	struct error ignored;
+	char name[64], path[PATH_MAX + 64], block[65536];
+	uint64_t count = 0;
+	size_t i;
+
+	if (from >= to || segments_list(dir, &l, &ignored) == -1)
+		return 0;
+	for (i = 0; i < l.n; i++) {
+		uint64_t lo = l.v[i].base, hi = i + 1 < l.n ? l.v[i + 1].base :
+		    UINT64_MAX, pos;
+		int fd;
+
+		if (hi <= from || lo >= to || l.v[i].gz)
+			continue;
+		segment_name(name, sizeof(name), lo, 0);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		for (pos = from > lo ? from : lo; pos < to && pos < hi;) {
+			uint64_t want = (to < hi ? to : hi) - pos;
+			ssize_t r;
+			if (want > sizeof(block))
+				want = sizeof(block);
+			r = pread_full(fd, block, (size_t)want, (off_t)(pos - lo));
+			if (r <= 0)
+				break;
+			count += count_newlines(block, (size_t)r);
+			pos += (uint64_t)r;
+		}
+		close(fd);
+	}
+	segments_free(&l);
+	return count;
+}
+
+/*
+ * With the lock held and head the stream's real head: load the counters
+ * and bring them up to head (records a killed writer left uncounted).
+ */
+static void
+counters_reconcile(struct stream *s, uint64_t head)
+{
+	struct stream_counters *c = &s->ctr;
+	struct error ignored;
+
+	s->ctr_dirty = 0;
+	if (stream_counters_read(s->dir, c, &ignored) != 0) {
+		/* none yet (or unreadable): counting begins at the head */
+		memset(c, 0, sizeof(*c));
+		c->head = head;
+		c->since = (int64_t)time(NULL);
+		s->ctr_dirty = 1;
+	}
+	if (c->head < head) {
+		c->records += count_range(s->dir, c->head, head);
+		c->bytes += head - c->head;
+		c->head = head;
+		s->ctr_dirty = 1;
+	} else if (c->head > head) {
+		/* records counted are gone (a machine crash): never uncount */
+		c->head = head;
+		s->ctr_dirty = 1;
+	}
+	if (s->max_backlog != UINT64_MAX && c->max_backlog != s->max_backlog) {
+		c->max_backlog = s->max_backlog;
+		s->ctr_dirty = 1;
+	}
+}
+
+/* Records and bytes that landed at the head, under the lock. */
+static void
+counters_add(struct stream *s, uint64_t records, uint64_t bytes)
+{
+	if (bytes == 0)
+		return;
+	s->ctr.records += records;
+	s->ctr.bytes += bytes;
+	s->ctr.head += bytes;
+	s->ctr_dirty = 1;
+}
+
+void
+stream_count_lines(struct stream *s, uint64_t rejected, uint64_t empty)
+{
+	if (rejected == 0 && empty == 0)
+		return;
+	s->ctr.rejected += rejected;
+	s->ctr.empty += empty;
+	s->ctr_dirty = 1;
+}
+
 int
 stream_lock(struct stream *s, struct error *e)
 {
@@ -305,26 +523,90 @@ stream_lock(struct stream *s, struct error *e)
 	}
 	if ((s->segfd == -1 && find_active(s, e) == -1) ||
 	    repair_tail(s, e) == -1) {
+		s->ctr_dirty = 0;
 		stream_unlock(s);
 		return -1;
 	}
+	counters_reconcile(s, s->base + s->size);
 	return 0;
+}
+
+int
+stream_lock_counters(struct stream *s, struct error *e)
+{
+	uint64_t head;
+
+	if (lock_take(s->lockfd, LOCK_KIND_FCNTL, 1, -1) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: lock", s->name);
+	s->locked = 1;
+	if (stream_head(s->dir, &head, NULL, e) == -1) {
+		s->ctr_dirty = 0;
+		stream_unlock(s);
+		return error_wrap(e, "%s", s->name);
+	}
+	counters_reconcile(s, head);
+	return 0;
+}
+
+/* --- paused --------------------------------------------------------------- */
+
+int
+stream_pause(struct stream *s, int on, struct error *e)
+{
+	char path[PATH_MAX + 16];
+
+	if (!on) {
+		if (s->pausefd != -1)
+			lock_release(s->pausefd, LOCK_KIND_FCNTL);
+		return 0;
+	}
+	if (s->pausefd == -1) {
+		snprintf(path, sizeof(path), "%s/%s", s->dir, PAUSE_FILE);
+		if ((s->pausefd = lock_open(path)) == -1)
+			return error_errno(e, error_code_for_errno(errno), "%s",
+			    path);
+	}
+	/* shared: any number of paused writers; nobody takes it exclusively */
+	if (lock_take(s->pausefd, LOCK_KIND_FCNTL, 0, 0) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: pause lock", s->name);
+	return 0;
+}
+
+int
+stream_paused(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, PAUSE_FILE);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = lock_held(fd);
+	close(fd);
+	return rc;
 }
 
 int
 stream_append(struct stream *s, const char *data, size_t n, size_t *done,
     struct error *e)
 {
+	return stream_append_records(s, data, n, count_newlines(data, n), done,
+	    e);
+}
+
+/* The append itself; *done is always set. */
+static int
+append(struct stream *s, const char *data, size_t n, size_t *done,
+    struct error *e)
+{
 	struct stat st;
 	uint64_t grown;
 	int saved;
 
-	if (done != NULL)
-		*done = 0;
+	*done = 0;
 	if (write_all(s->segfd, data, n) != -1) {
 		s->size += n;
-		if (done != NULL)
-			*done = n;
+		*done = n;
 		return 0;
 	}
 	saved = errno;
@@ -344,10 +626,26 @@ stream_append(struct stream *s, const char *data, size_t n, size_t *done,
 		return -1;
 	}
 	s->size += keep;
-	if (done != NULL)
-		*done = (size_t)keep;
+	*done = (size_t)keep;
 	errno = saved;
 	return -1;
+}
+
+int
+stream_append_records(struct stream *s, const char *data, size_t n,
+    uint64_t nrec, size_t *done, struct error *e)
+{
+	size_t landed;
+	int rc = append(s, data, n, &landed, e);
+
+	if (done != NULL)
+		*done = landed;
+	if (rc == 0)
+		counters_add(s, nrec, n);
+	else if (s->size != UINT64_MAX)
+		counters_add(s, count_newlines(data, landed), landed);
+	/* else: what landed is unknown; the next holder counts it */
+	return rc;
 }
 
 int
@@ -392,6 +690,10 @@ void
 stream_unlock(struct stream *s)
 {
 	if (s->locked) {
+		struct error ignored;
+		/* on failure the counters lag until a later holder saves them */
+		(void)stream_counters_flush(s, &ignored);
+		s->ctr_dirty = 0;
 		lock_release(s->lockfd, LOCK_KIND_FCNTL);
 		s->locked = 0;
 	}
@@ -407,7 +709,9 @@ stream_close(struct stream *s)
 		close(s->segfd);
 	if (s->lockfd != -1)
 		close(s->lockfd);
-	s->segfd = s->lockfd = -1;
+	if (s->pausefd != -1)
+		close(s->pausefd);
+	s->segfd = s->lockfd = s->pausefd = -1;
 }
 
 int

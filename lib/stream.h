@@ -32,6 +32,37 @@ struct segment_list {
 	size_t n;
 };
 
+/*
+ * The counters a stream keeps in its ".counters" file, so that they add
+ * up across processes, restarts and concurrent writers.  They are changed
+ * only under the stream lock, and the file is replaced (atomically, not
+ * synced: rename of a temporary file) when the lock is released.
+ *
+ * The crash rule: a counter never counts what is not in the stream, and
+ * may lag it.  records and bytes are advanced only after the write of the
+ * records returned, and the file records the head they cover; a writer
+ * killed between its write and the release of the lock leaves them
+ * behind the stream, and the next process that takes the lock (after
+ * cutting a torn tail) counts the records between that head and the real
+ * head and adds them, so they are exact again.  rejected and empty count
+ * input lines that are not in the stream (the rejects are in the rejects
+ * stream): a writer adds them after the rejects have landed, so a killed
+ * writer's last ones may be missing for good, never counted early.  Only
+ * a machine crash, which may lose written but unsynced (never
+ * acknowledged) records and the file alike, can leave records counted that
+ * are gone.  A stream written before it had a .counters file starts
+ * counting at its head then (since says when).
+ */
+struct stream_counters {
+	uint64_t head;		/* every record before it is counted */
+	uint64_t records;	/* records appended */
+	uint64_t bytes;		/* bytes of records appended */
+	uint64_t rejected;	/* input lines the writers rejected */
+	uint64_t empty;		/* empty input lines the writers skipped */
+	uint64_t max_backlog;	/* --max-backlog of the last writer, 0 none */
+	int64_t since;		/* Unix time the counting began */
+};
+
 struct stream {
 	char dir[PATH_MAX];	/* the stream directory */
 	char name[PATH_MAX];	/* the label: the NAME, or the path as given */
@@ -40,6 +71,10 @@ struct stream {
 	uint64_t base;		/* base of segfd's segment */
 	uint64_t size;		/* its size as this process last left it */
 	int locked;
+	struct stream_counters ctr;	/* while locked: the stream's counters */
+	int ctr_dirty;		/* ctr changed: saved when the lock is released */
+	uint64_t max_backlog;	/* recorded in ctr at each lock (UINT64_MAX: keep) */
+	int pausefd;		/* "pause", held while paused; -1 */
 };
 
 /* Write the file name of a segment ("%020llu.jsonl[.gz]") to buf. */
@@ -75,9 +110,46 @@ int stream_lock(struct stream *s, struct error *e);
  * the lock must be held.  On failure the stream is cut back to the last
  * newline actually written (no partial record stays behind), *done (when
  * not NULL) says how many bytes of data did land, and e names the stream.
+ * The records that landed are added to the stream's counters.
  */
 int stream_append(struct stream *s, const char *data, size_t n, size_t *done,
     struct error *e);
+
+/* stream_append of data that the caller knows holds nrec records (it
+ * saves counting them). */
+int stream_append_records(struct stream *s, const char *data, size_t n,
+    uint64_t nrec, size_t *done, struct error *e);
+
+/*
+ * Take the stream's lock for its counters only: the head is read from
+ * file sizes (as stream_head does), no segment is created or repaired.
+ * Release with stream_unlock.
+ */
+int stream_lock_counters(struct stream *s, struct error *e);
+
+/* Save the counters now if they changed (the lock must be held): 0, or
+ * -1 with e set, the file then being as it was. */
+int stream_counters_flush(struct stream *s, struct error *e);
+
+/* Add input lines rejected and empty lines skipped to the counters (the
+ * lock must be held; call once the rejects have landed). */
+void stream_count_lines(struct stream *s, uint64_t rejected, uint64_t empty);
+
+/*
+ * Read a stream's counters without the lock (as of the last release of
+ * the lock).  Returns 0, 1 when the stream has none yet (c zeroed), -1.
+ */
+int stream_counters_read(const char *dir, struct stream_counters *c,
+    struct error *e);
+
+/*
+ * Mark the stream paused (on nonzero) or not, for readers: while paused
+ * the process holds a shared OFD lock on "pause", which the kernel
+ * releases when the process dies, however it dies.  stream_paused says
+ * whether any process holds one: 1, 0, or -1 with errno.
+ */
+int stream_pause(struct stream *s, int on, struct error *e);
+int stream_paused(const char *dir);
 
 /* fdatasync the active segment (the lock must be held). */
 int stream_sync(struct stream *s, struct error *e);
@@ -91,7 +163,8 @@ int stream_sync(struct stream *s, struct error *e);
 int stream_seal(struct stream *s, uint64_t *sealed_base, uint64_t *sealed_size,
     struct error *e);
 
-/* Release the lock. */
+/* Save the counters when they changed (a failure is left for the next
+ * holder to make good: see struct stream_counters), release the lock. */
 void stream_unlock(struct stream *s);
 
 /* Release everything; s may be reused with stream_open. */

@@ -489,16 +489,16 @@ open_it() {
 	aistack-breaker trip --open-for 1h alpha
 	run aistack-breaker status --json
 	assert_success
-	assert_line --index 0 --regexp '^\{"name":"alpha","state":"open","failures":0,"successes":0,"retry_in":3[0-9]{3},"last_failure":null,"opened":1\}$'
-	assert_line --index 1 --regexp '^\{"name":"zeta","state":"closed","failures":1,"successes":0,"retry_in":0,"last_failure":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z","opened":0\}$'
+	assert_line --index 0 --regexp '^\{"name":"alpha","state":"open","failures":0,"successes":0,"retry_in":3[0-9]{3},"last_failure":null,"opened":1,"half_opened":0,"closed":0,"calls":\{"success":0,"failure":0,"ignored":0,"refused":0\},"last_success":null,"configured":false\}$'
+	assert_line --index 1 --regexp '^\{"name":"zeta","state":"closed","failures":1,"successes":0,"retry_in":0,"last_failure":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z","opened":0,"half_opened":0,"closed":0,"calls":\{"success":0,"failure":1,"ignored":0,"refused":0\},"last_success":null,"configured":false\}$'
 	assert_equal "${#lines[@]}" 2
 	run aistack-breaker status --json never-used
 	assert_success
-	assert_output '{"name":"never-used","state":"closed","failures":0,"successes":0,"retry_in":0,"last_failure":null,"opened":0}'
+	assert_output '{"name":"never-used","state":"closed","failures":0,"successes":0,"retry_in":0,"last_failure":null,"opened":0,"half_opened":0,"closed":0,"calls":{"success":0,"failure":0,"ignored":0,"refused":0},"last_success":null,"configured":false}'
 	run aistack-breaker status zeta
 	assert_success
-	assert_line --index 0 --regexp '^NAME +STATE +FAILURES +SUCCESSES +RETRY_IN +OPENED +LAST_FAILURE$'
-	assert_line --index 1 --regexp '^zeta +closed +1 +0 +- +0 +[0-9T:Z-]+$'
+	assert_line --index 0 --regexp '^NAME +STATE +FAILURES +SUCCESSES +RETRY_IN +OPENED +CALLS +FAILED +REFUSED +LAST_FAILURE$'
+	assert_line --index 1 --regexp '^zeta +closed +1 +0 +- +0 +1 +1 +0 +[0-9T:Z-]+$'
 	run aistack-breaker status Bad
 	assert_failure 64
 	assert_output 'aistack-breaker: Bad: invalid breaker name (expected [a-z0-9][a-z0-9._-]{0,63})'
@@ -565,6 +565,52 @@ EOF
 	run cat "$AISTACK_STATE_DIR/metrics/breaker-b.prom"
 	assert_line 'aistack_breaker_state{breaker="b"} 0'
 	assert_line 'aistack_breaker_transitions_total{breaker="b",to="closed"} 1'
+}
+
+@test "first use: a breaker that only ever succeeded is listed, its state written once" {
+	aistack-breaker run b -- true
+	[ -e "$BREAKERS/b" ]
+	before=$(stat -c '%i %Y.%y %s' "$BREAKERS/b")
+	for i in $(seq 20); do aistack-breaker run b -- true; done
+	# no write per call: the state file is the first call's
+	assert_equal "$(stat -c '%i %Y.%y %s' "$BREAKERS/b")" "$before"
+	run aistack-breaker status --json
+	assert_success
+	assert_output --regexp '^\{"name":"b","state":"closed",.*"calls":\{"success":21,"failure":0,"ignored":0,"refused":0\},"last_success":"[0-9]{4}-[0-9T:-]+Z","configured":false\}$'
+	grep -qx 'aistack_breaker_state{breaker="b"} 0' "$AISTACK_STATE_DIR/metrics/breaker-b.prom"
+	promtool check metrics < "$AISTACK_STATE_DIR/metrics/breaker-b.prom"
+}
+
+@test "status lists every [breaker NAME] section before its first call" {
+	printf '[breaker]\nfailures = 4\n[breaker postgres]\nopen_for = 1m\n[breaker qdrant]\nfailures = 2\n[upstream x]\nurl = http://127.0.0.1:1\n' > "$AISTACK_CONFIG"
+	aistack-breaker run called -- true
+	run sh -c 'aistack-breaker status --json | jq -c "[.name, .state, .configured, .calls.success]"'
+	assert_success
+	assert_output '["called","closed",false,1]
+["postgres","closed",true,0]
+["qdrant","closed",true,0]'
+	[ ! -e "$BREAKERS/postgres" ]
+	run aistack-breaker status
+	assert_line --index 2 --regexp '^postgres +closed +0 +0 +- +0 +0 +0 +0 +-$'
+}
+
+@test "calls are counted by result in the state, across concurrent processes" {
+	for p in 1 2 3 4; do
+		(for i in $(seq 25); do aistack-breaker run c -- true; done) &
+	done
+	wait
+	[ "$(field c calls.success)" -eq 100 ]
+	aistack-breaker run --failures 2 c -- false || true
+	aistack-breaker run --failures 2 c -- false || true
+	run aistack-breaker run --failures 2 c -- true
+	assert_failure 75
+	run aistack-breaker run --failures 2 c -- /nonexistent/command
+	assert_failure 75
+	aistack-breaker reset c
+	run aistack-breaker run c -- /nonexistent/command
+	assert_failure 127
+	run aistack-breaker status --json c
+	assert_output --regexp '"opened":1,"half_opened":0,"closed":1,"calls":\{"success":100,"failure":2,"ignored":1,"refused":2\}'
 }
 
 @test "command line: usage errors are 64, --help and --version" {

@@ -192,19 +192,28 @@ t c $b2 $b3 50"
 	assert_output "aistack-checkpoint: t: consumer c: batch $b1-$b2 (100 records) failed: sh exited with status 7; not committed"
 	[ "$(committed t c)" -eq "$b1" ]
 	[ "$(jq .records "$(consumer_file t c)")" -eq 100 ]
-	grep -qx 'aistack_consumer_batches_failed_total{stream="t",consumer="c"} 1' \
-		"$AISTACK_STATE_DIR/metrics/checkpoint-t.c.prom"
+	m=$AISTACK_STATE_DIR/metrics/checkpoint-t.c.prom
+	grep -qx 'aistack_consumer_batches_failed_total{stream="t",consumer="c"} 1' "$m"
+	grep -qx 'aistack_checkpoint_last_run_batches_failed{stream="t",consumer="c"} 1' "$m"
+	grep -qx 'aistack_checkpoint_last_run_records{stream="t",consumer="c"} 100' "$m"
+	! grep -q '^aistack_checkpoint_last_success_timestamp_seconds' "$m"
+	[ "$(jq .batches_failed "$(consumer_file t c)")" -eq 1 ]
 	run aistack-checkpoint run -n 100 c t -- sh -c "$cmd" "$D"
 	assert_success
 	cmp "$D/ok" "$D/in"
 	[ "$(jq .records "$(consumer_file t c)")" -eq 250 ]
-	# the failure stays counted across runs
-	grep -qx 'aistack_consumer_batches_failed_total{stream="t",consumer="c"} 1' \
-		"$AISTACK_STATE_DIR/metrics/checkpoint-t.c.prom"
-	grep -qx 'aistack_consumer_records_committed_total{stream="t",consumer="c"} 250' \
-		"$AISTACK_STATE_DIR/metrics/checkpoint-t.c.prom"
-	grep -qx 'aistack_consumer_lag_bytes{stream="t",consumer="c"} 0' \
-		"$AISTACK_STATE_DIR/metrics/checkpoint-t.c.prom"
+	# the failure stays counted across runs, by the consumer's file
+	grep -qx 'aistack_consumer_batches_failed_total{stream="t",consumer="c"} 1' "$m"
+	grep -qx 'aistack_consumer_records_committed_total{stream="t",consumer="c"} 250' "$m"
+	grep -qx 'aistack_checkpoint_last_run_records{stream="t",consumer="c"} 150' "$m"
+	grep -qx 'aistack_checkpoint_last_run_batches{stream="t",consumer="c"} 2' "$m"
+	grep -qx 'aistack_checkpoint_last_run_batches_failed{stream="t",consumer="c"} 0' "$m"
+	grep -q '^aistack_checkpoint_last_success_timestamp_seconds{stream="t",consumer="c"} [0-9]' "$m"
+	# live values are the read model's, not a file's
+	! grep -q '^aistack_consumer_lag_bytes' "$m"
+	run aistack-checkpoint status --json t
+	assert_output --partial '"consumer":"c","committed":'"$(stat -c %s "$D/in")"',"pending":'"$(stat -c %s "$D/in")"',"lag":0,"records":250,"batches_failed":1,'
+	promtool check metrics < "$m"
 }
 
 @test "run: COMMAND is run directly; a signal, a missing or a non-executable COMMAND fail the batch" {
@@ -424,14 +433,18 @@ aistack-checkpoint: t: consumer c: offset $B1 is in expired data: $lost bytes lo
 	assert_success
 	run jq -c '[.stream, .head, .backlog, (.consumers[] | [.consumer, .committed, .pending, .lag, .records])]' <<< "$output"
 	assert_output "[\"t\",$head,$((head - B1)),[\"fast\",$head,$head,0,0],[\"slow\",$B1,$pending,$((head - B1)),0]]"
+	# disk usage by form, from the file sizes (the torn tail is on disk)
+	plain=$(($(stat -c %s "$(seg t 0)") + $(stat -c %s "$(seg t "$B2")")))
+	run jq -c '[.first, .disk_bytes, .disk_bytes_gz, .segments, .segments_gz, .paused, .records]' <<< "$(aistack-checkpoint status --json t)"
+	assert_output "[0,$plain,$(stat -c %s "$(seg t "$B1").gz"),2,1,false,null]"
 	# every stream, sorted, one JSON object per line
 	run aistack-checkpoint status --json
 	assert_success
-	assert_line --index 0 '{"stream":"empty","head":0,"backlog":0,"consumers":[]}'
+	assert_line --index 0 '{"stream":"empty","head":0,"backlog":0,"first":0,"paused":false,"max_backlog":null,"records":null,"bytes":null,"rejected":null,"empty":null,"counted_head":null,"counting_since":null,"disk_bytes":0,"disk_bytes_gz":0,"segments":0,"segments_gz":0,"consumers":[],"sources":[]}'
 	[ "$(jq -r .stream <<< "$output" | paste -sd,)" = empty,t ]
 	run aistack-checkpoint status t
 	assert_success
-	assert_line --index 0 "t: head $head, backlog $((head - B1))"
+	assert_line --index 0 "t: head $head, backlog $((head - B1)), disk $((plain + $(stat -c %s "$(seg t "$B1").gz"))) bytes in 3 segments ($(stat -c %s "$(seg t "$B1").gz") bytes in 1 gzipped)"
 	assert_line --index 1 --regexp "^  fast: committed $head, pending $head, lag 0, records 0, updated 20[0-9-]+T[0-9:]+Z$"
 	assert_line --index 2 --regexp "^  slow: committed $B1, pending $pending, lag $((head - B1)), records 0, updated 20[0-9-]+T[0-9:]+Z$"
 	run aistack-checkpoint status nosuch
@@ -450,8 +463,8 @@ aistack-checkpoint: t: consumer c: offset $B1 is in expired data: $lost bytes lo
 	run ls -A "$STREAMS/t/consumers"
 	assert_output $'.d.lock\nd'
 	[ ! -e "$AISTACK_STATE_DIR/metrics/checkpoint-t.c.prom" ]
-	run aistack-checkpoint status --json t
-	assert_output '{"stream":"t","head":'"$(stat -c %s "$(seg t 0)")"',"backlog":'"$(stat -c %s "$(seg t 0)")"',"consumers":[{"consumer":"d","committed":0,"pending":'"$(stat -c %s "$(seg t 0)")"',"lag":'"$(stat -c %s "$(seg t 0)")"',"records":0,"updated":"'"$(jq -r .updated "$(consumer_file t d)")"'"}]}'
+	run sh -c 'aistack-checkpoint status --json t | jq -c "{stream, head, backlog, consumers}"'
+	assert_output '{"stream":"t","head":'"$(stat -c %s "$(seg t 0)")"',"backlog":'"$(stat -c %s "$(seg t 0)")"',"consumers":[{"consumer":"d","committed":0,"pending":'"$(stat -c %s "$(seg t 0)")"',"lag":'"$(stat -c %s "$(seg t 0)")"',"records":0,"batches_failed":0,"updated":"'"$(jq -r .updated "$(consumer_file t d)")"'"}]}'
 	# a removed consumer starts again from the first retained offset
 	run aistack-checkpoint read -n 1 c t
 	assert_output '{"id":"r1","n":1}'
@@ -504,8 +517,7 @@ aistack-checkpoint: t: consumer c: offset $B1 is in expired data: $lost bytes lo
 	gen_records 10 more > "$D/more"
 	aistack-ingest --max-backlog 1k t "$D/more" 3>&- &
 	pid=$!
-	wait_for grep -q 'aistack_ingest_paused{stream="t"} 1' \
-		"$AISTACK_STATE_DIR/metrics/ingest-t.prom"
+	wait_for paused_is t true
 	kill -0 "$pid"
 	[ "$(stat -c %s "$(seg t 0)")" -eq "$size" ]
 	# reading alone does not move the backlog: only a commit does

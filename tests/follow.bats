@@ -219,12 +219,7 @@ ids() {
 	write_lines "$LOG.2" 51 60
 	mv "$LOG.2" "$LOG"
 	start_follower --max-backlog 1k
-	for _ in $(seq 1 100); do
-		grep -qs 'aistack_ingest_paused{stream="t"} 1' \
-			"$AISTACK_STATE_DIR/metrics/ingest-t.prom" && break
-		sleep 0.1
-	done
-	grep -q 'aistack_ingest_paused{stream="t"} 1' "$AISTACK_STATE_DIR/metrics/ingest-t.prom"
+	poll_until paused_is t true
 	stop_follower
 	run ids t
 	assert_output "$(seq 50)"

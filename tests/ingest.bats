@@ -118,22 +118,38 @@ EOF
 	assert_output 'bad'
 }
 
-@test "--stats and the metrics textfile report the run" {
+@test "--stats and the metrics textfile report the run; the stream's counters add up across runs" {
 	printf '{"a":1}\nbad\n\n{"b":2}\n' | aistack-ingest --stats "$BATS_TEST_TMPDIR/s.json" t
 	run jq -c 'del(.paused_seconds)' "$BATS_TEST_TMPDIR/s.json"
 	assert_output '{"stream":"t","records":2,"rejected":1,"empty":1,"bytes":16,"batches":1}'
-	run grep -v '^#' "$AISTACK_STATE_DIR/metrics/ingest-t.prom"
+	printf '{"c":3}\n\n\n' | aistack-ingest t
+	run grep -v -e '^#' -e '^aistack_ingest_last_success' "$AISTACK_STATE_DIR/metrics/ingest-t.prom"
 	assert_output "$(cat <<'EOF'
-aistack_ingest_records_total{stream="t",result="appended"} 2
+aistack_ingest_records_total{stream="t",result="appended"} 3
 aistack_ingest_records_total{stream="t",result="rejected"} 1
-aistack_ingest_records_total{stream="t",result="empty"} 1
-aistack_ingest_bytes_total{stream="t"} 16
-aistack_ingest_batches_total{stream="t"} 1
-aistack_ingest_paused{stream="t"} 0
-aistack_ingest_paused_seconds_total{stream="t"} 0
-aistack_stream_backlog_bytes{stream="t"} 0
+aistack_ingest_records_total{stream="t",result="empty"} 3
+aistack_ingest_bytes_total{stream="t"} 24
+aistack_ingest_last_run_records{stream="t",result="appended"} 1
+aistack_ingest_last_run_records{stream="t",result="rejected"} 0
+aistack_ingest_last_run_records{stream="t",result="empty"} 2
+aistack_ingest_last_run_bytes{stream="t"} 8
+aistack_ingest_last_run_batches{stream="t"} 1
+aistack_ingest_last_run_paused_seconds{stream="t"} 0
 EOF
 )"
+	now=$(date +%s)
+	t=$(sed -n 's/^aistack_ingest_last_success_timestamp_seconds{stream="t"} //p' \
+		"$AISTACK_STATE_DIR/metrics/ingest-t.prom")
+	[ "$t" -le "$now" ] && [ "$t" -ge $((now - 60)) ]
+	# a failed run keeps the last success's time
+	set_consumer t learning 0
+	sleep 1
+	run aistack-ingest --max-backlog 1 --on-full fail t <<< '{"d":4}'
+	assert_failure 75
+	grep -qx "aistack_ingest_last_success_timestamp_seconds{stream=\"t\"} $t" \
+		"$AISTACK_STATE_DIR/metrics/ingest-t.prom"
+	grep -qx 'aistack_ingest_records_total{stream="t",result="appended"} 3' \
+		"$AISTACK_STATE_DIR/metrics/ingest-t.prom"
 }
 
 @test "--sync always and none append the same bytes" {
@@ -251,19 +267,14 @@ for i in range(20000):
 	gen_records 10 more- > "$BATS_TEST_TMPDIR/more"
 	aistack-ingest --max-backlog 1k t "$BATS_TEST_TMPDIR/more" &
 	pid=$!
-	# paused, not failed: still running, nothing appended, gauge set
-	for _ in $(seq 1 50); do
-		grep -q 'aistack_ingest_paused{stream="t"} 1' \
-			"$AISTACK_STATE_DIR/metrics/ingest-t.prom" 2>/dev/null && break
-		sleep 0.1
-	done
+	# paused, not failed: still running, nothing appended, shown as paused
+	poll_until paused_is t true
 	kill -0 "$pid"
-	grep -q 'aistack_ingest_paused{stream="t"} 1' "$AISTACK_STATE_DIR/metrics/ingest-t.prom"
 	[ "$(wc -c < "$(seg0 t)")" -eq "$size" ]
 	set_consumer t learning "$size"
 	wait "$pid"
 	[ "$(wc -l < "$(seg0 t)")" -eq 110 ]
-	grep -q 'aistack_ingest_paused{stream="t"} 0' "$AISTACK_STATE_DIR/metrics/ingest-t.prom"
+	paused_is t false
 }
 
 @test "settings come from the config file and the environment, flags win" {

@@ -89,3 +89,19 @@ pg_stop() {
 psql_q() {
 	psql "$PG_URI" -XAtqc "$1"
 }
+
+# poll_until COMMAND...: until it succeeds (30 s at most), then once more.
+poll_until() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# paused_is STREAM true|false: what the read model says of a writer
+# waiting for the stream's backlog (aistack-checkpoint status --json).
+paused_is() {
+	[ "$(aistack-checkpoint status --json "$1" | jq -r .paused)" = "$2" ]
+}

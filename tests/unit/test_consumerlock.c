@@ -76,7 +76,7 @@ TEST(consumerlock_is_kept_by_a_child_that_inherits_it)
  */
 TEST(consumerlock_survives_removal_of_the_lock_file)
 {
-	struct consumer_state st = { 0, 0, 0, "" };
+	struct consumer_state st = { 0, 0, 0, "", 0 };
 	struct pollfd pfd;
 	struct error e;
 	int a, c2, p[2], status;

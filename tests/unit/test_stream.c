@@ -196,7 +196,7 @@ TEST(stream_backlog_is_head_minus_slowest_consumer)
 
 TEST(consumer_files_round_trip_and_reject_garbage)
 {
-	struct consumer_state c = { 5, 9, 2, "" }, d;
+	struct consumer_state c = { 5, 9, 2, "", 0 }, d;
 	struct error e;
 	char **names;
 	size_t n;
