@@ -205,6 +205,9 @@ install: all
 	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
 	install -d $(DESTDIR)$(DATADIR)/aistack/dashboard
 	install -m 0644 $(wildcard dashboard/*) $(DESTDIR)$(DATADIR)/aistack/dashboard/
+	install -d $(DESTDIR)$(DATADIR)/aistack/prometheus
+	install -m 0644 prometheus/aistack.rules.yml prometheus/aistack.rules.test.yml \
+	    $(DESTDIR)$(DATADIR)/aistack/prometheus/
 	for m in $(MANPAGES); do \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	for c in $(COMMANDS); do \

@@ -33,6 +33,7 @@
 #include "gzfile.h"
 #include "json.h"
 #include "lock.h"
+#include "metricnames.h"
 #include "metrics.h"
 #include "parse.h"
 #include "retention.h"
@@ -219,43 +220,40 @@ act(const struct rotate *r, const char *what, const char *target,
 	report(r, &a);
 }
 
+/* What the run did for one operand: gauges (aistack(7), METRICS); ok
+ * says whether it went without an error. */
 static void
 write_metrics(const struct rotate *r, const char *target, const char *name,
-    const struct tally *t)
+    const struct tally *t, int ok)
 {
-	static const char fam[] = "aistack_rotate_bytes_total";
 	struct metrics m = METRICS_INIT;
 	struct error e;
 
 	if (r->o->dry_run)
 		return;
-	metrics_family(&m, fam, "counter",
-	    "Bytes sealed, compressed (input) and deleted in the last run.");
-	metrics_sample(&m, fam, (double)t->sealed, "target", target,
-	    "action", "sealed", NULL);
-	metrics_sample(&m, fam, (double)t->compressed_in, "target", target,
-	    "action", "compressed", NULL);
-	metrics_sample(&m, fam, (double)t->deleted, "target", target,
-	    "action", "deleted", NULL);
-	metrics_family(&m, "aistack_rotate_compressed_output_bytes_total",
-	    "counter", "Bytes of gzip output written in the last run.");
-	metrics_sample(&m, "aistack_rotate_compressed_output_bytes_total",
-	    (double)t->compressed_out, "target", target, NULL);
-	metrics_family(&m, "aistack_rotate_unread_deleted_bytes_total",
-	    "counter", "Bytes no consumer had read, deleted by --force in the "
-	    "last run.");
-	metrics_sample(&m, "aistack_rotate_unread_deleted_bytes_total",
-	    (double)t->unread, "target", target, NULL);
-	metrics_family(&m, "aistack_rotate_files", "gauge",
-	    "Sealed segments or rotated copies kept, by form.");
-	metrics_sample(&m, "aistack_rotate_files", (double)t->nplain,
-	    "target", target, "form", "plain", NULL);
-	metrics_sample(&m, "aistack_rotate_files", (double)t->ngz,
-	    "target", target, "form", "gz", NULL);
-	metrics_family(&m, "aistack_rotate_last_run_timestamp_seconds", "gauge",
-	    "When the last run ended.");
-	metrics_sample(&m, "aistack_rotate_last_run_timestamp_seconds",
-	    (double)(wall_ms() / 1000), "target", target, NULL);
+	metrics_family(&m, MN_ROTATE_LAST_BYTES, "gauge", MH_ROTATE_LAST_BYTES);
+	metrics_sample(&m, MN_ROTATE_LAST_BYTES, (double)t->sealed, "target",
+	    target, "action", "sealed", NULL);
+	metrics_sample(&m, MN_ROTATE_LAST_BYTES, (double)t->compressed_in,
+	    "target", target, "action", "compressed", NULL);
+	metrics_sample(&m, MN_ROTATE_LAST_BYTES, (double)t->deleted, "target",
+	    target, "action", "deleted", NULL);
+	metrics_family(&m, MN_ROTATE_LAST_GZ, "gauge", MH_ROTATE_LAST_GZ);
+	metrics_sample(&m, MN_ROTATE_LAST_GZ, (double)t->compressed_out,
+	    "target", target, NULL);
+	metrics_family(&m, MN_ROTATE_LAST_UNREAD, "gauge", MH_ROTATE_LAST_UNREAD);
+	metrics_sample(&m, MN_ROTATE_LAST_UNREAD, (double)t->unread, "target",
+	    target, NULL);
+	metrics_family(&m, MN_ROTATE_FILES, "gauge", MH_ROTATE_FILES);
+	metrics_sample(&m, MN_ROTATE_FILES, (double)t->nplain, "target", target,
+	    "form", "plain", NULL);
+	metrics_sample(&m, MN_ROTATE_FILES, (double)t->ngz, "target", target,
+	    "form", "gz", NULL);
+	metrics_family(&m, MN_ROTATE_LAST_RUN, "gauge", MH_ROTATE_LAST_RUN);
+	metrics_sample(&m, MN_ROTATE_LAST_RUN, (double)(wall_ms() / 1000),
+	    "target", target, NULL);
+	metrics_last_success(&m, "rotate", name, ok, MN_ROTATE_LAST_SUCCESS,
+	    MH_ROTATE_LAST_SUCCESS, "target", target, NULL);
 	if (metrics_write(&m, "rotate", name, &e) == -1)
 		warnmsg("%s", e.msg);
 	metrics_release(&m);
@@ -840,7 +838,7 @@ rotate_stream(struct rotate *r, const char *arg)
 	}
 	if (o->force)
 		report_loss(&s, &cons, old_first, new_first);
-	write_metrics(r, s.name, path_basename(s.name), &t);
+	write_metrics(r, s.name, path_basename(s.name), &t, status == EXIT_OK);
 	goto out;
 fail:
 	status = error_report(&e);
@@ -1019,7 +1017,7 @@ rotate_plain(struct rotate *r, const char *target, const char *dir,
 	for (i = 0; i < njobs; i++)
 		if (jobs[i].rc == -1 && status < EXIT_IOERR)
 			status = jobs[i].e.code != 0 ? jobs[i].e.code : EXIT_IOERR;
-	write_metrics(r, target, path_basename(target), &t);
+	write_metrics(r, target, path_basename(target), &t, status == EXIT_OK);
 	rotdir_free(bases, nbases);
 	free(jobs);
 	close(dfd);

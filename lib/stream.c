@@ -464,11 +464,17 @@ counters_reconcile(struct stream *s, uint64_t head)
 
 	s->ctr_dirty = 0;
 	if (stream_counters_read(s->dir, c, &ignored) != 0) {
-		/* none yet (or unreadable): counting begins at the head */
+		/*
+		 * None yet (or unreadable): counting begins at the head, 0 for
+		 * a new stream.  Saved now, before anything is appended, so
+		 * that the next holder counts what this one may leave
+		 * uncounted if it dies.
+		 */
 		memset(c, 0, sizeof(*c));
 		c->head = head;
 		c->since = (int64_t)time(NULL);
 		s->ctr_dirty = 1;
+		(void)stream_counters_flush(s, &ignored);
 	}
 	if (c->head < head) {
 		c->records += count_range(s->dir, c->head, head);

@@ -196,7 +196,7 @@ t c $b2 $b3 50"
 	grep -qx 'aistack_consumer_batches_failed_total{stream="t",consumer="c"} 1' "$m"
 	grep -qx 'aistack_checkpoint_last_run_batches_failed{stream="t",consumer="c"} 1' "$m"
 	grep -qx 'aistack_checkpoint_last_run_records{stream="t",consumer="c"} 100' "$m"
-	! grep -q '^aistack_checkpoint_last_success_timestamp_seconds' "$m"
+	no_match '^aistack_checkpoint_last_success_timestamp_seconds' "$m"
 	[ "$(jq .batches_failed "$(consumer_file t c)")" -eq 1 ]
 	run aistack-checkpoint run -n 100 c t -- sh -c "$cmd" "$D"
 	assert_success
@@ -210,7 +210,7 @@ t c $b2 $b3 50"
 	grep -qx 'aistack_checkpoint_last_run_batches_failed{stream="t",consumer="c"} 0' "$m"
 	grep -q '^aistack_checkpoint_last_success_timestamp_seconds{stream="t",consumer="c"} [0-9]' "$m"
 	# live values are the read model's, not a file's
-	! grep -q '^aistack_consumer_lag_bytes' "$m"
+	no_match '^aistack_consumer_lag_bytes' "$m"
 	run aistack-checkpoint status --json t
 	assert_output --partial '"consumer":"c","committed":'"$(stat -c %s "$D/in")"',"pending":'"$(stat -c %s "$D/in")"',"lag":0,"records":250,"batches_failed":1,'
 	promtool check metrics < "$m"

@@ -24,6 +24,9 @@ setup_file() {
 	[ -x "$DEST/opt/aistack/share/aistack/learning-flow.sh" ]
 	[ -f "$DEST/opt/aistack/share/aistack/extract.jq" ]
 	[ -f "$DEST/opt/aistack/share/aistack/dashboard/index.html" ]
+	# the alert rules, and their tests, which pass where installed
+	[ -f "$DEST/opt/aistack/share/aistack/prometheus/aistack.rules.yml" ]
+	(cd "$DEST/opt/aistack/share/aistack/prometheus" && promtool test rules aistack.rules.test.yml > /dev/null)
 }
 
 @test "the systemd units name the installed paths and verify" {

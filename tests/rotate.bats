@@ -213,7 +213,7 @@ EOF
 		assert_failure 65
 		assert_output --partial "$((b2 - 7)) bytes lost"
 	fi
-	grep -qx "aistack_rotate_unread_deleted_bytes_total{target=\"t\"} $((b2 - 7))" \
+	grep -qx "aistack_rotate_last_run_unread_deleted_bytes{target=\"t\"} $((b2 - 7))" \
 		"$AISTACK_STATE_DIR/metrics/rotate-t.prom"
 }
 
@@ -276,7 +276,7 @@ EOF
 	assert_success
 	assert_output "$(printf 'aistack-rotate: recover t .%s.gz.tmpAbCdEf 0\naistack-rotate: recover t %s 0' "$SEG0" "$SEG0")"
 	LC_ALL=C run ls -A "$STREAMS/t"
-	assert_output "$(printf '.notes\n%s.gz\n%s\n%s\nconsumers\nlock' "$SEG0" "$(segs t | sed -n 2p)" "$(segs t | sed -n 3p)")"
+	assert_output "$(printf '.counters\n.notes\n%s.gz\n%s\n%s\nconsumers\nlock' "$SEG0" "$(segs t | sed -n 2p)" "$(segs t | sed -n 3p)")"
 	zcat -f "$STREAMS/t/"[0-9]* | cmp - "$BATS_TEST_TMPDIR/before"
 }
 
@@ -447,12 +447,14 @@ with open(sys.argv[1], "a") as f:
 	touch -d '8 days ago' "$STREAMS/t/${s[1]}"
 	aistack-rotate --seal-size 0 t
 	m="$AISTACK_STATE_DIR/metrics/rotate-t.prom"
-	grep -qx "aistack_rotate_bytes_total{target=\"t\",action=\"sealed\"} $sz2" "$m"
-	grep -qx "aistack_rotate_bytes_total{target=\"t\",action=\"compressed\"} $sz1" "$m"
-	grep -qx "aistack_rotate_bytes_total{target=\"t\",action=\"deleted\"} $sz0" "$m"
-	grep -qx "aistack_rotate_compressed_output_bytes_total{target=\"t\"} $(stat -c %s "$STREAMS/t/${s[1]}.gz")" "$m"
+	grep -qx "aistack_rotate_last_run_bytes{target=\"t\",action=\"sealed\"} $sz2" "$m"
+	grep -qx "aistack_rotate_last_run_bytes{target=\"t\",action=\"compressed\"} $sz1" "$m"
+	grep -qx "aistack_rotate_last_run_bytes{target=\"t\",action=\"deleted\"} $sz0" "$m"
+	grep -qx "aistack_rotate_last_run_compressed_output_bytes{target=\"t\"} $(stat -c %s "$STREAMS/t/${s[1]}.gz")" "$m"
 	grep -qx "aistack_rotate_files{target=\"t\",form=\"gz\"} 1" "$m"
 	grep -qx "aistack_rotate_files{target=\"t\",form=\"plain\"} 1" "$m"
+	grep -q '^aistack_rotate_last_success_timestamp_seconds{target="t"} [1-9][0-9]*$' "$m"
+	promtool check metrics < "$m"
 }
 
 @test "settings come from flags, then the environment, then [rotate] in the configuration" {

@@ -105,3 +105,9 @@ poll_until() {
 paused_is() {
 	[ "$(aistack-checkpoint status --json "$1" | jq -r .paused)" = "$2" ]
 }
+
+# no_match GREP-ARGS...: fails when grep finds a match (a plain "! grep"
+# does not fail a bats test).
+no_match() {
+	! grep -q "$@"
+}
