@@ -108,7 +108,7 @@ static const char help_text[] =
 "  commit   make the pending offset the committed one\n"
 "  run      feed batches to COMMAND's standard input, commit each on exit 0\n"
 "  seek     move the committed offset to the start, the end or offset N\n"
-"  status   head, backlog and every consumer's offsets, lag and records\n"
+"  status   head, backlog, counters, disk use, paused; each consumer's lag\n"
 "  remove   forget a consumer\n"
 "\n"
 "  -n MAX|BATCH     at most MAX records (read); records per batch (run, default 100)\n"

@@ -16,7 +16,9 @@ AISTACK_STATE_DIR=${DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/aistack-demo.XXXXXX")
 AISTACK_CONFIG=$AISTACK_STATE_DIR/aistack.conf
 export AISTACK_STATE_DIR AISTACK_CONFIG PATH
 mkdir -p "$AISTACK_STATE_DIR/sample"
-: > "$AISTACK_CONFIG"
+# the flow's PostgreSQL load goes through the "postgres" breaker; its
+# section makes it listed from the start, called or not
+printf '[breaker postgres]\nfailures = 3\nopen_for = 30s\n' > "$AISTACK_CONFIG"
 if [ -z "${AISTACK_PG_DSN:-}" ] && [ -n "${PGHOST:-}${PGDATABASE:-}" ]; then
 	export AISTACK_PG_DSN=postgresql://
 fi
@@ -37,35 +39,37 @@ done
 
 QUIET=1 "$top/examples/learning-flow.sh"
 
-# the report, from the files themselves
-streams=$AISTACK_STATE_DIR/streams
-lines() {	# lines STREAM: records in a stream, all segments
-	if [ -d "$streams/$1" ]; then
-		find "$streams/$1" -maxdepth 1 -name '[0-9]*.jsonl*' -print0 |
-			sort -z | xargs -0 -r zcat -f | wc -l
-	else
-		echo 0
-	fi
+# the report: the numbers come from the read model of the state
+# (aistack-checkpoint status, aistack-breaker status), not from counting
+# files here
+stream() {	# stream NAME: its status as JSON ({} when it has none)
+	aistack-checkpoint status --json "$1" 2> /dev/null || echo '{}'
 }
-ingested=$(lines telemetry)
-rejected=$(lines telemetry.rejects)
+telemetry=$(stream telemetry)
+dataset=$(stream dataset)
+ingested=$(jq -r '.records // 0' <<< "$telemetry")
+rejected=$(jq -r '.rejected // 0' <<< "$telemetry")
+kept=$(jq -r '.records // 0' <<< "$dataset")
+lag=$(jq -r '.consumers[] | select(.consumer == "learning") | .lag' <<< "$telemetry")
+committed=$(jq -r '.consumers[] | select(.consumer == "learning") | .records' <<< "$telemetry")
+disk=$(jq -r '"\(.disk_bytes + .disk_bytes_gz) bytes in \(.segments + .segments_gz) segments"' <<< "$telemetry")
+# what the extract step makes of the telemetry (a computation, not state)
+streams=$AISTACK_STATE_DIR/streams
 extracted=$(find "$streams/telemetry" -maxdepth 1 -name '[0-9]*.jsonl*' -print0 |
 	sort -z | xargs -0 zcat -f | jq -c -f "$top/examples/extract.jq" | wc -l)
-dataset=$(lines dataset)
-status=$(aistack-checkpoint status --json telemetry)
-lag=$(jq -r '.consumers[] | select(.consumer == "learning") | .lag' <<< "$status")
-committed=$(jq -r '.consumers[] | select(.consumer == "learning") | .records' <<< "$status")
-breakers=$(aistack-breaker status 2>/dev/null | awk '{ printf "%s%s", sep, $0; sep = "; " }')
+breakers=$(aistack-breaker status --json | jq -r '"\(.name) \(.state), \(.calls.success + .calls.failure + .calls.ignored) calls (\(.calls.failure) failed, \(.calls.refused) refused)"' |
+	awk '{ printf "%s%s", sep, $0; sep = "; " }')
 
 cat <<REPORT
 
 aistack demo: the learning flow on $events generated events
   events ingested:      $ingested (4 concurrent producers)
   lines rejected:       $rejected (see streams/telemetry.rejects)
+  telemetry on disk:    $disk
   batches:              $(( (committed + 99) / 100 )) of up to 100 events
   patterns extracted:   $extracted task_completed interactions
-  duplicates removed:   $((extracted - dataset))
-  dataset:              $dataset chat records (streams/dataset)
+  duplicates removed:   $((extracted - kept))
+  dataset:              $kept chat records (streams/dataset)
   consumer lag:         $lag bytes
   breakers:             ${breakers:-none}
   state directory:      $AISTACK_STATE_DIR
