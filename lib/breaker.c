@@ -689,9 +689,10 @@ counters_path(const struct breaker *b, char *buf, size_t n)
 	snprintf(buf, n, "%s/.%s.counters", b->dir, b->name);
 }
 
-/* Create the counters file whole unless it exists; 0 or -1. */
+/* Create the counters file whole unless it exists (replace: even then,
+ * for a damaged one); 0 or -1. */
 static int
-counters_create(const char *path)
+counters_create(const char *path, int replace)
 {
 	char tmp[PATH_MAX + 96];
 	uint64_t words[CTR_WORDS];
@@ -706,7 +707,8 @@ counters_create(const char *path)
 	    -1 ? -1 : 0;
 	if (close(fd) == -1)
 		rc = -1;
-	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
+	if (rc == 0 && (replace ? rename(tmp, path) : link(tmp, path)) == -1 &&
+	    errno != EEXIST)
 		rc = -1;
 	unlink(tmp);
 	return rc;
@@ -754,8 +756,11 @@ counters_get(const struct breaker *b)
 	if ((p = __atomic_load_n(&mb->counters, __ATOMIC_ACQUIRE)) != NULL)
 		return p;
 	counters_path(b, path, sizeof(path));
+	/* missing: created; damaged (short, not ours): started afresh, which
+	 * Prometheus reads as a counter reset */
 	if ((p = counters_map(path, 1)) == NULL &&
-	    (counters_create(path) == -1 || (p = counters_map(path, 1)) == NULL))
+	    (counters_create(path, access(path, F_OK) == 0) == -1 ||
+	    (p = counters_map(path, 1)) == NULL))
 		return NULL;
 	if (!__atomic_compare_exchange_n(&mb->counters, &expected, p, 0,
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

@@ -280,7 +280,8 @@ int breaker_list_all(const struct config *c, char ***names, size_t *n,
 int breaker_configured(const struct config *c, const char *name);
 
 /* Read breaker name's call counters: 0, 1 when it has none yet (never
- * called: c zeroed), -1 when they cannot be read. */
+ * called: c zeroed), -1 when they cannot be read (a damaged file, which
+ * the next call replaces with a fresh one). */
 int breaker_counters_read(const char *name, struct breaker_counters *c);
 
 /* Read the real clocks. */

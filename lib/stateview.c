@@ -310,11 +310,8 @@ breaker_read(struct sv_breaker *b, const struct config *c, const char *name)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	b->stored = access(path, F_OK) == 0;
-	if (breaker_counters_read(name, &b->ctr) == -1) {
-		error_set(&b->err, EXIT_DATAERR, "%s: call counters unreadable "
-		    "(breakers/.%s.counters)", name, name);
-		return;
-	}
+	/* damaged counters hide nothing else: they read as none */
+	(void)breaker_counters_read(name, &b->ctr);
 	b->ok = 1;
 }
 

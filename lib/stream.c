@@ -393,7 +393,6 @@ stream_counters_flush(struct stream *s, struct error *e)
 
 	if (!s->ctr_dirty)
 		return 0;
-
 	snprintf(path, sizeof(path), "%s/%s", s->dir, COUNTERS_FILE);
 	n = snprintf(text, sizeof(text), "aistack-stream-counters 1\n"
 	    "head %llu\nrecords %llu\nbytes %llu\nrejected %llu\nempty %llu\n"

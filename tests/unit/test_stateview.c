@@ -418,3 +418,22 @@ TEST(stateprom_renders_valid_prometheus_text)
 	stateview_release(&v);
 	stream_close(&s);
 }
+
+/* A damaged counters file hides nothing and is started afresh by the
+ * next call. */
+TEST(breaker_damaged_counters_start_afresh)
+{
+	struct breaker_counters c;
+	struct error e;
+
+	CHECK_INT(call("b", 1), 0);
+	CHECK_INT(breaker_counters_read("b", &c), 0);
+	CHECK_U64(c.success, 1);
+	CHECK(atomic_replace("breakers/.b.counters", "junk", 4, 0644, &e) == 0);
+	CHECK_INT(breaker_counters_read("b", &c), -1);
+	CHECK_INT(call("b", 1), 0);
+	CHECK_INT(call("b", 0), 0);
+	CHECK_INT(breaker_counters_read("b", &c), 0);
+	CHECK_U64(c.success, 1);
+	CHECK_U64(c.failure, 1);
+}
