@@ -551,7 +551,7 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 				break;
 		}
 		if (clock_mono_ms() - w->metrics_at >= METRICS_EVERY_MS)
-			write_metrics(w, 1);
+			write_metrics(w, w->o->follow);
 		nap_ms(nap);
 		if (nap < POLL_MAX_MS)
 			nap *= 2;
@@ -694,7 +694,7 @@ cmd_run(const struct checkpoint_opts *o)
 			break;
 		}
 		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
-			write_metrics(&w, 1);
+			write_metrics(&w, o->follow);
 	}
 	write_metrics(&w, status == EXIT_OK);
 out:

@@ -327,7 +327,7 @@ backpressure(struct ingest *ing, struct error *e)
 		if (nap < 500)
 			nap *= 2;
 		if (clock_mono_ms() - ing->metrics_at >= METRICS_EVERY_MS)
-			write_metrics(ing, 1);
+			write_metrics(ing, ing->o->follow != NULL);
 	}
 }
 
@@ -834,7 +834,7 @@ ingest_follow(struct ingest *ing, struct error *e)
 		    (r = follow_read(&f, ing->in, ing->cap, &flags, e)) == -1)
 			goto out;
 		if (clock_mono_ms() - ing->metrics_at >= METRICS_EVERY_MS)
-			write_metrics(ing, 1);
+			write_metrics(ing, ing->o->follow != NULL);
 		if (r == 0) {
 			follow_wait(&f, 1000);
 			continue;

@@ -75,8 +75,8 @@
 	"to drain."
 /* gauge {stream} */
 #define MN_INGEST_LAST_SUCCESS	"aistack_ingest_last_success_timestamp_seconds"
-#define MH_INGEST_LAST_SUCCESS	"When a run last ended (or, following, last " \
-	"reported) without an error."
+#define MH_INGEST_LAST_SUCCESS	"When a run last ended (or, with --follow, " \
+	"last reported) without an error."
 
 /* --- consumers ------------------------------------------------------------ */
 
@@ -115,7 +115,7 @@
 #define MN_CHECKPOINT_LAST_SUCCESS \
 	"aistack_checkpoint_last_success_timestamp_seconds"
 #define MH_CHECKPOINT_LAST_SUCCESS "When a run of the consumer last ended " \
-	"(or, running, last reported) without an error."
+	"(or, with -f, last reported) without an error."
 
 /* --- breakers ------------------------------------------------------------- */
 
