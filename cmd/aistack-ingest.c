@@ -510,20 +510,6 @@ oversize_end(struct ingest *ing, struct error *e)
 
 /* --- appending ----------------------------------------------------------- */
 
-/* Count the newlines in p[0..n). */
-static uint64_t
-count_lines(const char *p, size_t n)
-{
-	const char *end = p + n, *nl;
-	uint64_t c = 0;
-
-	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		c++;
-		p = nl + 1;
-	}
-	return c;
-}
-
 /*
  * fdatasync the batch appended last, if it is not yet.  Under --sync
  * batch the sync of batch k runs while batch k+1 is read and validated
@@ -596,7 +582,7 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 			ing->unsynced = 1;
 		}
 		if (rc == -1) {
-			uint64_t landed = count_lines(data, done);
+			uint64_t landed = records_count(data, done);
 			size_t l = strlen(e->msg);
 			ing->n.records += landed;
 			ing->n.bytes += done;

@@ -967,7 +967,7 @@ breaker_acquire(const struct breaker *b, struct breaker_ticket *t,
 {
 	struct breaker_clock now;
 	struct breaker_data d;
-	enum breaker_state decision;
+	enum breaker_state decision = BREAKER_OPEN;
 	int lfd, rc;
 
 	ticket_init(t);

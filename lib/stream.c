@@ -298,9 +298,8 @@ repair_tail(struct stream *s, struct error *e)
 
 /* --- counters (see struct stream_counters) ------------------------------ */
 
-/* Count the newlines in p[0..n). */
-static uint64_t
-count_newlines(const char *p, size_t n)
+uint64_t
+records_count(const char *p, size_t n)
 {
 	const char *end = p + n, *nl;
 	uint64_t c = 0;
@@ -442,7 +441,7 @@ count_range(const char *dir, uint64_t from, uint64_t to)
 			r = pread_full(fd, block, (size_t)want, (off_t)(pos - lo));
 			if (r <= 0)
 				break;
-			count += count_newlines(block, (size_t)r);
+			count += records_count(block, (size_t)r);
 			pos += (uint64_t)r;
 		}
 		close(fd);
@@ -539,7 +538,7 @@ stream_lock(struct stream *s, struct error *e)
 int
 stream_lock_counters(struct stream *s, struct error *e)
 {
-	uint64_t head;
+	uint64_t head = 0;
 
 	if (lock_take(s->lockfd, LOCK_KIND_FCNTL, 1, -1) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: lock", s->name);
@@ -595,7 +594,7 @@ int
 stream_append(struct stream *s, const char *data, size_t n, size_t *done,
     struct error *e)
 {
-	return stream_append_records(s, data, n, count_newlines(data, n), done,
+	return stream_append_records(s, data, n, records_count(data, n), done,
 	    e);
 }
 
@@ -648,7 +647,7 @@ stream_append_records(struct stream *s, const char *data, size_t n,
 	if (rc == 0)
 		counters_add(s, nrec, n);
 	else if (s->size != UINT64_MAX)
-		counters_add(s, count_newlines(data, landed), landed);
+		counters_add(s, records_count(data, landed), landed);
 	/* else: what landed is unknown; the next holder counts it */
 	return rc;
 }

@@ -77,6 +77,10 @@ struct stream {
 	int pausefd;		/* "pause", held while paused; -1 */
 };
 
+/* The records of data[0..n): the newlines (a last line without one is
+ * not a whole record). */
+uint64_t records_count(const char *data, size_t n);
+
 /* Write the file name of a segment ("%020llu.jsonl[.gz]") to buf. */
 void segment_name(char *buf, size_t n, uint64_t base, int gz);
 
