@@ -885,7 +885,7 @@ run(const struct ingest_opts *o)
 		warnmsg("input buffer of %zu bytes: %s", ing.cap, strerror(errno));
 		return EXIT_SOFTWARE;
 	}
-	ing.out.lockfd = ing.out.segfd = ing.out.pausefd = -1;
+	ing.out.lockfd = ing.out.segfd = ing.out.pausefd = ing.out.ctrfd = -1;
 	if (pg_uri_is(o->target)) {
 		ing.label = o->table;
 		if (pg_sink_open(&ing.pg, o->target, o->table, &e) == -1) {

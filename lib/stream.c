@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +19,6 @@
 #define SEGMENT_MODE	0644
 #define SEALED_MODE	0444
 #define COUNTERS_FILE	".counters"
-#define COUNTERS_MAX	4096
 #define PAUSE_FILE	"pause"
 
 void
@@ -127,7 +127,7 @@ stream_open(struct stream *s, const char *arg, int create, struct error *e)
 	struct stat st;
 
 	memset(s, 0, sizeof(*s));
-	s->lockfd = s->segfd = s->pausefd = -1;
+	s->lockfd = s->segfd = s->pausefd = s->ctrfd = -1;
 	s->max_backlog = UINT64_MAX;
 	if (statedir_resolve(arg, "streams", s->dir, sizeof(s->dir), e) == -1)
 		return -1;
@@ -311,96 +311,199 @@ records_count(const char *p, size_t n)
 	return c;
 }
 
-/* Parse the text of a .counters file; 0, or -1 when it is not one. */
-static int
-counters_parse(char *text, struct stream_counters *c)
-{
-	static const struct {
-		const char *key;
-		size_t off;
-	} keys[] = {
-		{ "head", offsetof(struct stream_counters, head) },
-		{ "records", offsetof(struct stream_counters, records) },
-		{ "bytes", offsetof(struct stream_counters, bytes) },
-		{ "rejected", offsetof(struct stream_counters, rejected) },
-		{ "empty", offsetof(struct stream_counters, empty) },
-		{ "max_backlog", offsetof(struct stream_counters, max_backlog) },
-	};
-	char *line, *save = NULL, *sp, *end;
-	unsigned long long v;
-	unsigned seen = 0;
-	size_t i;
+/*
+ * The .counters file: one page, mapped shared by the writers, in the
+ * machine's byte order.  Word 0 is the magic, word 1 a generation, then
+ * two slots of CTR_SLOT_WORDS: slot (gen & 1) is current.  A writer,
+ * under the stream lock, fills the other slot and then stores gen + 1
+ * (release), so a writer killed in the middle leaves the current slot as
+ * it was, and saving costs no system call.  Readers take no lock: they
+ * read gen, the slot, and gen again, and retry when it moved (a seqlock).
+ * gen 0 means never written.
+ */
+#define CTR_MAGIC	0x314e435354534941ULL	/* "AISTSCN1" */
+#define CTR_BYTES	4096
+#define CTR_SLOT_WORDS	8
+#define CTR_RETRIES	1000
 
-	memset(c, 0, sizeof(*c));
-	if (strncmp(text, "aistack-stream-counters 1\n", 26) != 0)
-		return -1;
-	for (line = strtok_r(text + 26, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if ((sp = strchr(line, ' ')) == NULL)
-			return -1;
-		*sp++ = '\0';
-		errno = 0;
-		v = strtoull(sp, &end, 10);
-		if (errno != 0 || end == sp || *end != '\0' || *sp == '-')
-			return -1;
-		if (strcmp(line, "since") == 0) {
-			c->since = (int64_t)v;
-			continue;
-		}
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (strcmp(line, keys[i].key) == 0) {
-				*(uint64_t *)(void *)((char *)c + keys[i].off) = v;
-				seen |= 1u << i;
-			}
+enum { W_MAGIC, W_GEN, W_SLOTS };
+enum { C_HEAD, C_RECORDS, C_BYTES, C_REJECTED, C_EMPTY, C_MAX_BACKLOG,
+    C_SINCE };
+
+static uint64_t *
+ctr_slot(uint64_t *map, uint64_t gen)
+{
+	return map + W_SLOTS + (gen & 1) * CTR_SLOT_WORDS;
+}
+
+/* Map the counters file at path (read-write, or read-only); NULL with
+ * errno (EINVAL: not a counters file). */
+static uint64_t *
+ctr_map_path(const char *path, int writable, int *fdp)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	if ((fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size < CTR_BYTES) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
 	}
-	/* head, records and bytes at least; other keys are for later */
-	return (seen & 7) == 7 ? 0 : -1;
+	p = mmap(NULL, CTR_BYTES, PROT_READ | (writable ? PROT_WRITE : 0),
+	    MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return NULL;
+	}
+	if (__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) != CTR_MAGIC) {
+		munmap(p, CTR_BYTES);
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (fdp != NULL)
+		*fdp = fd;
+	else
+		close(fd);
+	return p;
+}
+
+/* Create the counters file whole (a temporary file linked, or renamed
+ * over a damaged one, into place); 0 or -1. */
+static int
+ctr_create(const char *path, int replace)
+{
+	static uint64_t page[CTR_BYTES / 8];
+	char tmp[PATH_MAX + 32];
+	int fd, rc;
+
+	page[W_MAGIC] = CTR_MAGIC;
+	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return -1;
+	rc = fchmod(fd, 0644) == -1 || write_all(fd, page, sizeof(page)) ==
+	    -1 ? -1 : 0;
+	if (close(fd) == -1)
+		rc = -1;
+	if (rc == 0 && (replace ? rename(tmp, path) : link(tmp, path)) == -1 &&
+	    errno != EEXIST)
+		rc = -1;
+	unlink(tmp);
+	return rc;
+}
+
+/* Read the current slot of map into c, consistently; 0, 1 when never
+ * written, -1 (EAGAIN) when writers kept it moving. */
+static int
+ctr_load(uint64_t *map, struct stream_counters *c)
+{
+	uint64_t g1, g2, w[CTR_SLOT_WORDS], *slot;
+	int tries, i;
+
+	for (tries = 0; tries < CTR_RETRIES; tries++) {
+		g1 = __atomic_load_n(&map[W_GEN], __ATOMIC_ACQUIRE);
+		if (g1 == 0)
+			return 1;
+		slot = ctr_slot(map, g1);
+		for (i = 0; i < CTR_SLOT_WORDS; i++)
+			w[i] = __atomic_load_n(&slot[i], __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		g2 = __atomic_load_n(&map[W_GEN], __ATOMIC_RELAXED);
+		if (g1 != g2)
+			continue;
+		c->head = w[C_HEAD];
+		c->records = w[C_RECORDS];
+		c->bytes = w[C_BYTES];
+		c->rejected = w[C_REJECTED];
+		c->empty = w[C_EMPTY];
+		c->max_backlog = w[C_MAX_BACKLOG];
+		c->since = (int64_t)w[C_SINCE];
+		return 0;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* Make c current in map (the stream lock held). */
+static void
+ctr_store(uint64_t *map, const struct stream_counters *c)
+{
+	uint64_t gen = __atomic_load_n(&map[W_GEN], __ATOMIC_RELAXED) + 1;
+	uint64_t *slot = ctr_slot(map, gen);
+	const uint64_t w[CTR_SLOT_WORDS] = { c->head, c->records, c->bytes,
+	    c->rejected, c->empty, c->max_backlog, (uint64_t)c->since, 0 };
+	int i;
+
+	for (i = 0; i < CTR_SLOT_WORDS; i++)
+		__atomic_store_n(&slot[i], w[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&map[W_GEN], gen, __ATOMIC_RELEASE);
 }
 
 int
 stream_counters_read(const char *dir, struct stream_counters *c,
     struct error *e)
 {
-	char path[PATH_MAX + 16], *text;
-	size_t n;
+	char path[PATH_MAX + 16];
+	uint64_t *map;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	snprintf(path, sizeof(path), "%s/%s", dir, COUNTERS_FILE);
-	if (read_file(path, COUNTERS_MAX, &text, &n) == -1) {
+	if ((map = ctr_map_path(path, 0, NULL)) == NULL) {
 		if (errno == ENOENT)
 			return 1;
-		return error_errno(e, errno == EFBIG ? EXIT_DATAERR : EXIT_IOERR,
-		    "%s", path);
+		return error_errno(e, errno == EINVAL ? EXIT_DATAERR :
+		    EXIT_IOERR, "%s: not a counters file", path);
 	}
-	rc = counters_parse(text, c);
-	free(text);
-	if (rc == -1) {
-		memset(c, 0, sizeof(*c));
-		return error_set(e, EXIT_DATAERR, "%s: not a counters file",
-		    path);
+	rc = ctr_load(map, c);
+	munmap(map, CTR_BYTES);
+	if (rc == -1)
+		return error_errno(e, EXIT_TEMPFAIL, "%s", path);
+	return rc;
+}
+
+/*
+ * The stream's counters mapped (with the lock held): the mapping is kept
+ * across batches and checked to be the file's still (one fstat); a
+ * missing file is created, a damaged one started afresh.  NULL when it
+ * cannot be: then nothing is counted, and the next holder makes it good.
+ */
+static uint64_t *
+ctr_get(struct stream *s)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+
+	if (s->ctrmap != NULL) {
+		if (fstat(s->ctrfd, &st) == 0 && st.st_nlink > 0 &&
+		    st.st_size >= CTR_BYTES)
+			return s->ctrmap;
+		munmap(s->ctrmap, CTR_BYTES);
+		close(s->ctrfd);
+		s->ctrmap = NULL;
+		s->ctrfd = -1;
 	}
-	return 0;
+	snprintf(path, sizeof(path), "%s/%s", s->dir, COUNTERS_FILE);
+	if ((s->ctrmap = ctr_map_path(path, 1, &s->ctrfd)) == NULL &&
+	    (ctr_create(path, errno != ENOENT) == -1 ||
+	    (s->ctrmap = ctr_map_path(path, 1, &s->ctrfd)) == NULL))
+		s->ctrfd = -1;
+	return s->ctrmap;
 }
 
 int
 stream_counters_flush(struct stream *s, struct error *e)
 {
-	char path[PATH_MAX + 16], text[512];
-	const struct stream_counters *c = &s->ctr;
-	int n;
-
 	if (!s->ctr_dirty)
 		return 0;
-	snprintf(path, sizeof(path), "%s/%s", s->dir, COUNTERS_FILE);
-	n = snprintf(text, sizeof(text), "aistack-stream-counters 1\n"
-	    "head %llu\nrecords %llu\nbytes %llu\nrejected %llu\nempty %llu\n"
-	    "max_backlog %llu\nsince %lld\n", (unsigned long long)c->head,
-	    (unsigned long long)c->records, (unsigned long long)c->bytes,
-	    (unsigned long long)c->rejected, (unsigned long long)c->empty,
-	    (unsigned long long)c->max_backlog, (long long)c->since);
-	if (atomic_replace_volatile(path, text, (size_t)n, 0644, e) == -1)
-		return error_wrap(e, "%s: counters", s->name);
+	if (s->ctrmap == NULL)
+		return error_set(e, EXIT_CANTCREAT, "%s: %s: cannot be kept",
+		    s->name, COUNTERS_FILE);
+	ctr_store(s->ctrmap, &s->ctr);
 	s->ctr_dirty = 0;
 	return 0;
 }
@@ -458,15 +561,15 @@ static void
 counters_reconcile(struct stream *s, uint64_t head)
 {
 	struct stream_counters *c = &s->ctr;
+	uint64_t *map = ctr_get(s);
 	struct error ignored;
 
 	s->ctr_dirty = 0;
-	if (stream_counters_read(s->dir, c, &ignored) != 0) {
+	if (map == NULL || ctr_load(map, c) != 0) {
 		/*
-		 * None yet (or unreadable): counting begins at the head, 0 for
-		 * a new stream.  Saved now, before anything is appended, so
-		 * that the next holder counts what this one may leave
-		 * uncounted if it dies.
+		 * None yet: counting begins at the head, 0 for a new stream.
+		 * Saved now, before anything is appended, so that the next
+		 * holder counts what this one may leave uncounted if it dies.
 		 */
 		memset(c, 0, sizeof(*c));
 		c->head = head;
@@ -715,7 +818,12 @@ stream_close(struct stream *s)
 		close(s->lockfd);
 	if (s->pausefd != -1)
 		close(s->pausefd);
-	s->segfd = s->lockfd = s->pausefd = -1;
+	if (s->ctrmap != NULL)
+		munmap(s->ctrmap, CTR_BYTES);
+	if (s->ctrfd != -1)
+		close(s->ctrfd);
+	s->ctrmap = NULL;
+	s->segfd = s->lockfd = s->pausefd = s->ctrfd = -1;
 }
 
 int

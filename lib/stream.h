@@ -35,8 +35,10 @@ struct segment_list {
 /*
  * The counters a stream keeps in its ".counters" file, so that they add
  * up across processes, restarts and concurrent writers.  They are changed
- * only under the stream lock, and the file is replaced (atomically, not
- * synced: rename of a temporary file) when the lock is released.
+ * only under the stream lock and made current when it is released, in a
+ * page that the writers map (lib/stream.c: two slots and a generation),
+ * so that saving them costs no system call and a reader never sees them
+ * half written.
  *
  * The crash rule: a counter never counts what is not in the stream, and
  * may lag it.  records and bytes are advanced only after the write of the
@@ -75,6 +77,8 @@ struct stream {
 	int ctr_dirty;		/* ctr changed: saved when the lock is released */
 	uint64_t max_backlog;	/* recorded in ctr at each lock (UINT64_MAX: keep) */
 	int pausefd;		/* "pause", held while paused; -1 */
+	uint64_t *ctrmap;	/* ".counters" mapped (lib/stream.c), or NULL */
+	int ctrfd;		/* its descriptor, -1 */
 };
 
 /* The records of data[0..n): the newlines (a last line without one is
