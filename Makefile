@@ -255,7 +255,7 @@ deb: deps
 # Installs the package on this machine, uses it and purges it: run it as
 # root on a machine of its own (CI), never where aistack is installed.
 package-check: deb
-	@DEB=$(abspath $(DEB)) tests/run package
+	@DEB=$(abspath $(DEB)) tests/run package/package
 
 clean:
 	rm -rf build build-san build-bench build-fuzz build-deb

@@ -244,6 +244,32 @@ rotate_setup() {
 	[ "$(wc -l < "$LOG")" -eq 10 ]
 }
 
+@test "under ProcSubset=pid the breakers keep the boot id the units pass" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root for a private /proc"
+	kernel=$(cat /proc/sys/kernel/random/boot_id)
+	for u in aistack-proxy.service aistack-learn.service; do
+		grep -qx 'ProcSubset=pid' "$UNITS/$u"
+		grep -qx 'Environment=AISTACK_BOOT_ID=%b' "$UNITS/$u"
+	done
+	# /proc as the units see it; %b is the boot id without its dashes
+	in_unit_proc() {
+		unshare --mount --pid --fork --propagation private sh -c \
+			'mount -t proc -o subset=pid,hidepid=invisible proc /proc &&
+			! test -e /proc/sys && exec "$@"' sh "$@"
+	}
+	for b in with without; do
+		env=()
+		[ $b = with ] && env=(AISTACK_BOOT_ID="${kernel//-/}")
+		for i in 1 2 3 4 5; do
+			run in_unit_proc env "${env[@]}" aistack-breaker run "$b" -- false
+			assert_failure 1
+		done
+	done
+	[ "$(jq -r '.state + " " + .boot_id' "$AISTACK_STATE_DIR/breakers/with")" = "open $kernel" ]
+	# what the setting prevents: an open breaker that names no boot
+	[ "$(jq -r '.state + " [" + .boot_id + "]"' "$AISTACK_STATE_DIR/breakers/without")" = "open []" ]
+}
+
 @test "the installed flow runs from the installed tree" {
 	bin=$DEST/opt/aistack/bin
 	gen_records 30 > "$BATS_TEST_TMPDIR/in"
