@@ -319,6 +319,45 @@ unit_ok() {
 	assert_output --regexp 'learning: committed [0-9]+, pending [0-9]+, lag 0'
 }
 
+@test "under systemd: the learn unit loads PostgreSQL at an allowed address only" {
+	# a cluster on an address of this machine that is not loopback
+	ct sh -c 'ip addr add 192.0.2.5/32 dev lo && mkdir -p /var/lib/pgtest &&
+		chown postgres /var/lib/pgtest && cd /tmp &&
+		runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D /var/lib/pgtest/data \
+			-A trust -U postgres --no-sync > /dev/null &&
+		echo "host all all 192.0.2.5/32 trust" >> /var/lib/pgtest/data/pg_hba.conf &&
+		runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D /var/lib/pgtest/data \
+			-l /var/lib/pgtest/log -w -o "-p 5499 -k /var/lib/pgtest -c listen_addresses=192.0.2.5" \
+			start > /dev/null &&
+		psql -h 192.0.2.5 -p 5499 -U postgres -qc "create role aistack login" \
+			-c "create database aistack owner aistack"'
+	ct sh -c 'mkdir -p /etc/aistack &&
+		echo "AISTACK_PG_DSN=postgresql://aistack@192.0.2.5:5499/aistack?connect_timeout=2" \
+			> /etc/aistack/learn.env &&
+		printf "[breaker postgres]\nfailures = 1\nopen_for = 1s\n" >> /etc/aistack/aistack.conf'
+	# IPAddressDeny=any: the load fails, its breaker opens, on this boot
+	run ct systemctl start aistack-learn.service
+	assert_failure
+	run ct jq -r '.state + " " + .boot_id' /var/lib/aistack/breakers/postgres
+	assert_output "open $(ct cat /proc/sys/kernel/random/boot_id)"
+	# the drop-in aistack(7) shows
+	ct sh -c 'mkdir -p /etc/systemd/system/aistack-learn.service.d &&
+		printf "[Service]\nIPAddressAllow=192.0.2.5\n" > /etc/systemd/system/aistack-learn.service.d/db.conf &&
+		systemctl daemon-reload'
+	sleep 1.5
+	run ct systemctl start aistack-learn.service
+	assert_success
+	unit_ok aistack-learn.service
+	run ct sh -c 'cat /var/lib/aistack/streams/dataset/[0-9]*.jsonl | wc -l'
+	want=$output
+	run ct psql -h 192.0.2.5 -p 5499 -U postgres -Atc 'select count(*) from aistack_dataset' aistack
+	assert_output "$want"
+	# back to no database, the breaker closed, as an operator would
+	ct rm -rf /etc/systemd/system/aistack-learn.service.d /etc/aistack/learn.env
+	ct systemctl daemon-reload
+	ct runuser -u aistack -- env AISTACK_STATE_DIR=/var/lib/aistack aistack-breaker reset postgres
+}
+
 # proxy_get PATH [CURL-ARGS]: status and body of a call to the proxy
 proxy_get() {
 	local p=$1
@@ -379,7 +418,7 @@ proxy_get() {
 	# which opened its breaker, on this boot (ProcSubset=pid hides
 	# /proc/sys from the proxy: the unit passes the id)
 	run ct jq -r '.state + " " + .boot_id' /var/lib/aistack/breakers/far
-	assert_output "open $(cat /proc/sys/kernel/random/boot_id)"
+	assert_output "open $(ct cat /proc/sys/kernel/random/boot_id)"
 	# the drop-in its unit file describes opens it
 	ct sh -c 'mkdir -p /etc/systemd/system/aistack-proxy.service.d &&
 		printf "[Service]\nIPAddressAllow=192.0.2.1\n" > /etc/systemd/system/aistack-proxy.service.d/far.conf &&
