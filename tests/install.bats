@@ -84,6 +84,13 @@ staged_units() {
 	fi
 }
 
+@test "the package's version is the Makefile's" {
+	want=$(sed -n 's/^VERSION *= *//p' "$TESTS_DIR/../Makefile")
+	[ -n "$want" ]
+	run sed -n '1s/^aistack (\([^)]*\)) .*/\1/p' "$TESTS_DIR/../debian/changelog"
+	assert_output "$want"
+}
+
 @test "the sysusers.d file creates the system user aistack" {
 	conf=$DEST/opt/aistack/lib/sysusers.d/aistack.conf
 	[ -f "$conf" ]
@@ -160,10 +167,10 @@ writes() {
 			printf "{\"n\":%d}\n" "$i"; i=$((i + 1)); done >> "$3"' sh "$1" "$2" "$LOG"
 }
 
-unit_rotate() {	# unit_rotate [GROUPS] -- ARGS: aistack-rotate as the unit's user
-	local groups=$1
+unit_rotate() {	# unit_rotate GROUPS -- ARGS: aistack-rotate as the unit's user
+	local supp=$1
 	shift 2
-	as_unit "$SVC" "$SVC" "$groups" env AISTACK_STATE_DIR="$SHARED/state" \
+	as_unit "$SVC" "$SVC" "$supp" env AISTACK_STATE_DIR="$SHARED/state" \
 		AISTACK_CONFIG="$SHARED/aistack.conf" "$SHARED/aistack-rotate" "$@"
 }
 

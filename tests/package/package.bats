@@ -302,6 +302,14 @@ unit_ok() {
 	unit_ok aistack-rotate.service
 	run ct stat -c '%U:%G %a' /var/lib/aistack /var/lib/aistack/streams
 	assert_output $'aistack:aistack 700\naistack:aistack 700'
+	# the timers that start learn and rotate
+	for t in aistack-learn.timer aistack-rotate.timer; do
+		ct systemctl start "$t"
+		run ct systemctl show -p ActiveState -p Triggers "$t"
+		assert_line ActiveState=active
+		assert_line "Triggers=${t%.timer}.service"
+	done
+	ct systemctl stop aistack-learn.timer aistack-rotate.timer
 }
 
 @test "under systemd: the learn unit turns telemetry into the dataset" {
@@ -404,6 +412,8 @@ proxy_get() {
 	assert_output aistack
 	run proxy_get /health
 	assert_output --regexp '^\{"status":"ok".* 200$'
+	run proxy_get /
+	assert_output --regexp '<html.* 200$'
 	run proxy_get /api/stats
 	assert_output --regexp ' 401$'
 	auth=(-H 'Authorization: Bearer package-check-token')
