@@ -26,9 +26,11 @@ setup_file() {
 		return 1
 	}
 	# one run at a time on a machine
-	exec 9> /run/lock/aistack-package-check.lock
+	lockdir=/run/lock
+	[ -d "$lockdir" ] || lockdir=/tmp
+	exec 9> "$lockdir/aistack-package-check.lock"
 	flock -w 900 9
-	if dpkg-query -W -f='${Status}' aistack 2> /dev/null | grep -q 'installed$'; then
+	if dpkg-query -W -f='${Status}' aistack 2> /dev/null | grep -q ' installed$'; then
 		echo "aistack is installed here; this test would remove it" >&2
 		return 1
 	fi
@@ -107,18 +109,26 @@ as_aistack() {
 }
 
 @test "the completions are where bash, zsh and fish look for them" {
-	run bash -c '. /usr/share/bash-completion/completions/aistack-ingest && complete -p aistack-ingest'
-	assert_success
-	assert_output --regexp '^complete .* aistack-ingest$'
-	if command -v zsh > /dev/null; then
-		zsh -fc 'print -rl -- $fpath' | grep -qx /usr/share/zsh/vendor-completions
-		[ -f /usr/share/zsh/vendor-completions/_aistack-ingest ]
-	fi
-	if command -v fish > /dev/null; then
-		run env HOME="$BATS_TEST_TMPDIR" fish -c 'complete -C "aistack-ingest --max-r"'
+	cmds=()
+	while IFS= read -r f; do
+		case $f in /usr/bin/aistack-*) cmds+=("${f##*/}") ;; esac
+	done < "$BATS_FILE_TMPDIR/files"
+	[ "${#cmds[@]}" -ge 6 ]
+	for c in "${cmds[@]}"; do
+		# bash-completion loads /usr/share/bash-completion/completions/CMD
+		run bash -c ". /usr/share/bash-completion/completions/$c && complete -p $c"
 		assert_success
-		assert_output --partial '--max-record'
-	fi
+		assert_output --regexp "^complete .* $c\$"
+		# zsh's vendor-completions is on its default fpath
+		[ -f "/usr/share/zsh/vendor-completions/_$c" ]
+		# fish autoloads vendor_completions.d
+		run env HOME="$BATS_TEST_TMPDIR" fish -c "complete -C '$c --he'"
+		assert_success
+		assert_output --partial '--help'
+	done
+	zsh -fc 'print -rl -- $fpath' | grep -qx /usr/share/zsh/vendor-completions
+	run env HOME="$BATS_TEST_TMPDIR" fish -c 'complete -C "aistack-ingest --max-r"'
+	assert_output --partial '--max-record'
 }
 
 @test "the installed units verify, their Documentation= pages included" {
