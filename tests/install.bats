@@ -121,7 +121,7 @@ staged_units() {
 		grep -qx 'ProcSubset=pid' "$u"
 		grep -qx 'IPAddressDeny=any' "$u"
 		grep -qx 'SystemCallFilter=~@privileged @resources' "$u"
-		! grep -q 'CAP_' "$u"
+		[ -z "$(grep 'CAP_' "$u")" ]
 		if grep -qx 'Type=oneshot' "$u"; then
 			grep -q '^TimeoutStartSec=[1-9]' "$u"
 		fi
@@ -180,8 +180,7 @@ rotate_setup() {
 	# numeric identities nobody has: the service, its group, the unit's user
 	WRITER=64101 LOGGRP=64102 SVC=64103
 	for id in $WRITER $LOGGRP $SVC; do
-		! getent passwd "$id" > /dev/null
-		! getent group "$id" > /dev/null
+		[ -z "$(getent passwd "$id")$(getent group "$id")" ]
 	done
 	shared_dir
 	cp "$AISTACK_BIN/aistack-rotate" "$SHARED/"
