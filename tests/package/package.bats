@@ -502,7 +502,8 @@ aidb:aidb 660 0'
 	while IFS= read -r f; do
 		# directories other packages share stay
 		[ -d "$f" ] && continue
-		[ ! -e "$f" ] && [ ! -L "$f" ]
+		[ ! -e "$f" ]
+		[ ! -L "$f" ]
 	done < "$BATS_FILE_TMPDIR/files"
 	[ -d /var/lib/aistack/streams/dataset ]
 	getent passwd aistack
