@@ -462,6 +462,14 @@ proxy_get() {
 	done
 	assert_output '{"hello":1}
  200'
+	# ExecReload= (SIGHUP), under the same sandbox: still serving
+	run ct systemctl reload aistack-proxy.service
+	assert_success
+	run proxy_get /health
+	assert_output --regexp ' 200$'
+	run ct systemctl show -p ActiveState -p NRestarts aistack-proxy.service
+	assert_line ActiveState=active
+	assert_line NRestarts=0
 }
 
 @test "under systemd: the example drop-in lets the rotate unit rotate another service's logs" {
