@@ -712,8 +712,8 @@ data_write(const struct breaker *b, const struct breaker_data *d,
  * order, mapped shared by every process that counts, and incremented
  * with atomic operations: counting a call costs no system call once
  * mapped, and no write of the state file.  Word 0 is the magic; the
- * others are indexed by enum ctr_word.  The file is created whole (a
- * temporary file linked into place), so it is never seen short.  Like
+ * others are indexed by enum ctr_word.  The file is created whole
+ * (counters_file_map), so it is never seen short.  Like
  * the page cache it lives in, it survives any process's death; a machine
  * crash may take back what was counted since the kernel last wrote it.
  */
@@ -732,58 +732,6 @@ counters_path(const struct breaker *b, char *buf, size_t n)
 	snprintf(buf, n, "%s/.%s.counters", b->dir, b->name);
 }
 
-/* Create the counters file whole unless it exists (replace: even then,
- * for a damaged one); 0 or -1. */
-static int
-counters_create(const char *path, int replace)
-{
-	char tmp[PATH_MAX + 96];
-	uint64_t words[CTR_WORDS];
-	int fd, rc;
-
-	memset(words, 0, sizeof(words));
-	words[0] = CTR_MAGIC;
-	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
-		return -1;
-	rc = fchmod(fd, 0644) == -1 || write_all(fd, words, sizeof(words)) ==
-	    -1 ? -1 : 0;
-	if (close(fd) == -1)
-		rc = -1;
-	if (rc == 0 && (replace ? rename(tmp, path) : link(tmp, path)) == -1 &&
-	    errno != EEXIST)
-		rc = -1;
-	unlink(tmp);
-	return rc;
-}
-
-/* Map path (PROT_READ, or read-write when writable); NULL when it cannot
- * be (missing, short, not a counters file). */
-static uint64_t *
-counters_map(const char *path, int writable)
-{
-	struct stat st;
-	void *p;
-	int fd;
-
-	if ((fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || st.st_size < CTR_BYTES) {
-		close(fd);
-		return NULL;
-	}
-	p = mmap(NULL, CTR_BYTES, writable ? PROT_READ | PROT_WRITE : PROT_READ,
-	    MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) != CTR_MAGIC) {
-		munmap(p, CTR_BYTES);
-		return NULL;
-	}
-	return p;
-}
-
 /*
  * The breaker's counters, mapped on first use (creating the file) and
  * kept until breaker_fini; NULL when they cannot be, and then calls are
@@ -799,11 +747,10 @@ counters_get(const struct breaker *b)
 	if ((p = __atomic_load_n(&mb->counters, __ATOMIC_ACQUIRE)) != NULL)
 		return p;
 	counters_path(b, path, sizeof(path));
-	/* missing: created; damaged (short, not ours): started afresh, which
-	 * Prometheus reads as a counter reset */
-	if ((p = counters_map(path, 1)) == NULL &&
-	    (counters_create(path, access(path, F_OK) == 0) == -1 ||
-	    (p = counters_map(path, 1)) == NULL))
+	/* missing: created; damaged: started afresh, which Prometheus reads
+	 * as a counter reset */
+	if ((p = counters_file_map(path, CTR_BYTES, CTR_MAGIC, 1, 1,
+	    NULL)) == NULL)
 		return NULL;
 	if (!__atomic_compare_exchange_n(&mb->counters, &expected, p, 0,
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -836,8 +783,9 @@ breaker_counters_read(const char *name, struct breaker_counters *c)
 	    statedir_sub(dir, sizeof(dir), "breakers", &ignored) == -1)
 		return -1;
 	snprintf(path, sizeof(path), "%s/.%s.counters", dir, name);
-	if ((p = counters_map(path, 0)) == NULL)
-		return access(path, F_OK) == -1 && errno == ENOENT ? 1 : -1;
+	if ((p = counters_file_map(path, CTR_BYTES, CTR_MAGIC, 0, 0,
+	    NULL)) == NULL)
+		return errno == ENOENT ? 1 : -1;
 	c->success = __atomic_load_n(&p[CTR_SUCCESS], __ATOMIC_RELAXED);
 	c->failure = __atomic_load_n(&p[CTR_FAILURE], __ATOMIC_RELAXED);
 	c->ignored = __atomic_load_n(&p[CTR_IGNORED], __ATOMIC_RELAXED);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,4 +270,84 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+/* Create path whole: bytes of zeroes with magic first, written to a
+ * temporary file and linked (or, replace, renamed) into place. */
+static int
+counters_file_create(const char *path, size_t bytes, uint64_t magic,
+    int replace)
+{
+	char tmp[PATH_MAX + 32];
+	uint64_t *page;
+	int fd, rc;
+
+	if ((page = calloc(1, bytes)) == NULL)
+		return -1;
+	page[0] = magic;
+	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		free(page);
+		return -1;
+	}
+	rc = fchmod(fd, 0644) == -1 || write_all(fd, page, bytes) == -1 ?
+	    -1 : 0;
+	free(page);
+	if (close(fd) == -1)
+		rc = -1;
+	if (rc == 0 && (replace ? rename(tmp, path) : link(tmp, path)) == -1 &&
+	    errno != EEXIST)
+		rc = -1;
+	unlink(tmp);
+	return rc;
+}
+
+/* Map path if it is a counters file of that size and magic. */
+static uint64_t *
+counters_file_open(const char *path, size_t bytes, uint64_t magic,
+    int writable, int *fdp)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	if ((fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < bytes) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	p = mmap(NULL, bytes, PROT_READ | (writable ? PROT_WRITE : 0),
+	    MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return NULL;
+	}
+	if (__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) != magic) {
+		munmap(p, bytes);
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (fdp != NULL)
+		*fdp = fd;
+	else
+		close(fd);
+	return p;
+}
+
+uint64_t *
+counters_file_map(const char *path, size_t bytes, uint64_t magic,
+    int writable, int create, int *fdp)
+{
+	uint64_t *p;
+
+	if ((p = counters_file_open(path, bytes, magic, writable, fdp)) != NULL ||
+	    !create)
+		return p;
+	if (counters_file_create(path, bytes, magic, errno != ENOENT) == -1)
+		return NULL;
+	return counters_file_open(path, bytes, magic, writable, fdp);
 }

@@ -6,6 +6,7 @@
 #define AISTACK_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -64,5 +65,18 @@ void path_dirname(const char *path, char *dir, size_t n);
 
 /* The last component of path (borrowed from path). */
 const char *path_basename(const char *path);
+
+/*
+ * Map the file at path, bytes long, shared (read-write when writable): a
+ * file of 64-bit counters that processes change with atomic operations,
+ * whose first word is magic.  With create, a missing file is created
+ * whole (zeroes after the magic, written aside and linked into place, so
+ * that nobody sees it short) and a damaged one (short, or another magic)
+ * is replaced by a fresh one.  Returns the mapping (release it with
+ * munmap(p, bytes)), or NULL with errno (ENOENT: missing; EINVAL: not
+ * such a file); *fdp, when not NULL, receives its open descriptor.
+ */
+uint64_t *counters_file_map(const char *path, size_t bytes, uint64_t magic,
+    int writable, int create, int *fdp);
 
 #endif

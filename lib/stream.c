@@ -336,66 +336,6 @@ ctr_slot(uint64_t *map, uint64_t gen)
 	return map + W_SLOTS + (gen & 1) * CTR_SLOT_WORDS;
 }
 
-/* Map the counters file at path (read-write, or read-only); NULL with
- * errno (EINVAL: not a counters file). */
-static uint64_t *
-ctr_map_path(const char *path, int writable, int *fdp)
-{
-	struct stat st;
-	void *p;
-	int fd;
-
-	if ((fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size < CTR_BYTES) {
-		close(fd);
-		errno = EINVAL;
-		return NULL;
-	}
-	p = mmap(NULL, CTR_BYTES, PROT_READ | (writable ? PROT_WRITE : 0),
-	    MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		close(fd);
-		return NULL;
-	}
-	if (__atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) != CTR_MAGIC) {
-		munmap(p, CTR_BYTES);
-		close(fd);
-		errno = EINVAL;
-		return NULL;
-	}
-	if (fdp != NULL)
-		*fdp = fd;
-	else
-		close(fd);
-	return p;
-}
-
-/* Create the counters file whole (a temporary file linked, or renamed
- * over a damaged one, into place); 0 or -1. */
-static int
-ctr_create(const char *path, int replace)
-{
-	static uint64_t page[CTR_BYTES / 8];
-	char tmp[PATH_MAX + 32];
-	int fd, rc;
-
-	page[W_MAGIC] = CTR_MAGIC;
-	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
-		return -1;
-	rc = fchmod(fd, 0644) == -1 || write_all(fd, page, sizeof(page)) ==
-	    -1 ? -1 : 0;
-	if (close(fd) == -1)
-		rc = -1;
-	if (rc == 0 && (replace ? rename(tmp, path) : link(tmp, path)) == -1 &&
-	    errno != EEXIST)
-		rc = -1;
-	unlink(tmp);
-	return rc;
-}
-
 /* Read the current slot of map into c, consistently; 0, 1 when never
  * written, -1 (EAGAIN) when writers kept it moving. */
 static int
@@ -453,7 +393,8 @@ stream_counters_read(const char *dir, struct stream_counters *c,
 
 	memset(c, 0, sizeof(*c));
 	snprintf(path, sizeof(path), "%s/%s", dir, COUNTERS_FILE);
-	if ((map = ctr_map_path(path, 0, NULL)) == NULL) {
+	if ((map = counters_file_map(path, CTR_BYTES, CTR_MAGIC, 0, 0,
+	    NULL)) == NULL) {
 		if (errno == ENOENT)
 			return 1;
 		return error_errno(e, errno == EINVAL ? EXIT_DATAERR :
@@ -488,9 +429,8 @@ ctr_get(struct stream *s)
 		s->ctrfd = -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s", s->dir, COUNTERS_FILE);
-	if ((s->ctrmap = ctr_map_path(path, 1, &s->ctrfd)) == NULL &&
-	    (ctr_create(path, errno != ENOENT) == -1 ||
-	    (s->ctrmap = ctr_map_path(path, 1, &s->ctrfd)) == NULL))
+	if ((s->ctrmap = counters_file_map(path, CTR_BYTES, CTR_MAGIC, 1, 1,
+	    &s->ctrfd)) == NULL)
 		s->ctrfd = -1;
 	return s->ctrmap;
 }
