@@ -40,6 +40,7 @@ load test_helper
 load examples_helper
 
 setup_file() {
+	ex_dump
 	ex_pg_start
 }
 
@@ -84,13 +85,13 @@ failing_jq() {
 	chmod +x "$T/failbin/jq"
 }
 
-# unit_dir: the shipped units, with their paths filled in as make install
-# does, pointing at the built commands
+# unit_dir: the shipped units of the commands (rotate, proxy) in $T/units,
+# @BINDIR@ filled in as make install does, with the built commands
 unit_dir() {
 	local u
 	mkdir -p "$T/units"
-	for u in "$EX_DOCS"/systemd/*.service "$EX_DOCS"/systemd/*.timer; do
-		sed "s|@BINDIR@|$AISTACK_BIN|g; s|@DATADIR@|$EX_DOCS/examples/..|g" "$u" > "$T/units/${u##*/}"
+	for u in "$EX_DOCS"/systemd/aistack-rotate.* "$EX_DOCS"/systemd/aistack-proxy.*; do
+		sed "s|@BINDIR@|$AISTACK_BIN|g" "$u" > "$T/units/${u##*/}"
 	done
 }
 
@@ -348,9 +349,22 @@ EOF
 		[ -f "$u/$n" ] || { echo "README names $n, not installed" >&2; false; }
 	done
 	verify_units "$T"/u/*
-	# the variables README says to put in /etc/aistack/learn.env are read
-	grep -qx 'EnvironmentFile=-/etc/aistack/learn.env' "$u/aistack-learn.service"
-	grep -q 'AISTACK_PG_DSN' "$T/root/usr/share/aistack/learning-flow.sh"
+	# "to load PostgreSQL too, put AISTACK_PG_DSN=... and PGPASSFILE=... in
+	# /etc/aistack/learn.env": the installed unit, started as systemd would,
+	# with the settings README gives
+	ex_pg
+	vars=$(grep -oE '`(AISTACK_PG_DSN|PGPASSFILE)=[^`]*`' "$EX_DOCS/README.md" | tr -d '`')
+	[ "$(wc -l <<< "$vars")" -eq 2 ]
+	grep -q 'EnvironmentFile=-/etc/aistack/learn.env' "$T/u/aistack-learn.service"
+	sed -i "s|/etc/aistack/|$T/etc/aistack/|" "$T/u/aistack-learn.service"
+	sed "s|@db/|@$PG_HOST/|; s|/etc/aistack/|$T/etc/aistack/|" <<< "$vars" > "$T/etc/aistack/learn.env"
+	export AISTACK_STATE_DIR=$T/var/lib/aistack
+	STREAMS=$AISTACK_STATE_DIR/streams
+	telemetry 500
+	run-unit --state-root "$T/var/lib" "$T/u/aistack-learn.timer"
+	kept=$(records dataset)
+	[ "$kept" -eq "$(learning_pairs "$T/gen.500.1")" ]
+	[ "$(pg_q 'select count(*) from aistack_dataset')" -eq "$kept" ]
 }
 
 # --- aistack-ingest(1) -----------------------------------------------------
@@ -671,9 +685,9 @@ for i in range(10):
 	telemetry 50 2
 	aistack-rotate --seal-size 1 telemetry
 	telemetry 50 3
-	sealed=("$STREAMS"/telemetry/0*.jsonl)
-	touch -d '40 days ago' "${sealed[0]}"
-	touch -d '10 days ago' "${sealed[1]}"
+	segs=("$STREAMS"/telemetry/0*.jsonl)
+	touch -d '40 days ago' "${segs[0]}"
+	touch -d '10 days ago' "${segs[1]}"
 	before=$(cd "$STREAMS" && ls -lR)
 	ex_run man/aistack-rotate.1:ed8699b3
 	ex_ok

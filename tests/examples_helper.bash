@@ -77,8 +77,19 @@ ex_fail() {
 	return 1
 }
 
+# ex_dump (from setup_file): every example's text, once for the file
+ex_dump() {
+	EX_CACHE=$BATS_FILE_TMPDIR/examples
+	export EX_CACHE
+	"$TESTS_DIR/bin/doc-examples" -C "$EX_DOCS" dump "$EX_CACHE"
+}
+
 ex_text() {
-	"$TESTS_DIR/bin/doc-examples" -C "$EX_DOCS" show "$1"
+	if [ -n "${EX_CACHE:-}" ] && [ -e "$EX_CACHE/${1//\//%}" ]; then
+		cat "$EX_CACHE/${1//\//%}"
+	else
+		"$TESTS_DIR/bin/doc-examples" -C "$EX_DOCS" show "$1"
+	fi
 }
 
 ex_exempt() {
@@ -102,7 +113,7 @@ ex_subst() {	# ex_subst ID TEXT FROM TO: TEXT with FROM replaced
 
 ex_run() {
 	local id=$1 text cwd=$WORK i n cmd shown bg=0 rc
-	local -A in=() background=() instead=() skip=() then=()
+	local -A in=() background=() instead=() skip=() after=()
 	local -a envs=()
 	shift
 	text=$(ex_text "$id") || return
@@ -113,7 +124,7 @@ ex_run() {
 		--bg) background[$2]=1; bg=1; shift 2 ;;
 		--instead) instead[$2]=$3; [ -n "${4:-}" ] || ex_fail "--instead $2: why?"; shift 4 ;;
 		--skip) skip[$2]=$3; [ -n "$3" ] || ex_fail "--skip $2: why?"; shift 3 ;;
-		--then) then[$2]=$3; shift 3 ;;
+		--then) after[$2]=$3; shift 3 ;;
 		--cwd) cwd=$2; shift 2 ;;
 		--env) envs+=("$2"); shift 2 ;;
 		*) ex_fail "ex_run: unknown option $1"; return ;;
@@ -153,9 +164,9 @@ ex_run() {
 				    "$cmd" "${in[$n]:-/dev/null}" "$EX/$n.out" "$EX/$n.err"
 				printf '__ex_st=$?; echo $__ex_st >%q\n' "$EX/$n.rc"
 			fi
-			if [ -n "${then[$n]+x}" ]; then
+			if [ -n "${after[$n]+x}" ]; then
 				printf '{\n%s\n} >%q 2>&1 </dev/null || echo "ex: --then %s failed" >>%q\n' \
-				    "${then[$n]}" "$EX/$n.then" "$n" "$EX/$n.then"
+				    "${after[$n]}" "$EX/$n.then" "$n" "$EX/$n.then"
 			fi
 		} >> "$EX/script"
 	done < <(printf '%s\n' "$text" | "$TESTS_DIR/bin/doc-examples" split)
@@ -164,7 +175,7 @@ ex_run() {
 	rc=0
 	timeout -k 5 "${EX_TIMEOUT:-120}" bash "$EX/script" < /dev/null > "$EX/shell.out" 2>&1 || rc=$?
 	echo "$rc" > "$EX/shell.rc"
-	for i in "${!then[@]}"; do
+	for i in "${!after[@]}"; do
 		if grep -q '^ex: --then .* failed$' "$EX/$i.then" 2> /dev/null; then
 			cat "$EX/$i.then" >&2
 			ex_fail "$id: the probe after command $i failed"
