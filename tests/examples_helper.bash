@@ -57,6 +57,13 @@ ex_setup() {
 	export HOME=$T/home TMPDIR=$T/tmp
 	mkdir -p "$WORK" "$HOME" "$TMPDIR"
 	PATH="$TESTS_DIR/standins:$AISTACK_BIN:$TESTS_DIR/bin:$PATH"
+	# the system's python3 for the helpers, not a version manager's shim
+	# (pyenv's costs a few tenths of a second a start)
+	if [ -x /usr/bin/python3 ]; then
+		mkdir -p "$T/python"
+		ln -sf /usr/bin/python3 "$T/python/python3"
+		PATH="$T/python:$PATH"
+	fi
 	unset MAKEFLAGS MAKELEVEL MFLAGS
 	cd "$WORK" || return
 }
@@ -93,7 +100,7 @@ ex_text() {
 }
 
 ex_exempt() {
-	[ -n "${2:-}" ] || ex_fail "ex_exempt $1: give the reason"
+	[ -n "${2:-}" ] || { ex_fail "ex_exempt $1: give the reason"; return 1; }
 	ex_text "$1" > /dev/null
 }
 
@@ -107,7 +114,8 @@ ex_wait() {	# ex_wait COND [SECONDS]
 
 ex_subst() {	# ex_subst ID TEXT FROM TO: TEXT with FROM replaced
 	local text=$2
-	[[ $text == *"$3"* ]] || ex_fail "$1: --sub '$3': not in the example any more; has it changed?"
+	[[ $text == *"$3"* ]] ||
+		{ ex_fail "$1: --sub '$3': not in the example any more; has it changed?"; return 1; }
 	printf '%s' "${text//"$3"/"$4"}"
 }
 
@@ -122,8 +130,8 @@ ex_run() {
 		--sub) text=$(ex_subst "$id" "$text" "$2" "$3") || return; shift 3 ;;
 		--in) in[$2]=$3; shift 3 ;;
 		--bg) background[$2]=1; bg=1; shift 2 ;;
-		--instead) instead[$2]=$3; [ -n "${4:-}" ] || ex_fail "--instead $2: why?"; shift 4 ;;
-		--skip) skip[$2]=$3; [ -n "$3" ] || ex_fail "--skip $2: why?"; shift 3 ;;
+		--instead) instead[$2]=$3; [ -n "${4:-}" ] || { ex_fail "--instead $2: why?"; return 1; }; shift 4 ;;
+		--skip) skip[$2]=$3; [ -n "$3" ] || { ex_fail "--skip $2: why?"; return 1; }; shift 3 ;;
 		--then) after[$2]=$3; shift 3 ;;
 		--cwd) cwd=$2; shift 2 ;;
 		--env) envs+=("$2"); shift 2 ;;
@@ -171,7 +179,7 @@ ex_run() {
 		} >> "$EX/script"
 	done < <(printf '%s\n' "$text" | "$TESTS_DIR/bin/doc-examples" split)
 	EX_N=$n
-	[ "$n" -gt 0 ] || ex_fail "$id: no command in the example"
+	[ "$n" -gt 0 ] || { ex_fail "$id: no command in the example"; return 1; }
 	rc=0
 	timeout -k 5 "${EX_TIMEOUT:-120}" bash "$EX/script" < /dev/null > "$EX/shell.out" 2>&1 || rc=$?
 	echo "$rc" > "$EX/shell.rc"
