@@ -95,6 +95,36 @@ unit_dir() {
 	done
 }
 
+# the learning flow's key, as examples/learning-flow.sh applies it: the
+# number of distinct (question, answer) pairs, trimmed and lower-cased, of
+# the interactions extract.jq finds in FILE
+learning_pairs() {
+	jq -c -f "$EX_DOCS/examples/extract.jq" "$1" |
+		jq -r '[.messages[1].content, .messages[2].content] | map(ascii_downcase | gsub("^\\s+|\\s+$"; "")) | @json' |
+		sort -u | wc -l
+}
+
+# flock_writer FILE FROM TO: append the records {"q":FROM..TO} to FILE, each
+# under fcntl.flock, as a Python service does
+flock_writer() {
+	python3 -c '
+import fcntl, json, sys
+with open(sys.argv[1], "a") as f:
+    for i in range(int(sys.argv[2]), int(sys.argv[3]) + 1):
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps({"q": i}) + "\n")
+        f.flush()
+        fcntl.flock(f, fcntl.LOCK_UN)
+' "$@"
+}
+
+# pg_down: a stand-in for db.lab while the database is down (a socket
+# directory where no server listens), URL-encoded
+pg_down() {
+	mkdir -p "$T/down"
+	url_host "$T/down"
+}
+
 verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 	run systemd-analyze verify --man=no "$@"
 	[ "$status" -eq 0 ] && [ -z "$output" ] && return 0
@@ -145,10 +175,7 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 	# what the report says is what the state holds: every extracted
 	# interaction once, by the flow's own key
 	[ "$(zcat -f "$dir"/streams/dataset/0* | wc -l)" -eq "$dataset" ]
-	want=$(zcat -f "$dir"/streams/telemetry/0* | jq -c -f "$EX_DOCS/examples/extract.jq" |
-		jq -r '[.messages[1].content, .messages[2].content] | map(ascii_downcase | gsub("^\\s+|\\s+$"; "")) | @json' |
-		sort -u | wc -l)
-	[ "$dataset" -eq "$want" ]
+	[ "$dataset" -eq "$(learning_pairs <(zcat -f "$dir"/streams/telemetry/0*))" ]
 }
 
 @test "README and aistack(7): the flow diagrams name real commands and options" {
@@ -423,20 +450,6 @@ EOF
 	jq -e '.records == 0' "$T/run/ingest.json"
 }
 
-# flock_writer FILE FROM TO: append the records {"q":FROM..TO} to FILE, each
-# under fcntl.flock, as a Python service does
-flock_writer() {
-	python3 -c '
-import fcntl, json, sys
-with open(sys.argv[1], "a") as f:
-    for i in range(int(sys.argv[2]), int(sys.argv[3]) + 1):
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.write(json.dumps({"q": i}) + "\n")
-        f.flush()
-        fcntl.flock(f, fcntl.LOCK_UN)
-' "$@"
-}
-
 @test "aistack-ingest(1): following a log that is appended under fcntl.flock and rotated" {
 	mkdir -p "$T/var/log/aidb"
 	log=$T/var/log/aidb/queries.jsonl
@@ -585,15 +598,6 @@ for raw in open(sys.argv[1], "rb"):
 }
 
 # --- aistack-dedup(1) ------------------------------------------------------
-
-# the learning flow's key, as examples/learning-flow.sh applies it: the
-# number of distinct (question, answer) pairs, trimmed and lower-cased, of
-# the interactions extract.jq finds in FILE
-learning_pairs() {
-	jq -c -f "$EX_DOCS/examples/extract.jq" "$1" |
-		jq -r '[.messages[1].content, .messages[2].content] | map(ascii_downcase | gsub("^\\s+|\\s+$"; "")) | @json' |
-		sort -u | wc -l
-}
 
 @test "aistack-dedup(1): the learning flow keeps every interaction once, as the shipped flow does" {
 	telemetry 5000
@@ -744,13 +748,6 @@ for i in range(10):
 }
 
 # --- aistack-breaker(1) ----------------------------------------------------
-
-# pg_down: a stand-in for db.lab while the database is down (a socket
-# directory where no server listens), URL-encoded
-pg_down() {
-	mkdir -p "$T/down"
-	python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$T/down"
-}
 
 @test "aistack-breaker(1): a timer's load into PostgreSQL, refused without failing the unit while the server is down" {
 	ex_pg

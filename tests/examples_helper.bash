@@ -281,8 +281,12 @@ ex_pg_start() {
 	printf 'local all postgres trust\nlocal all all scram-sha-256\n' > "$PG_DIR/data/pg_hba.conf"
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload > /dev/null
 	PG_SOCK=$PG_DIR/sock
-	PG_HOST=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG_SOCK")
+	PG_HOST=$(url_host "$PG_SOCK")
 	export PG_DIR PG_SOCK PG_HOST
+}
+# url_host DIR: a socket directory as the host of a postgresql:// URI
+url_host() {
+	python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
 }
 ex_pg_stop() {
 	[ -n "${PG_DIR:-}" ] || return 0
