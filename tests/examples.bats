@@ -125,6 +125,19 @@ pg_down() {
 	url_host "$T/down"
 }
 
+# installed_units: make install's units in $T/u, their paths pointing at a
+# staged tree in $T/root (PREFIX=/usr), as systemd-analyze verify needs
+installed_units() {
+	local f
+	[ -d "$T/u" ] && return
+	make -C "$EX_DOCS" --no-print-directory install BUILD="$(dirname "$AISTACK_BIN")" \
+		DESTDIR="$T/root" PREFIX=/usr > "$T/install.log" 2>&1 || { cat "$T/install.log"; return 1; }
+	mkdir -p "$T/u"
+	for f in "$T"/root/usr/lib/systemd/system/*; do
+		sed "s|/usr/|$T/root/usr/|g; s|$T/root/usr/bin/bash|/usr/bin/bash|g" "$f" > "$T/u/${f##*/}"
+	done
+}
+
 verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 	run systemd-analyze verify --man=no "$@"
 	[ "$status" -eq 0 ] && [ -z "$output" ] && return 0
@@ -178,6 +191,20 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 	[ "$dataset" -eq "$(learning_pairs <(zcat -f "$dir"/streams/telemetry/0*))" ]
 }
 
+@test "README: the package route (exempt: it installs a package system-wide and needs systemd as PID 1)" {
+	ex_exempt README.md:770b7689 "apt install and systemctl change the system; make package-check, in .ci/run, builds, installs, runs and purges the package under a booted systemd"
+	text=$(ex_text README.md:770b7689)
+	# what can be checked here: the target exists, the file it names is the
+	# one it makes, the units it enables are shipped
+	deb=$(make -C "$EX_DOCS" -s --no-print-directory -f Makefile -f - print-deb <<< 'print-deb: ; @echo $(DEB)')
+	[[ $deb == build-deb/aistack_*.deb ]]
+	grep -qF "$deb" <<< "$text"
+	grep -qF "./build-deb/aistack_*_$(dpkg --print-architecture).deb" <<< "$text"
+	for u in $(grep -oE 'aistack-[a-z]+\.(service|timer)' <<< "$text"); do
+		[ -f "$EX_DOCS/systemd/$u" ] || { echo "no unit $u" >&2; false; }
+	done
+}
+
 @test "README and aistack(7): the flow diagrams name real commands and options" {
 	for id in README.md:036ff7ae man/aistack.7:7688da27; do
 		text=$(ex_text "$id")
@@ -193,7 +220,7 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 }
 
 @test "README: the tree names the directories there are" {
-	text=$(ex_text README.md:7df147f3)
+	text=$(ex_text README.md:b2a596c7)
 	dirs=$(grep -oE '^[a-z]+/' <<< "$text")
 	[ "$(wc -l <<< "$dirs")" -ge 8 ]
 	for dir in $dirs; do
@@ -360,22 +387,16 @@ EOF
 	grep -q 'pgload' <<< "$(ex_out 2)"
 }
 
-@test "README: under systemd (exempt: it installs into the system and needs systemd as PID 1); the units it names verify" {
-	text=$(ex_text README.md:5a733196)
-	ex_exempt README.md:5a733196 "sudo make install writes to /usr, systemctl and journalctl need systemd as PID 1"
-	make -C "$EX_DOCS" --no-print-directory install BUILD="$(dirname "$AISTACK_BIN")" \
-		DESTDIR="$T/root" PREFIX=/usr > "$T/install.log" 2>&1 || { cat "$T/install.log"; false; }
-	u=$T/root/usr/lib/systemd/system
+@test "README: under systemd (exempt: systemctl and journalctl need systemd as PID 1); the installed units verify, learn.env's settings load PostgreSQL" {
+	text=$(ex_text README.md:05555d6e)
+	ex_exempt README.md:05555d6e "systemctl and journalctl need systemd as PID 1; make package-check runs the units under a booted systemd"
+	installed_units
 	names=$(grep -oE 'aistack-[a-z]+\.(service|timer)' <<< "$text" | sort -u)
 	[ -n "$names" ]
-	mkdir -p "$T/u"
-	for f in "$u"/*; do
-		sed "s|/usr/|$T/root/usr/|g; s|$T/root/usr/bin/bash|/usr/bin/bash|g" "$f" > "$T/u/${f##*/}"
-	done
 	for n in $names; do
-		[ -f "$u/$n" ] || { echo "README names $n, not installed" >&2; false; }
+		[ -f "$T/u/$n" ] || { echo "README names $n, not installed" >&2; false; }
 	done
-	verify_units "$T"/u/*
+	verify_units "$T"/u/*.service "$T"/u/*.timer
 	# "to load PostgreSQL too, put AISTACK_PG_DSN=... and PGPASSFILE=... in
 	# /etc/aistack/learn.env": the installed unit, started as systemd would,
 	# with the settings README gives
@@ -737,6 +758,29 @@ for i in range(10):
 	[ "$(zcat -f "${copies[0]}" "$log" | jq -r .q)" = "$(seq 1 3000)" ]
 }
 
+@test "aistack-rotate(1): the drop-in for another service's logs is the one shipped; it verifies, and the unit then rotates them too" {
+	text=$(ex_text man/aistack-rotate.1:926b4990)
+	[ "$text" = "$(sed -n '/^\[Service\]/,$p' "$EX_DOCS/systemd/aistack-rotate-logs.conf" | sed 's|@BINDIR@|/usr/bin|')" ]
+	installed_units
+	mkdir -p "$T/u/aistack-rotate.service.d"
+	sed "s|/usr/bin/|$T/root/usr/bin/|" <<< "$text" > "$T/u/aistack-rotate.service.d/aidb-logs.conf"
+	verify_units "$T/u/aistack-rotate.service"
+	# started as systemd would (its user and groups aside: see run-unit)
+	sed -i "s|/var/log/aidb|$T/var/log/aidb|g" "$T/u/aistack-rotate.service.d/aidb-logs.conf"
+	mkdir -p "$T/var/log/aidb"
+	gen_records 20 > "$T/var/log/aidb/app.jsonl"
+	export AISTACK_STATE_DIR=$T/var/lib/aistack
+	STREAMS=$AISTACK_STATE_DIR/streams
+	telemetry 100
+	touch -d '2 days ago' "$STREAMS/telemetry/00000000000000000000.jsonl"
+	run-unit --state-root "$T/var/lib" --setenv AISTACK_ROTATE_SEAL_AGE=1d "$T/u/aistack-rotate.timer"
+	[ ! -s "$T/var/log/aidb/app.jsonl" ]
+	copies=("$T"/var/log/aidb/app.jsonl.2*)
+	[ "$(cat "${copies[0]}")" = "$(gen_records 20)" ]
+	[ -e "$STREAMS/telemetry/00000000000000000000.jsonl" ]
+	[ "$(ls "$STREAMS"/telemetry/0* | wc -l)" -eq 2 ]	# sealed: 1d old
+}
+
 @test "aistack-rotate(1): enable the timer (exempt: systemctl); the shipped units verify" {
 	ex_exempt man/aistack-rotate.1:3a7d8d05 "systemctl needs systemd as PID 1"
 	grep -qx 'systemctl enable --now aistack-rotate.timer' <<< "$(ex_text man/aistack-rotate.1:3a7d8d05)"
@@ -748,6 +792,15 @@ for i in range(10):
 }
 
 # --- aistack-breaker(1) ----------------------------------------------------
+
+@test "aistack-breaker(1): an open breaker's refusal says what the page shows" {
+	shown=$(ex_text man/aistack-breaker.1:3660fcf4)
+	[ "$shown" = 'aistack-breaker: name is open; retry in Ns' ]
+	aistack-breaker trip --open-for 90s postgres
+	run aistack-breaker run postgres -- true
+	[ "$status" -eq 75 ]
+	[[ $output =~ ^aistack-breaker:\ postgres\ is\ open\;\ retry\ in\ (89|90)s$ ]]
+}
 
 @test "aistack-breaker(1): a timer's load into PostgreSQL, refused without failing the unit while the server is down" {
 	ex_pg
@@ -866,8 +919,9 @@ for i in range(10):
 		--sub 127.0.0.1:8091 "127.0.0.1:$aidb_PORT" --sub 127.0.0.1:8092 "127.0.0.1:$coordinator_PORT" \
 		--sub 127.0.0.1:6333 "127.0.0.1:$qdrant_PORT"
 	unit_dir
-	ex_run man/aistack-proxy.1:3639988b \
+	ex_run man/aistack-proxy.1:d79e7b72 \
 		--sub /etc/aistack/ "$T/etc/aistack/" --sub localhost:8888 "localhost:$port" \
+		--sub '-o aistack -g aistack' "-o $(id -un) -g $(id -gn)" \
 		--instead 3 "run-unit --state-root '$T/var/lib' --setenv 'AISTACK_CONFIG=$T/etc/aistack/aistack.conf' \
 			--setenv 'AISTACK_PROXY_DASHBOARD=$EX_DOCS/dashboard' '$T/units/aistack-proxy.service'" \
 			"PID 1 is not systemd here: the unit's own command is started instead" \
@@ -897,6 +951,13 @@ for i in range(10):
 	grep -qE "^$shape\$" "$T/ex.1/3.err" || { cat "$T/ex.1/3.err" >&2; false; }
 	EX=$T/ex.1 ex_stop 3
 	EX=$T/ex.1 ex_status 3 0
+}
+
+@test "aistack-proxy(1): the drop-in for an upstream elsewhere verifies" {
+	installed_units
+	mkdir -p "$T/u/aistack-proxy.service.d"
+	ex_text man/aistack-proxy.1:aa08fa64 > "$T/u/aistack-proxy.service.d/override.conf"
+	verify_units "$T/u/aistack-proxy.service"
 }
 
 # --- aistack(7) ------------------------------------------------------------
@@ -936,6 +997,47 @@ for i in range(10):
 	host a "${up[@]}"
 	ex_ok
 	[ "$(pg_q "select count(*) from $table")" -eq 110 ]
+}
+
+@test "aistack(7): messages name the failing thing first, as the page shows" {
+	[ "$(ex_text man/aistack.7:70773b8b)" = 'aistack-CMD: context: reason' ]
+	msgs=$( {
+		aistack-ingest telemetry "$T/missing.jsonl"
+		aistack-checkpoint commit learning nosuch
+		echo 'nope' | aistack-dedup
+		aistack-rotate "$T/missing/"
+		aistack-breaker reset 'Bad Name'
+		aistack-proxy --dashboard "$T/missing"
+	} 2>&1 > /dev/null || true)
+	[ "$(wc -l <<< "$msgs")" -ge 6 ]
+	while IFS= read -r m; do
+		[[ $m =~ ^aistack-(ingest|checkpoint|dedup|rotate|breaker|proxy):\ [^\ ].*:\ [^\ ].*$ ]] ||
+			{ echo "not CMD: context: reason: $m" >&2; false; }
+	done <<< "$msgs"
+}
+
+@test "aistack(7): the services (exempt: systemctl); the units named are shipped, a drop-in for an address elsewhere verifies" {
+	ex_exempt man/aistack.7:fe3b2533 "systemctl needs systemd as PID 1; make package-check enables the units under a booted systemd"
+	for u in $(ex_text man/aistack.7:fe3b2533 | grep -oE 'aistack-[a-z]+\.(service|timer)'); do
+		[ -f "$EX_DOCS/systemd/$u" ] || { echo "no unit $u" >&2; false; }
+	done
+	installed_units
+	mkdir -p "$T/u/aistack-learn.service.d"
+	ex_text man/aistack.7:f3813bd2 > "$T/u/aistack-learn.service.d/override.conf"
+	verify_units "$T/u/aistack-learn.service"
+}
+
+@test "aistack(7): commands by hand on the services' state, as their user" {
+	export AISTACK_STATE_DIR=$T/var/lib/aistack
+	STREAMS=$AISTACK_STATE_DIR/streams
+	telemetry 50
+	aistack-checkpoint read -n 10 learning telemetry > /dev/null
+	unset AISTACK_STATE_DIR
+	# the tests' user stands in for aistack
+	ex_run man/aistack.7:aced7c9a --sub '-u aistack' "-u $(id -un)" --sub /var/lib/aistack "$T/var/lib/aistack"
+	ex_ok
+	grep -q '^telemetry: head ' <<< "$(ex_out 1)"
+	grep -q learning <<< "$(ex_out 1)"
 }
 
 # --- aistack.conf(5) -------------------------------------------------------
