@@ -9,8 +9,9 @@
 # start" (tests/bin/run-unit) — and what the text around it promises is
 # checked: a record count, an exit status, an output's shape.
 #
-# An example is named by ID = FILE:HASH (tests/bin/doc-examples list shows
-# them all); editing an example changes its ID.  The first test fails for
+# An example is a fenced block of README.md or a .Bd -literal or .Dl
+# display of a man page, named by ID = FILE:HASH (tests/bin/doc-examples
+# list shows them all); editing an example changes its ID.  The first test fails for
 # every example that no test here names, and for every name here that no
 # page has any more: a new or changed example needs a test, or a reason.
 #
