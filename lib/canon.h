@@ -74,6 +74,13 @@ int canon_text(struct canon *c, const char *p, size_t n, unsigned flags,
  */
 int canon_unescape(const char *p, size_t n, struct buf *out);
 
+/*
+ * Nonzero when the body of a valid JSON string literal p[0..n) decodes
+ * to exactly name[0..len), without decoding it anywhere.
+ */
+int canon_unescape_equal(const char *p, size_t n, const char *name,
+    size_t len);
+
 /* Append the canonical form of a valid JSON number p[0..n) to out. */
 int canon_number(const char *p, size_t n, struct buf *out);
 

@@ -282,18 +282,9 @@ skip_ws(const char *s, const char *end)
 static const char *
 string_skip(const char *s, const char *end, int *esc)
 {
-	*esc = 0;
-	for (;;) {
-		const char *q = memchr(s, '"', (size_t)(end - s)), *b;
-		if (q == NULL)
-			return NULL;
-		if ((b = memchr(s, '\\', (size_t)(q - s))) == NULL)
-			return q + 1;
-		*esc = 1;
-		if (end - b < 2)
-			return NULL;
-		s = b + 2;
-	}
+	const char *q = json_string_end(s, end, esc);
+
+	return q != NULL ? q + 1 : NULL;
 }
 
 /* The end of the value starting at s, or NULL. */
@@ -332,23 +323,6 @@ value_skip(const char *s, const char *end)
 	return NULL;
 }
 
-/* Nonzero when the raw string body r[0..n) (with escapes) decodes to
- * name[0..len). */
-static int
-escaped_equals(const char *r, size_t n, const char *name, size_t len)
-{
-	struct buf b = BUF_INIT;
-	int eq;
-
-	if (canon_unescape(r, n, &b) == -1) {
-		buf_release(&b);
-		return 0;
-	}
-	eq = b.len == len && (len == 0 || memcmp(b.data, name, len) == 0);
-	buf_release(&b);
-	return eq;
-}
-
 /* The member named st->name of the object at s (last one wins). */
 static int
 get_member(const struct keypath_step *st, const char *s, const char *end,
@@ -369,8 +343,8 @@ get_member(const struct keypath_step *st, const char *s, const char *end,
 		v = skip_ws(s + 1, end);
 		if ((w = value_skip(v, end)) == NULL)
 			return 0;
-		if (esc ? escaped_equals(k, (size_t)(ke - 1 - k), st->name,
-		    st->len) : ((size_t)(ke - 1 - k) == st->len &&
+		if (esc ? canon_unescape_equal(k, (size_t)(ke - 1 - k),
+		    st->name, st->len) : ((size_t)(ke - 1 - k) == st->len &&
 		    memcmp(k, st->name, st->len) == 0)) {
 			*vs = v;
 			*ve = w;
