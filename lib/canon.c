@@ -452,6 +452,30 @@ canon_normalize(const char *p, size_t n, unsigned flags, struct buf *out)
 			lead = in_space = 0;
 			continue;
 		}
+		if (end - s >= 2 && s[0] == 0xC3 && (s[1] & 0xC0) == 0x80) {
+			/* U+00C0..U+00FF (é), the commonest: no space, and
+			 * the upper-case letters map 32 up */
+			unsigned char c2 = s[1];
+			if ((flags & CANON_LOWER) && c2 <= 0x9E && c2 != 0x97)
+				c2 += 0x20;
+			o[0] = (char)0xC3;
+			o[1] = (char)c2;
+			o += 2;
+			s += 2;
+			keep = o;
+			lead = in_space = 0;
+			continue;
+		}
+		if (end - s >= 3 && s[0] >= 0xE4 && s[0] <= 0xE9 &&
+		    (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
+			/* U+4000..U+9FFF (CJK): no space, no mapping */
+			memcpy(o, s, 3);
+			o += 3;
+			s += 3;
+			keep = o;
+			lead = in_space = 0;
+			continue;
+		}
 		l = utf8_decode(s, end, &cp);
 		if (is_space_cp(cp))
 			goto space;
@@ -1054,35 +1078,55 @@ write_node(struct canon *c, size_t i, struct buf *out)
 	return c->text ? 0 : buf_putc(out, '}');
 }
 
+/*
+ * Read p[0..n) once and write its canonical form to out (when not NULL)
+ * and its text to text (when not NULL).  On failure neither grows.
+ */
 static int
 canon_run(struct canon *c, const char *p, size_t n, unsigned flags,
-    struct buf *out, int text)
+    struct buf *out, struct buf *text)
 {
-	size_t len = out->len;
+	size_t len = out != NULL ? out->len : 0;
+	size_t tlen = text != NULL ? text->len : 0;
 
 	c->flags = flags;
-	c->text = text;
 	c->nord = 0;
-	if (read_nodes(c, p, n) == -1 || c->nnodes == 0 ||
-	    write_node(c, 0, out) == -1) {
-		if (c->nnodes == 0)
-			errno = EINVAL;
-		out->len = len;
-		return -1;
-	}
+	if (read_nodes(c, p, n) == -1 || c->nnodes == 0)
+		goto fail;
+	c->text = 0;
+	if (out != NULL && write_node(c, 0, out) == -1)
+		goto fail;
+	c->text = 1;
+	if (text != NULL && write_node(c, 0, text) == -1)
+		goto fail;
 	return 0;
+fail:
+	if (c->nnodes == 0)
+		errno = EINVAL;
+	if (out != NULL)
+		out->len = len;
+	if (text != NULL)
+		text->len = tlen;
+	return -1;
 }
 
 int
 canon_value(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out)
 {
-	return canon_run(c, p, n, flags, out, 0);
+	return canon_run(c, p, n, flags, out, NULL);
 }
 
 int
 canon_text(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out)
 {
-	return canon_run(c, p, n, flags, out, 1);
+	return canon_run(c, p, n, flags, NULL, out);
+}
+
+int
+canon_value_text(struct canon *c, const char *p, size_t n, unsigned flags,
+    struct buf *out, struct buf *text)
+{
+	return canon_run(c, p, n, flags, out, text);
 }

@@ -67,6 +67,10 @@ int canon_value(struct canon *c, const char *p, size_t n, unsigned flags,
 int canon_text(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out);
 
+/* Both of the above from one reading of the text. */
+int canon_value_text(struct canon *c, const char *p, size_t n, unsigned flags,
+    struct buf *out, struct buf *text);
+
 /*
  * Append the decoded body of a valid JSON string literal (the bytes
  * between the quotes) to out as UTF-8.  Returns 0, or -1 (EINVAL on a bad
