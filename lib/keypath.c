@@ -22,14 +22,30 @@ is_name_char(char c)
 	return is_name_start(c) || (c >= '0' && c <= '9');
 }
 
+/*
+ * Room for one more of the n items of size bytes in the array whose
+ * pointer is at pp: it doubles when n is a power of two (or 0), so that
+ * a long list of paths costs linear time to build.
+ */
+static int
+grow(void *pp, size_t n, size_t size)
+{
+	void *p, *np;
+
+	if (n != 0 && (n & (n - 1)) != 0)
+		return 0;
+	memcpy(&p, pp, sizeof(p));
+	if ((np = realloc(p, (n ? 2 * n : 1) * size)) == NULL)
+		return -1;
+	memcpy(pp, &np, sizeof(np));
+	return 0;
+}
+
 static int
 step_add(struct keypath *kp, struct keypath_step *st)
 {
-	struct keypath_step *v;
-
-	if ((v = realloc(kp->steps, (kp->n + 1) * sizeof(*v))) == NULL)
+	if (grow(&kp->steps, kp->n, sizeof(*kp->steps)) == -1)
 		return -1;
-	kp->steps = v;
 	kp->steps[kp->n++] = *st;
 	return 0;
 }
@@ -132,7 +148,6 @@ keypath_parse(const char *s, struct keypath_list *l, struct error *e)
 	const char *why = NULL;
 	struct keypath kp = { NULL, 0 };
 	struct keypath_step st;
-	struct keypath *v;
 	size_t i = 0;
 
 	l->v = NULL;
@@ -194,9 +209,8 @@ keypath_parse(const char *s, struct keypath_list *l, struct error *e)
 		}
 		goto next;
 	end_path:
-		if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL)
+		if (grow(&l->v, l->n, sizeof(*l->v)) == -1)
 			goto nomem;
-		l->v = v;
 		l->v[l->n++] = kp;
 		kp.steps = NULL;
 		kp.n = 0;

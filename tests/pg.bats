@@ -356,3 +356,20 @@ loader() {
 		assert_output --partial '"backlog":0'
 	done
 }
+
+@test "--key on escape-heavy records and deep nesting: bounded CPU time, the 2048th container's value is a key" {
+	local kind
+	for kind in e9 emoji nl cjk mixed; do
+		gen-escapes "$kind" 1048576 > "$BATS_TEST_TMPDIR/in"
+		# the two spellings of the record are one row
+		run bash -c 'ulimit -t 20; aistack-ingest --max-record 16M -k .text --normalize trim,lower --table "$1" "$2" "$0"' \
+			"$BATS_TEST_TMPDIR/in" "${T}_$kind" "$PG_URI"
+		assert_success
+		assert_equal "$(psql_q "select count(*) from ${T}_$kind")" 1
+	done
+	{ gen-nested 2048 a 1; gen-nested 2048 a 2; gen-nested 2048 a '"x"'; } > "$BATS_TEST_TMPDIR/deep"
+	path=.k$(printf '[0]%.0s' $(seq 1 2046))
+	run aistack-ingest -k "$path" --table "$T" "$PG_URI" "$BATS_TEST_TMPDIR/deep"
+	assert_success
+	assert_equal "$(psql_q "select count(*) from $T")" 3
+}

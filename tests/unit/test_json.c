@@ -407,3 +407,47 @@ TEST(json_utf8_valid)
 	CHECK(utf8_valid("\xf4\x8f\xbf\xbf", 4));
 	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4));
 }
+
+/* json_string_end: the closing quote, what the body holds, never past end. */
+TEST(json_string_end_finds_the_quote_and_the_escapes)
+{
+	static const struct {
+		const char *body;	/* after the opening quote */
+		int end;		/* offset of the closing quote, -1 none */
+		int esc;
+	} cases[] = {
+		{ "\"", 0, JSON_ESC_NONE },
+		{ "abc\"x", 3, JSON_ESC_NONE },
+		{ "a long body without escapes\"", 27, JSON_ESC_NONE },
+		{ "\\\"\"", 2, JSON_ESC_SHORT },
+		{ "\\\\\"", 2, JSON_ESC_SHORT },
+		{ "\\\\\\\"\"", 4, JSON_ESC_SHORT },
+		{ "x\\n\\t\\r\\b\\f\"", 11, JSON_ESC_SHORT },
+		{ "\\/\"", 2, JSON_ESC_OTHER },
+		{ "\\u00e9\\n\"", 8, JSON_ESC_OTHER },
+		{ "\\ud83d\\ude00\"", 12, JSON_ESC_OTHER },
+		{ "\\q\"", 2, JSON_ESC_OTHER },
+		{ "abc", -1, 0 },
+		{ "abc\\", -1, 0 },
+		{ "abc\\\"", -1, 0 },
+		{ "\\u00", -1, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].body);
+		char *copy = malloc(n + 1);	/* exactly n bytes are read */
+		const char *q;
+		int esc = -1;
+		CHECK(copy != NULL);
+		memcpy(copy, cases[i].body, n);
+		q = json_string_end(copy, copy + n, &esc);
+		if (cases[i].end < 0)
+			CHECK(q == NULL);
+		else {
+			CHECK(q == copy + cases[i].end);
+			CHECK_INT(esc, cases[i].esc);
+		}
+		free(copy);
+	}
+}
