@@ -124,6 +124,7 @@ fuzzmods_breaker = breaker
 fuzzmods_route = route
 fuzzmods_canon = canon
 fuzzmods_keypath = keypath canon
+fuzzmods_dedupkey = dedupkey keypath canon
 
 $(BUILD)/fuzz:
 	mkdir -p $@

@@ -2,10 +2,12 @@
  * differences that must stay, normalization, and hostile inputs. */
 #include <errno.h>
 #include <jansson.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wctype.h>
 
 #include "buf.h"
 #include "canon.h"
@@ -216,6 +218,51 @@ TEST(canon_normalize)
 	CHECK_STR(canon_f("\"\\u0041\\u00C9\"", CANON_LOWER), "\"a\xc3\xa9\"");
 	/* other scalars untouched */
 	CHECK_STR(canon_f("[1.0,true,\"T\"]", CANON_LOWER), "[1,true,\"t\"]");
+}
+
+/*
+ * lower is the simple lower-case mapping of every code point: the same as
+ * glibc's towlower in C.UTF-8 (2.36 is Unicode 14, the table's source).
+ */
+TEST(canon_lower_is_towlower_for_every_code_point)
+{
+	struct buf b = BUF_INIT;
+	uint32_t cp;
+	int bad = 0;
+
+	CHECK(setlocale(LC_CTYPE, "C.UTF-8") != NULL);
+	for (cp = 1; cp < 0x110000; cp++) {
+		char in[4], want[4];
+		size_t n, m;
+		uint32_t l;
+
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			continue;
+		n = (size_t)(cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+		l = (uint32_t)towlower((wint_t)cp);
+		m = (size_t)(l < 0x80 ? 1 : l < 0x800 ? 2 : l < 0x10000 ? 3 : 4);
+		/* UTF-8 by hand, so as not to test the code with itself */
+		for (size_t k = 0; k < 2; k++) {
+			uint32_t c = k == 0 ? cp : l;
+			size_t len = k == 0 ? n : m;
+			char *o = k == 0 ? in : want;
+			static const unsigned char lead[] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+			size_t i;
+			for (i = len - 1; i > 0; i--) {
+				o[i] = (char)(0x80 | (c & 0x3F));
+				c >>= 6;
+			}
+			o[0] = (char)(lead[len] | c);
+		}
+		b.len = 0;
+		CHECK_INT(canon_normalize(in, n, CANON_LOWER, &b), 0);
+		if ((b.len != m || memcmp(b.data, want, m) != 0) && bad++ < 5)
+			unit_fail(__FILE__, __LINE__, "U+%04X: towlower U+%04X",
+			    (unsigned)cp, (unsigned)l);
+	}
+	CHECK_INT(bad, 0);
+	buf_release(&b);
+	setlocale(LC_CTYPE, "C");
 }
 
 TEST(canon_flags_parse)
