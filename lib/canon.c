@@ -364,6 +364,63 @@ escape_cp(uint32_t cp, char *o)
 	}
 }
 
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+/* Nonzero when some byte of v is below 0x20, a quote or a backslash (the
+ * lowest such byte is flagged exactly). */
+static inline uint64_t
+needs_escape8(uint64_t v)
+{
+	uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+
+	return (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) |
+	    ((b - ONES) & ~b)) & HIGHS;
+}
+
+/*
+ * Append the decoded text p[0..n) as the body of a JSON string with the
+ * canonical escapes, eight bytes at a time between them.
+ */
+static int
+escape_text(const char *p, size_t n, struct buf *out)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + n, *run;
+	char *o;
+
+	if (buf_reserve(out, n) == -1)
+		return -1;
+	while (s < end) {
+		run = s;
+		for (;;) {
+			uint64_t v, m;
+			if (end - s < 8) {
+				while (s < end && *s >= 0x20 && *s != '"' &&
+				    *s != '\\')
+					s++;
+				break;
+			}
+			memcpy(&v, s, 8);
+			if ((m = needs_escape8(v)) == 0) {
+				s += 8;
+				continue;
+			}
+			s += __builtin_ctzll(m) >> 3;
+			break;
+		}
+		/* room for the run was reserved; an escape takes more */
+		memcpy(out->data + out->len, run, (size_t)(s - run));
+		out->len += (size_t)(s - run);
+		if (s == end)
+			break;
+		if (buf_reserve(out, (size_t)(end - s) + 6) == -1)
+			return -1;
+		o = out->data + out->len;
+		out->len += escape_cp(*s++, o);
+	}
+	return 0;
+}
+
 /*
  * Append the string body p[0..n) (with escapes) in canonical form,
  * quoted, in one pass: each escape is rewritten in place of decoding the
@@ -453,25 +510,33 @@ canon_normalize(const char *p, size_t n, unsigned flags, struct buf *out)
 			continue;
 		}
 		if (end - s >= 2 && s[0] == 0xC3 && (s[1] & 0xC0) == 0x80) {
-			/* U+00C0..U+00FF (é), the commonest: no space, and
-			 * the upper-case letters map 32 up */
-			unsigned char c2 = s[1];
-			if ((flags & CANON_LOWER) && c2 <= 0x9E && c2 != 0x97)
-				c2 += 0x20;
-			o[0] = (char)0xC3;
-			o[1] = (char)c2;
-			o += 2;
-			s += 2;
+			/* a run of U+00C0..U+00FF (é), the commonest: no
+			 * space, and the upper-case letters map 32 up */
+			do {
+				unsigned char c2 = s[1];
+				if ((flags & CANON_LOWER) && c2 <= 0x9E &&
+				    c2 != 0x97)
+					c2 += 0x20;
+				o[0] = (char)0xC3;
+				o[1] = (char)c2;
+				o += 2;
+				s += 2;
+			} while (end - s >= 2 && s[0] == 0xC3 &&
+			    (s[1] & 0xC0) == 0x80);
 			keep = o;
 			lead = in_space = 0;
 			continue;
 		}
 		if (end - s >= 3 && s[0] >= 0xE4 && s[0] <= 0xE9 &&
 		    (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
-			/* U+4000..U+9FFF (CJK): no space, no mapping */
-			memcpy(o, s, 3);
-			o += 3;
-			s += 3;
+			/* a run of U+4000..U+9FFF (CJK): no space, no
+			 * mapping */
+			do {
+				memcpy(o, s, 3);
+				o += 3;
+				s += 3;
+			} while (end - s >= 3 && s[0] >= 0xE4 && s[0] <= 0xE9 &&
+			    (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80);
 			keep = o;
 			lead = in_space = 0;
 			continue;
@@ -982,7 +1047,7 @@ write_string(struct canon *c, const struct node *nd, int normalize,
 	if (c->text)
 		return buf_append(out, c->norm.data, c->norm.len);
 	if (buf_putc(out, '"') == -1 ||
-	    buf_json_escape(out, c->norm.data, c->norm.len) == -1)
+	    escape_text(c->norm.data, c->norm.len, out) == -1)
 		return -1;
 	return buf_putc(out, '"');
 }
@@ -991,7 +1056,7 @@ static int
 write_key(struct canon *c, const struct node *k, struct buf *out)
 {
 	if (buf_putc(out, '"') == -1 ||
-	    buf_json_escape(out, key_bytes(c, k), k->len) == -1)
+	    escape_text(key_bytes(c, k), k->len, out) == -1)
 		return -1;
 	return buf_append(out, "\":", 2);
 }
