@@ -82,20 +82,20 @@ enum {
  */
 const char *json_string_end(const char *s, const char *end, int *esc);
 
-/* The value of each hex digit, -1 for every other byte. */
-extern const signed char json_hex_value[256];
+/* The value of each hex digit, 0xFF for every other byte. */
+extern const unsigned char json_hex_value[256];
 
 /* Read the four hex digits at s (of \uXXXX) into *u: 0, or -1 when one
  * is not a hex digit. */
 static inline int
 json_hex4(const unsigned char *s, uint32_t *u)
 {
-	int a = json_hex_value[s[0]], b = json_hex_value[s[1]],
+	uint32_t a = json_hex_value[s[0]], b = json_hex_value[s[1]],
 	    c = json_hex_value[s[2]], d = json_hex_value[s[3]];
 
-	if ((a | b | c | d) < 0)
+	if ((a | b | c | d) > 0xF)
 		return -1;
-	*u = (uint32_t)(a << 12 | b << 8 | c << 4 | d);
+	*u = a << 12 | b << 8 | c << 4 | d;
 	return 0;
 }
 

@@ -603,12 +603,14 @@ aistack-dedup: stdin:4: not a JSON object (passed on)"
 	local def seed
 	for seed in 1 2 3; do
 		gen-key-variants -n 200 --seed "$seed" --ways 4 > "$BATS_TEST_TMPDIR/in"
+		# the quotes of a path are the path's own: literal, as meant
+		# shellcheck disable=SC2089,SC2090
 		for def in "" "--normalize trim,lower,space" "-k .prompt,.response" \
 		    "-k .prompt,.params.temperature --normalize lower" "-k .response --normalize space,trim" \
 		    '-k ."prompt",.missing,.params["temperature"]'; do
-			# shellcheck disable=SC2086 # the definition is words
+			# shellcheck disable=SC2086,SC2090 # the definition is words
 			aistack-dedup $def < "$BATS_TEST_TMPDIR/in" | jq -r .n > "$BATS_TEST_TMPDIR/ours"
-			# shellcheck disable=SC2086
+			# shellcheck disable=SC2086,SC2090
 			paste -d' ' <(dedup-key-ref $def < "$BATS_TEST_TMPDIR/in") <(jq -r .n "$BATS_TEST_TMPDIR/in") |
 				awk '!seen[$1]++ { print $2 }' > "$BATS_TEST_TMPDIR/ref"
 			diff -u "$BATS_TEST_TMPDIR/ref" "$BATS_TEST_TMPDIR/ours" || fail "seed $seed [$def]"
@@ -643,8 +645,8 @@ aistack-dedup: stdin:4: not a JSON object (passed on)"
 	run aistack-dedup -k "$path" < "$BATS_TEST_TMPDIR/in"
 	assert_success
 	assert_equal "$(printf '%s\n' "$output" | wc -l)" 2
-	run aistack-dedup -k "$path[0]" < "$BATS_TEST_TMPDIR/in"
+	run aistack-dedup -k "${path}[0]" < "$BATS_TEST_TMPDIR/in"
 	assert_equal "$(printf '%s\n' "$output" | wc -l)" 2
-	run aistack-dedup -k "$path[1]" < "$BATS_TEST_TMPDIR/in"
+	run aistack-dedup -k "${path}[1]" < "$BATS_TEST_TMPDIR/in"
 	assert_equal "$(printf '%s\n' "$output" | wc -l)" 1
 }

@@ -170,17 +170,19 @@ ref_by_n() {
 @test "ingest --key and dedup -k agree on the digest for tricky inputs, under every key definition" {
 	gen-key-variants -n 150 --seed 8 --ways 4 > "$BATS_TEST_TMPDIR/in"
 	local i=0 def
+	# the quotes of a path are the path's own: literal, as meant
+	# shellcheck disable=SC2089,SC2090
 	for def in "" "--normalize trim" "-k .prompt" "-k .response --normalize lower" \
 	    "-k .params,.prompt --normalize space" '-k ."prompt",.missing[0],.params["temperature"]'; do
 		i=$((i + 1))
-		# shellcheck disable=SC2086 # the definition is words
+		# shellcheck disable=SC2086,SC2090 # the definition is words
 		aistack-ingest $def --table "${T}_$i" "$PG_URI" "$BATS_TEST_TMPDIR/in"
-		# shellcheck disable=SC2086
+		# shellcheck disable=SC2086,SC2090
 		aistack-dedup $def < "$BATS_TEST_TMPDIR/in" | jq -r .n > "$BATS_TEST_TMPDIR/kept"
 		psql_q "select record->>'n' from ${T}_$i order by id" > "$BATS_TEST_TMPDIR/rows"
 		diff -u "$BATS_TEST_TMPDIR/kept" "$BATS_TEST_TMPDIR/rows" || fail "definition [$def]"
 		T=${T}_$i
-		# shellcheck disable=SC2086
+		# shellcheck disable=SC2086,SC2090
 		join <(rows_by_n) <(ref_by_n "$BATS_TEST_TMPDIR/in" $def) |
 			awk '$2 != $3 { bad++ } END { print NR, bad + 0 }' > "$BATS_TEST_TMPDIR/cmp"
 		T=${T%_*}
