@@ -151,8 +151,9 @@ lower_cp(uint32_t c)
 		return c >= 'A' && c <= 'Z' ? c + 32 : c;
 	if (c < 0x100)
 		return c >= 0xC0 && c <= 0xDE && c != 0xD7 ? c + 32 : c;
-	if ((c > 0x2CF2 && c < 0xA640) || (c > 0xA7F5 && c < 0xFF21))
-		return c;	/* CJK, kana, Hangul: no mapping */
+	if ((c > 0x2CF2 && c < 0xA640) || (c > 0xA7F5 && c < 0xFF21) ||
+	    c > 0x1E921)
+		return c;	/* CJK, kana, Hangul, emoji: no mapping */
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		if (c < lower_runs[mid].start)
@@ -266,51 +267,6 @@ unescape_one(const unsigned char *s, const unsigned char *end, uint32_t *cp)
 	return 12;
 }
 
-/*
- * One pass, each byte read once: the decoded text is never longer than
- * its escaped form (an escape of 2, 6 or 12 bytes gives at most 1, 3 or
- * 4), so the room is reserved once and written without checks.
- */
-int
-canon_unescape(const char *p, size_t n, struct buf *out)
-{
-	const unsigned char *s = (const unsigned char *)p, *end = s + n;
-	const unsigned char *bs;
-	char *o;
-
-	if (n == 0)
-		return 0;
-	if (buf_reserve(out, n) == -1)
-		return -1;
-	o = out->data + out->len;
-	while (s < end) {
-		uint32_t cp;
-		size_t l;
-
-		if (*s != '\\') {
-			if ((bs = memchr(s, '\\', (size_t)(end - s))) == NULL)
-				bs = end;
-			memcpy(o, s, (size_t)(bs - s));
-			o += bs - s;
-			s = bs;
-			continue;
-		}
-		if (end - s >= 2 && short_escape[s[1]] != 0) {
-			*o++ = (char)short_escape[s[1]];
-			s += 2;
-			continue;
-		}
-		if ((l = unescape_one(s, end, &cp)) == 0) {
-			errno = EINVAL;
-			return -1;
-		}
-		o += utf8_encode(cp, o);
-		s += l;
-	}
-	out->len = (size_t)(o - out->data);
-	return 0;
-}
-
 int
 canon_unescape_equal(const char *p, size_t n, const char *name, size_t len)
 {
@@ -364,20 +320,6 @@ escape_cp(uint32_t cp, char *o)
 	}
 }
 
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
-
-/* Nonzero when some byte of v is below 0x20, a quote or a backslash (the
- * lowest such byte is flagged exactly). */
-static inline uint64_t
-needs_escape8(uint64_t v)
-{
-	uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
-
-	return (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b)) & HIGHS;
-}
-
 /*
  * Append the decoded text p[0..n) as the body of a JSON string with the
  * canonical escapes, eight bytes at a time between them.
@@ -393,15 +335,14 @@ escape_text(const char *p, size_t n, struct buf *out)
 	while (s < end) {
 		run = s;
 		for (;;) {
-			uint64_t v, m;
+			uint64_t m;
 			if (end - s < 8) {
 				while (s < end && *s >= 0x20 && *s != '"' &&
 				    *s != '\\')
 					s++;
 				break;
 			}
-			memcpy(&v, s, 8);
-			if ((m = needs_escape8(v)) == 0) {
+			if ((m = json_escape8(json_load8(s))) == 0) {
 				s += 8;
 				continue;
 			}
@@ -422,24 +363,21 @@ escape_text(const char *p, size_t n, struct buf *out)
 }
 
 /*
- * Append the string body p[0..n) (with escapes) in canonical form,
- * quoted, in one pass: each escape is rewritten in place of decoding the
- * whole string and escaping it again.  Canonical escapes (\" \\ \b \f \n
- * \r \t, \u00XX below U+0020) are copied; any other \uXXXX becomes UTF-8
- * or one of those; \/ becomes '/'.  No escape grows, so the room is
- * reserved once.
+ * Rewrite the string body p[0..n) (with escapes) at o, in one pass, each
+ * byte read once: decoded to UTF-8, or with canonical set, in canonical
+ * form.  Canonical escapes (\" \\ \b \f \n \r \t, \u00XX below U+0020)
+ * are copied; any other \uXXXX becomes UTF-8 or one of those; \/ becomes
+ * '/'.  Neither form is ever longer than the escaped one (an escape of 2,
+ * 6 or 12 bytes gives at most 2, 6 or 4), so o needs n bytes of room and
+ * no check.  Returns the end of the output, or NULL (EINVAL) on a bad
+ * escape.
  */
-static int
-write_escaped(const char *p, size_t n, struct buf *out)
+static inline __attribute__((always_inline)) char *
+transcode(const char *p, size_t n, char *o, int canonical)
 {
 	const unsigned char *s = (const unsigned char *)p, *end = s + n;
 	const unsigned char *bs;
-	char *o;
 
-	if (buf_reserve(out, n + 2) == -1)
-		return -1;
-	o = out->data + out->len;
-	*o++ = '"';
 	while (s < end) {
 		uint32_t cp;
 		size_t l;
@@ -452,21 +390,57 @@ write_escaped(const char *p, size_t n, struct buf *out)
 			s = bs;
 			continue;
 		}
+		if (end - s >= 2 && s[1] != '/' && short_escape[s[1]] != 0) {
+			/* a short escape: its character, or as it is */
+			if (canonical) {
+				o[0] = '\\';
+				o[1] = (char)s[1];
+				o += 2;
+			} else
+				*o++ = (char)short_escape[s[1]];
+			s += 2;
+			continue;
+		}
 		if ((l = unescape_one(s, end, &cp)) == 0) {
 			errno = EINVAL;
-			return -1;
+			return NULL;
 		}
-		if (l == 2 && s[1] != '/') {
-			/* a short escape is already canonical */
-			o[0] = '\\';
-			o[1] = (char)s[1];
-			o += 2;
-		} else if (cp < 0x20 || cp == '"' || cp == '\\')
+		if (canonical && (cp < 0x20 || cp == '"' || cp == '\\'))
 			o += escape_cp(cp, o);
 		else
 			o += utf8_encode(cp, o);
 		s += l;
 	}
+	return o;
+}
+
+int
+canon_unescape(const char *p, size_t n, struct buf *out)
+{
+	char *o;
+
+	if (n == 0)
+		return 0;
+	if (buf_reserve(out, n) == -1)
+		return -1;
+	if ((o = transcode(p, n, out->data + out->len, 0)) == NULL)
+		return -1;
+	out->len = (size_t)(o - out->data);
+	return 0;
+}
+
+/* Append the string body p[0..n) in canonical form, quoted. */
+static int
+write_escaped(const char *p, size_t n, struct buf *out)
+{
+	char *o;
+
+	if (buf_reserve(out, n + 2) == -1)
+		return -1;
+	o = out->data + out->len;
+	*o++ = '"';
+	if ((o = transcode(p, n, o, 1)) == NULL)
+		return -1;
 	*o++ = '"';
 	out->len = (size_t)(o - out->data);
 	return 0;

@@ -25,21 +25,18 @@ static const unsigned char str_class[256] = {
 	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
 };
 
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
+#define ONES	JSON_ONES
+#define HIGHS	JSON_HIGHS
 
-/* Nonzero when some byte of v is a quote, a backslash, < 0x20 or >= 0x80. */
+/* Nonzero when some byte of v is a quote, a backslash, < 0x20 or >= 0x80
+ * (the lowest such byte flagged exactly, as in json_escape8). */
 static inline uint64_t
 special8(uint64_t v)
 {
-	uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
-
-	return (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b) | v) & HIGHS;
+	return json_escape8(v) | (v & HIGHS);
 }
 
-/* Nonzero when some byte of v is a quote or a backslash (the lowest such
- * byte is flagged exactly; bytes above it may be flagged falsely). */
+/* Nonzero when some byte of v is a quote or a backslash (likewise). */
 static inline uint64_t
 quote_or_backslash8(uint64_t v)
 {
@@ -78,9 +75,8 @@ json_string_end(const char *p, const char *e, int *esc)
 
 	while (s < end) {
 		if (end - s >= 8) {
-			uint64_t v, m;
-			memcpy(&v, s, 8);
-			if ((m = quote_or_backslash8(v)) == 0) {
+			uint64_t m = quote_or_backslash8(json_load8(s));
+			if (m == 0) {
 				s += 8;
 				continue;
 			}
@@ -203,9 +199,8 @@ scan_string(const unsigned char *s, const unsigned char *end,
 	for (;;) {
 		/* eight bytes at a time, jumping straight to the first special */
 		if (end - s >= 8) {
-			uint64_t v, m;
-			memcpy(&v, s, 8);
-			if ((m = special8(v)) == 0) {
+			uint64_t m = special8(json_load8(s));
+			if (m == 0) {
 				s += 8;
 				continue;
 			}

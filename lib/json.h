@@ -28,8 +28,10 @@
 #ifndef AISTACK_JSON_H
 #define AISTACK_JSON_H
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define JSON_MAX_DEPTH 2048
 
@@ -81,6 +83,34 @@ enum {
  * reads at or past end.
  */
 const char *json_string_end(const char *s, const char *end, int *esc);
+
+/*
+ * Eight bytes at a time.  json_load8 reads s[0..8) with s[0] in the low
+ * byte, on any host; json_escape8 of it is nonzero when one of the bytes
+ * is a quote, a backslash or below 0x20 (what a JSON string cannot hold
+ * raw), and its lowest set bit is then exactly in the first such byte:
+ * __builtin_ctzll(m) >> 3 is its index (bits above it may be set falsely).
+ */
+#define JSON_ONES	0x0101010101010101ULL
+#define JSON_HIGHS	0x8080808080808080ULL
+
+static inline uint64_t
+json_load8(const unsigned char *s)
+{
+	uint64_t v;
+
+	memcpy(&v, s, 8);
+	return le64toh(v);
+}
+
+static inline uint64_t
+json_escape8(uint64_t v)
+{
+	uint64_t q = v ^ (JSON_ONES * '"'), b = v ^ (JSON_ONES * '\\');
+
+	return (((v - JSON_ONES * 0x20) & ~v) | ((q - JSON_ONES) & ~q) |
+	    ((b - JSON_ONES) & ~b)) & JSON_HIGHS;
+}
 
 /* The value of each hex digit, 0xFF for every other byte. */
 extern const unsigned char json_hex_value[256];
