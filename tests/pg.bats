@@ -301,7 +301,7 @@ loader() {
 }
 
 @test "three hosts load overlapping datasets at once, with kill -9s and a database restart: one row per key, nothing missing" {
-	local h n=1500 kills=0 restarted=0 deadline
+	local h n=1500 kills=0 restarted=0 deadline pid
 	# one set of interactions, seen by three hosts in their own spellings,
 	# orders and metadata: a 0-899, b 600-1499, c every interaction
 	gen-key-variants -n $n --seed 21 --spell-seed 1 --host a --ways 2 --only 0:900 > "$BATS_TEST_TMPDIR/a.jsonl"
@@ -335,6 +335,8 @@ loader() {
 		h=$(printf 'a\nb\nc\n' | shuf -n 1)
 		[ -e "$BATS_TEST_TMPDIR/$h/done" ] && continue
 		pid=$(cat "$BATS_TEST_TMPDIR/$h/pid")
+		# only while it is still that loader's run
+		grep -q aistack-checkpoint "/proc/$pid/cmdline" 2>/dev/null || continue
 		if [ $((RANDOM % 2)) -eq 0 ]; then
 			kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
 		else
