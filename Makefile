@@ -5,6 +5,8 @@
 #   make demo       install missing packages, build, run the learning flow
 #   make bench      optimised build, benchmarks side by side with baselines
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian package, lintian-checked, into build-deb/
+#   make package-check  build it, install it, use it, purge it (root; .ci/run)
 #   make SANITIZE=1 check   the same suite under ASan + UBSan (build-san/)
 #   make analyse    cppcheck, clang-tidy, shellcheck, valgrind of the unit tests
 #   make fuzz       libFuzzer targets (clang) into build-fuzz/; make fuzz-smoke
@@ -16,6 +18,8 @@ BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
 DATADIR   ?= $(PREFIX)/share
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR    ?= $(DATADIR)/doc/aistack
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
@@ -39,7 +43,7 @@ WARNFLAGS  = -Wall -Wextra -Wshadow -Wformat=2 -Wformat-security \
              -Werror=implicit-function-declaration
 HARDFLAGS  = -fstack-protector-strong -fPIE -fstack-clash-protection
 AS_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DAISTACK_VERSION='"$(VERSION)"' -Ilib \
-             $(OPTFLAGS) $(WARNFLAGS) $(HARDFLAGS) $(CFLAGS)
+             $(OPTFLAGS) $(WARNFLAGS) $(HARDFLAGS) $(CPPFLAGS) $(CFLAGS)
 AS_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLDFLAGS) $(LDFLAGS)
 
 # "make V=1" shows the commands
@@ -195,17 +199,24 @@ bench: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench CFLAGS="-O3 -march=native" all
 	@AISTACK_BIN=$(abspath build-bench/bin) bench/run
 
+# Files whose paths are filled in as they are installed: units, drop-ins.
+subst       = sed 's|@BINDIR@|$(BINDIR)|g; s|@DATADIR@|$(DATADIR)|g'
+PROM_RULES  = $(wildcard prometheus/aistack.rules.yml)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
 	    $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)/examples \
 	    $(DESTDIR)$(DATADIR)/aistack
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 0755 examples/learning-flow.sh $(DESTDIR)$(DATADIR)/aistack/
 	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
 	install -d $(DESTDIR)$(DATADIR)/aistack/dashboard
 	install -m 0644 $(wildcard dashboard/*) $(DESTDIR)$(DATADIR)/aistack/dashboard/
+	$(if $(PROM_RULES),install -d $(DESTDIR)$(DATADIR)/aistack/prometheus)
+	$(if $(PROM_RULES),install -m 0644 $(PROM_RULES) $(DESTDIR)$(DATADIR)/aistack/prometheus/)
 	for m in $(MANPAGES); do \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	for c in $(COMMANDS); do \
@@ -214,11 +225,41 @@ install: all
 	    install -m 0644 completions/fish/$$c.fish $(DESTDIR)$(FISHCOMPDIR)/$$c.fish; \
 	done
 	for u in $(wildcard systemd/*.service systemd/*.timer); do \
-	    sed 's|@BINDIR@|$(BINDIR)|g; s|@DATADIR@|$(DATADIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+	    $(subst) $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	install -m 0644 systemd/aistack.sysusers $(DESTDIR)$(SYSUSERSDIR)/aistack.conf
+	$(subst) systemd/aistack-rotate-logs.conf > $(DESTDIR)$(DOCDIR)/examples/aistack-rotate-logs.conf
+	chmod 0644 $(DESTDIR)$(DOCDIR)/examples/aistack-rotate-logs.conf
+
+# The Debian package (debian/): built by dpkg-buildpackage in a copy of
+# the tree under build-deb/, so that neither the tree nor its parent
+# directory gets build products, then checked by lintian.  The copy holds
+# the tracked and untracked-but-not-ignored files (the tree itself when
+# it is not a git checkout).  DEB_BUILD_OPTIONS passes through
+# (nocheck, parallel=N).
+DEBSRC      = build-deb/aistack-$(VERSION)
+DEB         = build-deb/aistack_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
+
+deb: deps
+	rm -rf build-deb && mkdir -p $(DEBSRC)
+	if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard | \
+	        xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	        tar --null -T - -cf - | tar -xf - -C $(DEBSRC); \
+	else \
+	    tar --exclude='./build*' -cf - . | tar -xf - -C $(DEBSRC); \
+	fi
+	cd $(DEBSRC) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning --info build-deb/aistack_$(VERSION)_*.changes
+	@echo "$(DEB)"
+
+# Installs the package on this machine, uses it and purges it: run it as
+# root on a machine of its own (CI), never where aistack is installed.
+package-check: deb
+	@DEB=$(abspath $(DEB)) tests/run package/package
 
 clean:
-	rm -rf build build-san build-bench build-fuzz
+	rm -rf build build-san build-bench build-fuzz build-deb
 
 .PHONY: all check test demo bench install deps clean replays fuzz fuzz-smoke \
-        fuzz-merge analyse
+        fuzz-merge analyse deb package-check

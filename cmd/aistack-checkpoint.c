@@ -107,11 +107,16 @@ static const char help_text[] =
 "  status   head, backlog and every consumer's offsets, lag and records\n"
 "  remove   forget a consumer\n"
 "\n"
-"  -n MAX|BATCH     at most MAX records (read); records per batch (run, default 100)\n"
-"  -f               follow: wait for more records (until --timeout DUR for read)\n"
-"  --from start|end where a new consumer starts (default start)\n"
-"  --json           status as JSON Lines, one object per stream\n"
-"  -v               report what was done on standard error\n";
+"  -n MAX|BATCH          read: at most MAX records; run: records a batch (100)\n"
+"  -f                    follow: wait for more records at the head\n"
+"      --timeout DUR     read -f: stop waiting after DUR\n"
+"      --from start|end  where a new consumer starts (default start)\n"
+"      --start, --end, --offset N\n"
+"                        seek: the first retained offset, the head, or offset N\n"
+"      --json            status as JSON Lines, one object per stream\n"
+"  -v                    report what was done on standard error\n"
+"  -h, --help            show this help\n"
+"      --version         show the version\n";
 
 /* Sleep; a signal (SIGTERM) cuts it short. */
 static void

@@ -131,17 +131,19 @@ static const char usage_text[] =
 "key in input order.  The key is the canonical form of the whole record, the\n"
 "values at jq-style paths, or the raw line, compared by SHA-256.\n"
 "\n"
-"  -k PATHS            key on the values at these paths (.a.b .a[1] .\"odd key\")\n"
-"  --normalize LIST    trim, lower and/or space: normalize string values first\n"
-"  --exact             key on the raw bytes of each line\n"
-"  -s STATE            remember keys across runs (a NAME under dedup/, or a path)\n"
-"  -a STREAM           exact mode: a key is seen if it is in STREAM or earlier input\n"
-"  --stats FILE        write seen, unique, duplicates, duplicate_rate as JSON\n"
-"  --dups FILE         write the dropped records to FILE\n"
-"  --near THRESHOLD    also drop near duplicates (MinHash similarity at least THRESHOLD)\n"
-"  --on-bad MODE       a line that is not a JSON object: fail (exit 65, the default),\n"
-"                      dups (set aside, with a warning) or pass (kept, with a warning)\n"
-"  -v                  report counts and the index's catch-up on standard error\n";
+"  -k, --key PATHS          key on the values at these paths (.a.b .a[1] .\"odd key\")\n"
+"      --normalize LIST     trim, lower and/or space: normalize string values first\n"
+"      --exact              key on the raw bytes of each line\n"
+"  -s, --state STATE        remember keys across runs (a NAME under dedup/, or a path)\n"
+"  -a, --against STREAM     exact mode: a key is seen if it is in STREAM or earlier input\n"
+"      --stats FILE         write seen, unique, duplicates, duplicate_rate as JSON\n"
+"      --dups FILE          write the dropped records to FILE\n"
+"      --near THRESHOLD     also drop near duplicates (MinHash similarity at least THRESHOLD)\n"
+"      --on-bad MODE        a line that is not a JSON object: fail (exit 65, the default),\n"
+"                           dups (set aside, with a warning) or pass (kept, with a warning)\n"
+"  -v, --verbose            report counts and the index's catch-up on standard error\n"
+"  -h, --help               show this help\n"
+"      --version            show the version\n";
 
 /* --- keys ---------------------------------------------------------------- */
 

@@ -873,9 +873,10 @@ run(const struct ingest_opts *o)
 	if (ing.oversize)
 		stream_unlock(&ing.rej);
 	if (o->verbose && ing.pg != NULL)
-		warnmsg("%s: %llu records loaded (%llu already present), %llu "
+		warnmsg("%s: %llu records inserted, %llu already present, %llu "
 		    "rejected, %llu empty lines, %llu batches",
-		    pg_sink_name(ing.pg), (unsigned long long)ing.n.records,
+		    pg_sink_name(ing.pg),
+		    (unsigned long long)(ing.n.records - ing.n.skipped),
 		    (unsigned long long)ing.n.skipped,
 		    (unsigned long long)ing.n.rejected,
 		    (unsigned long long)ing.n.empty,

@@ -133,28 +133,71 @@ breaker_settings_check(const struct breaker_settings *s, struct error *e)
 	return 0;
 }
 
+int
+breaker_boot_id_parse(const char *s, char id[BREAKER_BOOT_ID_SIZE])
+{
+	size_t len = strlen(s), i, k = 0;
+
+	if (len != 32 && len != 36)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
+			if (s[i] != '-')
+				return -1;
+			continue;
+		}
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return -1;
+		if (k == 8 || k == 13 || k == 18 || k == 23)
+			id[k++] = '-';
+		id[k++] = s[i];
+	}
+	id[k] = '\0';
+	return 0;
+}
+
+/*
+ * The kernel's boot id.  A systemd unit with ProcSubset=pid has no
+ * /proc/sys: there it comes from AISTACK_BOOT_ID, which aistack's units
+ * set from the specifier %b (the same id, written without dashes), so
+ * that breakers opened there and elsewhere name the same boot.
+ */
+static void
+boot_id_read(char id[BREAKER_BOOT_ID_SIZE])
+{
+	char buf[BREAKER_BOOT_ID_SIZE];
+	const char *env;
+	ssize_t r;
+	int fd;
+
+	id[0] = '\0';
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd != -1) {
+		r = read_full(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (r < 0)
+			r = 0;
+		buf[r] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		if (breaker_boot_id_parse(buf, id) == 0)
+			return;
+	}
+	if ((env = getenv("AISTACK_BOOT_ID")) == NULL ||
+	    breaker_boot_id_parse(env, id) == -1)
+		id[0] = '\0';
+}
+
 void
 breaker_clock_now(struct breaker_clock *now)
 {
 	struct timespec ts;
-	ssize_t r;
-	int fd;
 
 	if (clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 	now->boot_ms = (uint64_t)ts.tv_sec * 1000 +
 	    (uint64_t)ts.tv_nsec / 1000000;
 	now->wall = (int64_t)time(NULL);
-	now->boot_id[0] = '\0';
-	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return;
-	r = read_full(fd, now->boot_id, sizeof(now->boot_id) - 1);
-	close(fd);
-	if (r < 0)
-		r = 0;
-	now->boot_id[r] = '\0';
-	now->boot_id[strcspn(now->boot_id, "\n")] = '\0';
+	boot_id_read(now->boot_id);
 }
 
 static void

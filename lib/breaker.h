@@ -25,7 +25,9 @@
  *
  * Clock: the open period is measured on CLOCK_BOOTTIME (monotonic, counts
  * suspend), stored with the kernel's boot id
- * (/proc/sys/kernel/random/boot_id).  Wall-clock jumps therefore neither
+ * (/proc/sys/kernel/random/boot_id, else $AISTACK_BOOT_ID, which the
+ * systemd units, whose ProcSubset=pid hides /proc/sys, set from %b).
+ * Wall-clock jumps therefore neither
  * keep a breaker open nor close it early.  After a reboot (another boot
  * id, or a boot time earlier than the opening) an open breaker's period
  * counts as over: the next call is a half-open trial.  Wall time is only
@@ -242,6 +244,14 @@ int breaker_list(char ***names, size_t *n, struct error *e);
 
 /* Read the real clocks. */
 void breaker_clock_now(struct breaker_clock *now);
+
+/*
+ * A boot id as /proc/sys/kernel/random/boot_id writes it (36 characters,
+ * lower-case hex and dashes) from that form or from systemd's (%b: the 32
+ * hex digits alone) into id; -1 when s is neither.
+ */
+#define BREAKER_BOOT_ID_SIZE 40	/* the boot_id fields' size */
+int breaker_boot_id_parse(const char *s, char id[BREAKER_BOOT_ID_SIZE]);
 
 /*
  * The state machine itself, without files, locks or clocks of its own;

@@ -8,7 +8,8 @@ libcurl4-openssl-dev libjansson-dev libssl-dev zlib1g-dev libpq-dev
 libmicrohttpd-dev
 bats bats-assert bats-support mandoc jq curl util-linux procps
 postgresql-15 chromium python3 clang libclang-rt-14-dev shellcheck zsh fish
-cppcheck clang-tidy valgrind"
+cppcheck clang-tidy valgrind openssl
+build-essential dpkg-dev debhelper lintian systemd systemd-container iproute2 man-db"
 BENCH_PACKAGES="hyperfine wrk nginx-light gzip time gawk"
 
 want=$PACKAGES

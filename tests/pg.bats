@@ -122,6 +122,17 @@ setup() {
 	assert_output --regexp '^aistack-breaker: postgres is open; retry in [0-9]+s$'
 }
 
+@test "-v says how many records were inserted and how many were already there" {
+	gen_records 30 > "$BATS_TEST_TMPDIR/in"
+	run aistack-ingest -v --table "$T" "$PG_URI" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output --partial ": 30 records inserted, 0 already present, 0 rejected"
+	gen_records 40 > "$BATS_TEST_TMPDIR/in"
+	run aistack-ingest -v --table "$T" "$PG_URI" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output --partial ": 10 records inserted, 30 already present, 0 rejected"
+}
+
 # --- --key and --normalize: the digest is aistack-dedup -k's ----------------
 
 KEY=.prompt,.response,.params.temperature

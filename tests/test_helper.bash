@@ -89,3 +89,19 @@ pg_stop() {
 psql_q() {
 	psql "$PG_URI" -XAtqc "$1"
 }
+
+# check_scores UNIT...: print each unit's "systemd-analyze security
+# --offline" exposure (to the TAP stream), and fail unless every one is
+# 1.0 or less.
+check_scores() {
+	local u out score bad=0
+	for u in "$@"; do
+		out=$(systemd-analyze security --offline=yes "$u" 2>&1)
+		score=$(sed -n 's/^→ Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p' <<< "$out")
+		echo "# ${u##*/}: exposure ${score:-unknown}" >&3
+		if [ -z "$score" ] || ! awk -v s="$score" 'BEGIN { exit !(s <= 1.0) }'; then
+			bad=1
+		fi
+	done
+	[ "$bad" -eq 0 ]
+}

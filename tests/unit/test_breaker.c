@@ -632,3 +632,45 @@ TEST(breaker_settings_from_config)
 	CHECK_INT(breaker_settings_check(&s, &e), -1);
 	CHECK_INT(e.code, EXIT_USAGE);
 }
+
+TEST(breaker_boot_id_forms)
+{
+	char id[BREAKER_BOOT_ID_SIZE];
+
+	CHECK_INT(sizeof(((struct breaker_clock *)0)->boot_id), sizeof(id));
+	/* the kernel's form, and systemd's %b form of the same id */
+	CHECK_INT(breaker_boot_id_parse("5d917f09-bc4d-414d-b362-0edcee58e0ea", id), 0);
+	CHECK_STR(id, "5d917f09-bc4d-414d-b362-0edcee58e0ea");
+	CHECK_INT(breaker_boot_id_parse("5d917f09bc4d414db3620edcee58e0ea", id), 0);
+	CHECK_STR(id, "5d917f09-bc4d-414d-b362-0edcee58e0ea");
+	CHECK_INT(breaker_boot_id_parse("", id), -1);
+	CHECK_INT(breaker_boot_id_parse("5d917f09bc4d414db3620edcee58e0e", id), -1);
+	CHECK_INT(breaker_boot_id_parse("5d917f09bc4d414db3620edcee58e0eaa", id), -1);
+	CHECK_INT(breaker_boot_id_parse("5D917F09BC4D414DB3620EDCEE58E0EA", id), -1);
+	CHECK_INT(breaker_boot_id_parse("5d917f09-bc4d-414d-b362+0edcee58e0ea", id), -1);
+	CHECK_INT(breaker_boot_id_parse("5d917f09-bc4d-414db-362-0edcee58e0ea", id), -1);
+	CHECK_INT(breaker_boot_id_parse("%b", id), -1);
+}
+
+/* Where /proc/sys cannot be read, the clock takes AISTACK_BOOT_ID; where
+ * it can, the kernel's id wins over a wrong one in the environment. */
+TEST(breaker_clock_boot_id_source)
+{
+	struct breaker_clock c;
+	char kernel[BREAKER_BOOT_ID_SIZE] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	if (f != NULL) {
+		if (fgets(kernel, sizeof(kernel), f) == NULL)
+			kernel[0] = '\0';
+		fclose(f);
+		kernel[strcspn(kernel, "\n")] = '\0';
+	}
+	setenv("AISTACK_BOOT_ID", "00000000000000000000000000000001", 1);
+	breaker_clock_now(&c);
+	if (kernel[0] != '\0')
+		CHECK_STR(c.boot_id, kernel);
+	else
+		CHECK_STR(c.boot_id, "00000000-0000-0000-0000-000000000001");
+	unsetenv("AISTACK_BOOT_ID");
+}
