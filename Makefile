@@ -62,11 +62,11 @@ LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
 
 # --- each command links only what it uses ----------------------------------
 # cmd_X = library modules;  pkg_X = pkg-config packages
-cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon pqdl pg follow
+cmd_aistack-ingest      = $(LIB_BASE) $(LIB_FORMAT) canon keypath dedupkey pqdl pg follow
 pkg_aistack-ingest      = jansson zlib libcrypto
 cmd_aistack-checkpoint  = $(LIB_BASE) $(LIB_FORMAT) consumerlock stateview breaker
 pkg_aistack-checkpoint  = jansson zlib
-cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath digestset minhash keystore
+cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath dedupkey digestset minhash keystore
 pkg_aistack-dedup       = jansson zlib libcrypto
 cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
@@ -128,6 +128,7 @@ fuzzmods_breaker = breaker
 fuzzmods_route = route
 fuzzmods_canon = canon
 fuzzmods_keypath = keypath canon
+fuzzmods_dedupkey = dedupkey keypath canon
 
 $(BUILD)/fuzz:
 	mkdir -p $@

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "canon.h"
+#include "dedupkey.h"
 #include "digestset.h"
 #include "err.h"
 #include "exitcode.h"
@@ -47,15 +48,12 @@
 #define MIN_PARALLEL	(256 * 1024)	/* bytes of a batch worth a thread */
 #define KEYDEF_VERSION	1
 
-enum key_mode { KEY_CANON, KEY_PATHS, KEY_EXACT };
 enum on_bad { BAD_FAIL, BAD_DUPS, BAD_PASS };
 
 struct dedup_opts {
 	int verbose;
-	enum key_mode mode;
 	const char *paths_arg;		/* -k */
-	struct keypath_list paths;
-	unsigned norm;			/* CANON_* flags */
+	struct dedupkey_def key;	/* -k, --normalize, --exact */
 	const char *state;		/* -s */
 	const char *against;		/* -a */
 	const char *stats;
@@ -75,13 +73,12 @@ struct line {
 /* What one thread needs to compute keys. */
 struct worker {
 	const struct dedup_opts *o;
-	const EVP_MD *md;
-	EVP_MD_CTX *ctx;
-	struct canon *canon;
-	struct buf key;
+	struct dedupkey key;
+	struct buf text;		/* --near: the key's text */
 	/* a slice of a batch, for a thread */
-	const char *text;
+	const char *in;
 	struct line *v;
+	unsigned char *sigs;		/* --near: the slice's signatures */
 	size_t n;
 	pthread_t tid;
 };
@@ -117,8 +114,7 @@ struct dedup {
 	int use_run;
 	struct digestset run;
 	struct minhash_index runix;
-	struct buf text;		/* key text for --near */
-	unsigned char sig[MINHASH_SIG];
+	unsigned char *sigs;		/* --near: a signature per line */
 	struct counters n;
 	struct out out, dupsout;
 	uint64_t lineno;
@@ -151,88 +147,32 @@ static const char usage_text[] =
 
 /* --- keys ---------------------------------------------------------------- */
 
-static int
-hash_key(struct worker *w, const void *p, size_t n, unsigned char *d)
-{
-	unsigned char full[EVP_MAX_MD_SIZE];
-	unsigned len;
-
-	if (!EVP_DigestInit_ex(w->ctx, w->md, NULL) ||
-	    !EVP_DigestUpdate(w->ctx, p, n) ||
-	    !EVP_DigestFinal_ex(w->ctx, full, &len))
-		return -1;
-	memcpy(d, full, DIGEST_BYTES);
-	return 0;
-}
-
 /*
- * The key bytes of a record p[0..n) (valid) into w->key: the canonical
- * record, or for -k each path's canonical value (or "\x01" when absent)
- * followed by "\n".  Canonical JSON never holds a raw byte below 0x20,
- * so different keys never have the same bytes.
+ * Compute the status and digest of one line (lib/dedupkey.h), and with
+ * --near its signature into sig, from the same reading of the record.
  */
-static int
-key_bytes(struct worker *w, const char *p, size_t n)
+static void
+key_line(struct worker *w, const char *p, struct line *l, unsigned char *sig)
 {
 	const struct dedup_opts *o = w->o;
-	const char *vp;
-	size_t vn, i;
-
-	w->key.len = 0;
-	if (o->mode == KEY_CANON)
-		return canon_value(w->canon, p, n, o->norm, &w->key);
-	for (i = 0; i < o->paths.n; i++) {
-		if (keypath_get(&o->paths.v[i], p, n, &vp, &vn)) {
-			if (canon_value(w->canon, vp, vn, o->norm, &w->key) == -1)
-				return -1;
-		} else if (buf_putc(&w->key, '\x01') == -1)
-			return -1;
-		if (buf_putc(&w->key, '\n') == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* Compute the status and digest of one line. */
-static void
-key_line(struct worker *w, const char *p, struct line *l)
-{
+	unsigned char d[DEDUPKEY_DIGEST];
 	struct json_result jr;
 
-	if (w->o->mode == KEY_EXACT) {
-		l->status = hash_key(w, p, l->len, l->d) == 0 ? L_OK : L_FAIL;
-		return;
-	}
-	if (json_scan_record(p, l->len, &jr) == -1) {
+	if (o->key.mode != DEDUPKEY_EXACT &&
+	    json_scan_record(p, l->len, &jr) == -1) {
 		l->status = jr.status == JSON_EMPTY ? L_EMPTY : L_BAD;
 		return;
 	}
-	if (key_bytes(w, p, l->len) == -1 ||
-	    hash_key(w, w->key.data, w->key.len, l->d) == -1) {
+	w->text.len = 0;
+	if (dedupkey_digest(&w->key, &o->key, p, l->len, d,
+	    sig != NULL ? &w->text : NULL) == -1) {
 		l->status = L_FAIL;
 		return;
 	}
+	memcpy(l->d, d, DIGEST_BYTES);
+	if (sig != NULL)
+		minhash_sign(w->text.data, w->text.len, sig);
 	l->status = L_OK;
-}
-
-/* The text of a record's key for --near, into out. */
-static int
-key_text(struct worker *w, const char *p, size_t n, struct buf *out)
-{
-	const struct dedup_opts *o = w->o;
-	const char *vp;
-	size_t vn, i;
-
-	out->len = 0;
-	if (o->mode == KEY_EXACT)
-		return buf_append(out, p, n);
-	if (o->mode == KEY_CANON)
-		return canon_text(w->canon, p, n, o->norm, out);
-	for (i = 0; i < o->paths.n; i++)
-		if (keypath_get(&o->paths.v[i], p, n, &vp, &vn) &&
-		    canon_text(w->canon, vp, vn, o->norm, out) == -1)
-			return -1;
-	return 0;
 }
 
 /*
@@ -242,24 +182,9 @@ key_text(struct worker *w, const char *p, size_t n, struct buf *out)
 static int
 keydef_make(const struct dedup_opts *o, struct buf *b)
 {
-	char norm[32];
-
-	buf_printf(b, "aistack-dedup keys %d\nkey ", KEYDEF_VERSION);
-	switch (o->mode) {
-	case KEY_CANON:
-		buf_printf(b, "canonical");
-		break;
-	case KEY_EXACT:
-		buf_printf(b, "exact");
-		break;
-	case KEY_PATHS:
-		buf_printf(b, "paths ");
-		if (keypath_list_str(&o->paths, b) == -1)
-			return -1;
-		break;
-	}
-	canon_flags_str(o->norm, norm, sizeof(norm));
-	buf_printf(b, "\nnormalize %s\n", o->norm ? norm : "none");
+	buf_printf(b, "aistack-dedup keys %d\n", KEYDEF_VERSION);
+	if (dedupkey_def_str(&o->key, b) == -1)
+		return -1;
 	if (o->near > 0)
 		buf_printf(b, "near shingle %d perm %d\n", MINHASH_SHINGLE,
 		    MINHASH_PERM);
@@ -287,23 +212,18 @@ keydef_make(const struct dedup_opts *o, struct buf *b)
 /* --- workers ------------------------------------------------------------- */
 
 static int
-worker_init(struct worker *w, const struct dedup_opts *o, const EVP_MD *md)
+worker_init(struct worker *w, const struct dedup_opts *o)
 {
 	memset(w, 0, sizeof(*w));
 	w->o = o;
-	w->md = md;
-	if ((w->ctx = EVP_MD_CTX_new()) == NULL ||
-	    (w->canon = canon_new()) == NULL)
-		return -1;
-	return 0;
+	return dedupkey_init(&w->key);
 }
 
 static void
 worker_release(struct worker *w)
 {
-	EVP_MD_CTX_free(w->ctx);
-	canon_free(w->canon);
-	buf_release(&w->key);
+	dedupkey_release(&w->key);
+	buf_release(&w->text);
 }
 
 static void *
@@ -313,7 +233,8 @@ worker_main(void *arg)
 	size_t i;
 
 	for (i = 0; i < w->n; i++)
-		key_line(w, w->text + w->v[i].off, &w->v[i]);
+		key_line(w, w->in + w->v[i].off, &w->v[i],
+		    w->sigs != NULL ? w->sigs + i * MINHASH_SIG : NULL);
 	return NULL;
 }
 
@@ -340,8 +261,9 @@ key_batch(struct dedup *dd, const char *text, struct line *v, size_t n,
 		else
 			while (at < n && v[at].off < lim)
 				at++;
-		w->text = text;
+		w->in = text;
 		w->v = v + from;
+		w->sigs = dd->sigs != NULL ? dd->sigs + from * MINHASH_SIG : NULL;
 		w->n = at - from;
 		if (i > 0 && w->n > 0 &&
 		    pthread_create(&w->tid, NULL, worker_main, w) == 0) {
@@ -529,11 +451,8 @@ decide_batch(struct dedup *dd, const char *text, struct line *v, size_t n,
 		}
 		dd->n.seen++;
 		dup = is_dup(dd, l->d);
-		if (!dup && dd->o->near > 0) {
-			if (key_text(&dd->w[0], p, l->len, &dd->text) == -1)
-				return error_errno(e, EXIT_SOFTWARE, "key text");
-			minhash_sign(dd->text.data, dd->text.len, dd->sig);
-			sig = dd->sig;
+		if (!dup && dd->sigs != NULL) {
+			sig = dd->sigs + i * MINHASH_SIG;
 			if (near_dup(dd, sig)) {
 				dd->n.near++;
 				dup = 1;
@@ -595,15 +514,8 @@ process_text(struct dedup *dd, const char *text, size_t len, int index,
 			dd->n.caught_up++;
 			if (digestset_has(&dd->ks.set, l->d))
 				continue;
-			if (dd->o->near > 0) {
-				if (key_text(&dd->w[0], text + l->off, l->len,
-				    &dd->text) == -1)
-					return error_errno(e, EXIT_SOFTWARE,
-					    "key text");
-				minhash_sign(dd->text.data, dd->text.len,
-				    dd->sig);
-				sig = dd->sig;
-			}
+			if (dd->sigs != NULL)
+				sig = dd->sigs + i * MINHASH_SIG;
 			if ((r = keystore_add(&dd->ks, l->d, sig)) == -1)
 				return error_errno(e, EXIT_SOFTWARE, "%s",
 				    dd->label);
@@ -991,16 +903,18 @@ run(const struct dedup_opts *o)
 {
 	struct dedup *dd;
 	struct error e;
-	EVP_MD *md;
 	int status = EXIT_OK, i;
 
 	memset(&e, 0, sizeof(e));
 	if ((dd = calloc(1, sizeof(*dd))) == NULL ||
 	    (dd->lines = calloc(BATCH_LINES, sizeof(struct line))) == NULL ||
-	    (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+	    (o->near > 0 &&
+	    (dd->sigs = malloc((size_t)BATCH_LINES * MINHASH_SIG)) == NULL)) {
 		warnmsg("cannot start: %s", strerror(errno ? errno : ENOMEM));
-		if (dd != NULL)
+		if (dd != NULL) {
 			free(dd->lines);
+			free(dd->sigs);
+		}
 		free(dd);
 		return EXIT_SOFTWARE;
 	}
@@ -1008,7 +922,7 @@ run(const struct dedup_opts *o)
 	dd->lockfd = -1;
 	dd->nthreads = cpu_count();
 	for (i = 0; i < dd->nthreads; i++)
-		if (worker_init(&dd->w[i], o, md) == -1) {
+		if (worker_init(&dd->w[i], o) == -1) {
 			warnmsg("cannot start: %s", strerror(ENOMEM));
 			dd->nthreads = i;
 			status = EXIT_SOFTWARE;
@@ -1068,8 +982,7 @@ done:
 	if (o->near > 0)
 		minhash_index_release(&dd->runix);
 	buf_release(&dd->keydef);
-	buf_release(&dd->text);
-	EVP_MD_free(md);
+	free(dd->sigs);
 	free(dd->lines);
 	free(dd);
 	return status;
@@ -1108,7 +1021,7 @@ main(int argc, char **argv)
 
 	progname = "aistack-dedup";
 	memset(&o, 0, sizeof(o));
-	o.mode = KEY_CANON;
+	o.key.mode = DEDUPKEY_CANON;
 	o.on_bad = BAD_FAIL;
 
 	while ((ch = getopt_long(argc, argv, "a:hk:s:v", longopts, NULL)) !=
@@ -1134,7 +1047,7 @@ main(int argc, char **argv)
 			o.dups = optarg;
 			break;
 		case OPT_EXACT:
-			o.mode = KEY_EXACT;
+			o.key.mode = DEDUPKEY_EXACT;
 			break;
 		case OPT_NEAR:
 			errno = 0;
@@ -1146,7 +1059,7 @@ main(int argc, char **argv)
 				    "most 1)", optarg);
 			break;
 		case OPT_NORMALIZE:
-			if (canon_flags_parse(optarg, &o.norm) == -1)
+			if (canon_flags_parse(optarg, &o.key.norm) == -1)
 				return usage_error(usage_text, "--normalize: invalid list "
 				    "\"%s\" (expected trim, lower, space)",
 				    optarg);
@@ -1178,16 +1091,17 @@ main(int argc, char **argv)
 		return usage_error(usage_text, "unexpected operand \"%s\"", argv[optind]);
 	if (o.state != NULL && o.against != NULL)
 		return usage_error(usage_text, "%s", "-s and -a cannot be used together");
-	if (o.mode == KEY_EXACT && (o.paths_arg != NULL || o.norm != 0))
+	if (o.key.mode == DEDUPKEY_EXACT && (o.paths_arg != NULL ||
+	    o.key.norm != 0))
 		return usage_error(usage_text, "%s", "--exact cannot be used with -k or "
 		    "--normalize");
 	if (o.paths_arg != NULL) {
-		if (keypath_parse(o.paths_arg, &o.paths, &e) == -1)
+		if (keypath_parse(o.paths_arg, &o.key.paths, &e) == -1)
 			return usage_error(usage_text, "-k: %s", e.msg);
-		o.mode = KEY_PATHS;
+		o.key.mode = DEDUPKEY_PATHS;
 	}
 	status = run(&o);
-	keypath_list_release(&o.paths);
+	dedupkey_def_release(&o.key);
 out:
 	return exit_flush(status);
 }

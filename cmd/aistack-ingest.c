@@ -21,14 +21,17 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "canon.h"
 #include "clock.h"
 #include "config.h"
 #include "consumer.h"
+#include "dedupkey.h"
 #include "err.h"
 #include "exitcode.h"
 #include "follow.h"
 #include "fsutil.h"
 #include "json.h"
+#include "keypath.h"
 #include "lock.h"
 #include "metricnames.h"
 #include "metrics.h"
@@ -54,6 +57,8 @@ struct ingest_opts {
 	const char *rejects;		/* NULL: TARGET.rejects */
 	const char *stats;
 	const char *table;		/* PostgreSQL targets */
+	const char *key_arg;		/* --key PATHS */
+	struct dedupkey_def key;	/* --key, --normalize: the digest */
 	const char *target;
 	char **files;
 	int nfiles;
@@ -113,7 +118,7 @@ struct ingest {
 static const char usage_text[] =
 "usage: aistack-ingest [-v] [--max-record SIZE] [--max-backlog SIZE] [--on-full block|fail]\n"
 "                      [--sync batch|always|none] [--rejects STREAM] [--stats FILE]\n"
-"                      [--table NAME] TARGET [FILE...]\n"
+"                      [--table NAME] [-k PATHS] [--normalize LIST] TARGET [FILE...]\n"
 "       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none] TARGET\n"
 "\n"
 "Validate JSON Lines records and append them to the stream TARGET (a NAME\n"
@@ -129,6 +134,8 @@ static const char usage_text[] =
 "      --rejects STREAM     where invalid lines go (default TARGET.rejects)\n"
 "      --stats FILE         write run statistics as JSON to FILE\n"
 "      --table NAME         PostgreSQL table (default aistack_events)\n"
+"  -k, --key PATHS          PostgreSQL: one row per key at these paths (as aistack-dedup -k)\n"
+"      --normalize LIST     PostgreSQL: trim, lower, space the key's strings first\n"
 "      --follow FILE        tail FILE, written by other programs, until SIGTERM\n"
 "      --lock KIND          the lock FILE's writers take: flock (default), fcntl, none\n"
 "  -h, --help               show this help\n"
@@ -888,7 +895,8 @@ run(const struct ingest_opts *o)
 	ing.out.lockfd = ing.out.segfd = ing.out.pausefd = ing.out.ctrfd = -1;
 	if (pg_uri_is(o->target)) {
 		ing.label = o->table;
-		if (pg_sink_open(&ing.pg, o->target, o->table, &e) == -1) {
+		if (pg_sink_open(&ing.pg, o->target, o->table, &o->key,
+		    &e) == -1) {
 			free(ing.in);
 			return error_report(&e);
 		}
@@ -964,15 +972,18 @@ run(const struct ingest_opts *o)
 
 enum {
 	OPT_MAX_BACKLOG = 256, OPT_MAX_RECORD, OPT_ON_FULL, OPT_REJECTS,
-	OPT_STATS, OPT_SYNC, OPT_TABLE, OPT_FOLLOW, OPT_LOCK, OPT_VERSION
+	OPT_STATS, OPT_SYNC, OPT_TABLE, OPT_FOLLOW, OPT_LOCK, OPT_NORMALIZE,
+	OPT_VERSION
 };
 
 static const struct option longopts[] = {
 	{ "follow",		required_argument,	NULL, OPT_FOLLOW },
 	{ "help",		no_argument,		NULL, 'h' },
+	{ "key",		required_argument,	NULL, 'k' },
 	{ "lock",		required_argument,	NULL, OPT_LOCK },
 	{ "max-backlog",	required_argument,	NULL, OPT_MAX_BACKLOG },
 	{ "max-record",		required_argument,	NULL, OPT_MAX_RECORD },
+	{ "normalize",		required_argument,	NULL, OPT_NORMALIZE },
 	{ "on-full",		required_argument,	NULL, OPT_ON_FULL },
 	{ "rejects",		required_argument,	NULL, OPT_REJECTS },
 	{ "stats",		required_argument,	NULL, OPT_STATS },
@@ -1076,14 +1087,25 @@ main(int argc, char **argv)
 	o.sync = SYNC_BATCH;
 	o.table = "aistack_events";
 	o.lock = LOCK_KIND_FLOCK;
+	o.key.mode = DEDUPKEY_CANON;
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((ch = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hk:v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			fputs(usage_text, stdout);
 			status = EXIT_OK;
 			goto out;
+		case 'k':
+			o.key_arg = optarg;
+			break;
+		case OPT_NORMALIZE:
+			if (canon_flags_parse(optarg, &o.key.norm) == -1) {
+				warnmsg("--normalize: invalid list \"%s\" "
+				    "(expected trim, lower, space)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v':
 			o.verbose = 1;
 			break;
@@ -1150,9 +1172,26 @@ main(int argc, char **argv)
 		warnmsg("--lock: only with --follow");
 		return EXIT_USAGE;
 	}
-	if (apply_config(&o, given) == -1)
+	if ((o.key_arg != NULL || o.key.norm != 0) && !pg_uri_is(o.target)) {
+		warnmsg("%s: only for a PostgreSQL target (a stream keeps "
+		    "every record; aistack-dedup -k filters by key)",
+		    o.key_arg != NULL ? "--key" : "--normalize");
+		return EXIT_USAGE;
+	}
+	if (o.key_arg != NULL) {
+		struct error e;
+		if (keypath_parse(o.key_arg, &o.key.paths, &e) == -1) {
+			warnmsg("--key: %s", e.msg);
+			return EXIT_USAGE;
+		}
+		o.key.mode = DEDUPKEY_PATHS;
+	}
+	if (apply_config(&o, given) == -1) {
+		dedupkey_def_release(&o.key);
 		return EXIT_CONFIG;
+	}
 	status = run(&o);
+	dedupkey_def_release(&o.key);
 out:
 	return exit_flush(status);
 }

@@ -17,7 +17,7 @@ enum node_type { N_OBJ, N_ARR, N_STR, N_NUM, N_LIT, N_KEY };
 
 struct node {
 	unsigned char type;
-	unsigned char esc;	/* a string holding escapes; a key decoded */
+	unsigned char esc;	/* a string's JSON_ESC_*; a key decoded */
 	size_t start;		/* token offset (strings: after the quote);
 				 * a decoded key: offset in keys */
 	size_t len;
@@ -149,6 +149,11 @@ lower_cp(uint32_t c)
 
 	if (c < 0x80)
 		return c >= 'A' && c <= 'Z' ? c + 32 : c;
+	if (c < 0x100)
+		return c >= 0xC0 && c <= 0xDE && c != 0xD7 ? c + 32 : c;
+	if ((c > 0x2CF2 && c < 0xA640) || (c > 0xA7F5 && c < 0xFF21) ||
+	    c > 0x1E921)
+		return c;	/* CJK, kana, Hangul, emoji: no mapping */
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		if (c < lower_runs[mid].start)
@@ -204,7 +209,7 @@ utf8_decode(const unsigned char *s, const unsigned char *end, uint32_t *cp)
 }
 
 /* Write code point cp as UTF-8 into o (room for 4); returns the length. */
-static size_t
+static inline size_t
 utf8_encode(uint32_t cp, char *o)
 {
 	if (cp < 0x80) {
@@ -229,153 +234,322 @@ utf8_encode(uint32_t cp, char *o)
 	return 4;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* The character of each two-character escape (\\n: '\n'), 0 for others. */
+static const unsigned char short_escape[256] = {
+	['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+	['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
 
-static int
-hex4(const unsigned char *s, uint32_t *u)
+/*
+ * Decode the escape at s (a backslash, s < end) into *cp.  Returns its
+ * length (2, 6, or 12 for a surrogate pair), or 0 when it is not one.
+ */
+static inline __attribute__((always_inline)) size_t
+unescape_one(const unsigned char *s, const unsigned char *end, uint32_t *cp)
 {
-	int a = hexval(s[0]), b = hexval(s[1]), c = hexval(s[2]),
-	    d = hexval(s[3]);
+	uint32_t lo;
 
-	if ((a | b | c | d) < 0)
-		return -1;
-	*u = (uint32_t)(a << 12 | b << 8 | c << 4 | d);
-	return 0;
+	if (end - s < 2)
+		return 0;
+	if (s[1] != 'u') {
+		*cp = short_escape[s[1]];
+		return *cp != 0 ? 2 : 0;
+	}
+	if (end - s < 6 || json_hex4(s + 2, cp) == -1 ||
+	    (*cp >= 0xDC00 && *cp <= 0xDFFF))
+		return 0;
+	if (*cp < 0xD800 || *cp > 0xDBFF)
+		return 6;
+	if (end - s < 12 || s[6] != '\\' || s[7] != 'u' ||
+	    json_hex4(s + 8, &lo) == -1 || lo < 0xDC00 || lo > 0xDFFF)
+		return 0;
+	*cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+	return 12;
 }
 
 int
-canon_unescape(const char *p, size_t n, struct buf *out)
+canon_unescape_equal(const char *p, size_t n, const char *name, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + n;
+	const char *o = name, *oe = name + len;
+
+	while (s < end) {
+		uint32_t cp;
+		size_t l, k;
+		char u[4];
+
+		if (*s != '\\') {
+			if (o == oe || *o != (char)*s)
+				return 0;
+			o++;
+			s++;
+			continue;
+		}
+		if ((l = unescape_one(s, end, &cp)) == 0)
+			return 0;
+		k = utf8_encode(cp, u);
+		if ((size_t)(oe - o) < k || memcmp(o, u, k) != 0)
+			return 0;
+		o += k;
+		s += l;
+	}
+	return o == oe;
+}
+
+/* Write the canonical escape of control character or quote cp at o;
+ * returns its length. */
+static size_t
+escape_cp(uint32_t cp, char *o)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	o[0] = '\\';
+	switch (cp) {
+	case '"': o[1] = '"'; return 2;
+	case '\\': o[1] = '\\'; return 2;
+	case '\b': o[1] = 'b'; return 2;
+	case '\f': o[1] = 'f'; return 2;
+	case '\n': o[1] = 'n'; return 2;
+	case '\r': o[1] = 'r'; return 2;
+	case '\t': o[1] = 't'; return 2;
+	default:
+		memcpy(o + 1, "u00", 3);
+		o[4] = hex[cp >> 4];
+		o[5] = hex[cp & 15];
+		return 6;
+	}
+}
+
+/*
+ * Append the decoded text p[0..n) as the body of a JSON string with the
+ * canonical escapes, eight bytes at a time between them.
+ */
+static int
+escape_text(const char *p, size_t n, struct buf *out)
+{
+	const unsigned char *s = (const unsigned char *)p, *end = s + n, *run;
+	char *o;
+
+	if (buf_reserve(out, n) == -1)
+		return -1;
+	while (s < end) {
+		run = s;
+		for (;;) {
+			uint64_t m;
+			if (end - s < 8) {
+				while (s < end && *s >= 0x20 && *s != '"' &&
+				    *s != '\\')
+					s++;
+				break;
+			}
+			if ((m = json_escape8(json_load8(s))) == 0) {
+				s += 8;
+				continue;
+			}
+			s += __builtin_ctzll(m) >> 3;
+			break;
+		}
+		/* room for the run was reserved; an escape takes more */
+		memcpy(out->data + out->len, run, (size_t)(s - run));
+		out->len += (size_t)(s - run);
+		if (s == end)
+			break;
+		if (buf_reserve(out, (size_t)(end - s) + 6) == -1)
+			return -1;
+		o = out->data + out->len;
+		out->len += escape_cp(*s++, o);
+	}
+	return 0;
+}
+
+/*
+ * Rewrite the string body p[0..n) (with escapes) at o, in one pass, each
+ * byte read once: decoded to UTF-8, or with canonical set, in canonical
+ * form.  Canonical escapes (\" \\ \b \f \n \r \t, \u00XX below U+0020)
+ * are copied; any other \uXXXX becomes UTF-8 or one of those; \/ becomes
+ * '/'.  Neither form is ever longer than the escaped one (an escape of 2,
+ * 6 or 12 bytes gives at most 2, 6 or 4), so o needs n bytes of room and
+ * no check.  Returns the end of the output, or NULL (EINVAL) on a bad
+ * escape.
+ */
+static inline __attribute__((always_inline)) char *
+transcode(const char *p, size_t n, char *o, int canonical)
 {
 	const unsigned char *s = (const unsigned char *)p, *end = s + n;
 	const unsigned char *bs;
 
 	while (s < end) {
-		uint32_t cp, lo;
-		char u[4];
+		uint32_t cp;
+		size_t l;
 
-		bs = memchr(s, '\\', (size_t)(end - s));
-		if (bs == NULL)
-			return buf_append(out, s, (size_t)(end - s));
-		if (buf_append(out, s, (size_t)(bs - s)) == -1)
-			return -1;
-		s = bs;
-		if (end - s < 2)
-			goto bad;
-		switch (s[1]) {
-		case '"': case '\\': case '/':
-			cp = s[1];
-			s += 2;
-			break;
-		case 'b': cp = '\b'; s += 2; break;
-		case 'f': cp = '\f'; s += 2; break;
-		case 'n': cp = '\n'; s += 2; break;
-		case 'r': cp = '\r'; s += 2; break;
-		case 't': cp = '\t'; s += 2; break;
-		case 'u':
-			if (end - s < 6 || hex4(s + 2, &cp) == -1)
-				goto bad;
-			s += 6;
-			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				goto bad;
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (end - s < 6 || s[0] != '\\' || s[1] != 'u' ||
-				    hex4(s + 2, &lo) == -1 || lo < 0xDC00 ||
-				    lo > 0xDFFF)
-					goto bad;
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				s += 6;
-			}
-			break;
-		default:
-			goto bad;
+		if (*s != '\\') {
+			if ((bs = memchr(s, '\\', (size_t)(end - s))) == NULL)
+				bs = end;
+			memcpy(o, s, (size_t)(bs - s));
+			o += bs - s;
+			s = bs;
+			continue;
 		}
-		if (buf_append(out, u, utf8_encode(cp, u)) == -1)
-			return -1;
+		if (end - s >= 2 && s[1] != '/' && short_escape[s[1]] != 0) {
+			/* a short escape: its character, or as it is */
+			if (canonical) {
+				o[0] = '\\';
+				o[1] = (char)s[1];
+				o += 2;
+			} else
+				*o++ = (char)short_escape[s[1]];
+			s += 2;
+			continue;
+		}
+		if ((l = unescape_one(s, end, &cp)) == 0) {
+			errno = EINVAL;
+			return NULL;
+		}
+		if (canonical && (cp < 0x20 || cp == '"' || cp == '\\'))
+			o += escape_cp(cp, o);
+		else
+			o += utf8_encode(cp, o);
+		s += l;
 	}
-	return 0;
-bad:
-	errno = EINVAL;
-	return -1;
+	return o;
 }
 
 int
+canon_unescape(const char *p, size_t n, struct buf *out)
+{
+	char *o;
+
+	if (n == 0)
+		return 0;
+	if (buf_reserve(out, n) == -1)
+		return -1;
+	if ((o = transcode(p, n, out->data + out->len, 0)) == NULL)
+		return -1;
+	out->len = (size_t)(o - out->data);
+	return 0;
+}
+
+/* Append the string body p[0..n) in canonical form, quoted. */
+static int
+write_escaped(const char *p, size_t n, struct buf *out)
+{
+	char *o;
+
+	if (buf_reserve(out, n + 2) == -1)
+		return -1;
+	o = out->data + out->len;
+	*o++ = '"';
+	if ((o = transcode(p, n, o, 1)) == NULL)
+		return -1;
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	return 0;
+}
+
+/*
+ * One pass: leading white space is dropped as it comes, and trailing
+ * white space by cutting the output back to the end of its last other
+ * character.  The output is at most 3/2 of the input (a lower-case
+ * mapping turns at most 2 bytes into 3), reserved once.
+ */
+int
 canon_normalize(const char *p, size_t n, unsigned flags, struct buf *out)
 {
-	const unsigned char *s = (const unsigned char *)p, *end, *q;
-	uint32_t cp;
-	size_t l;
-	int in_space = 0;
+	const unsigned char *s = (const unsigned char *)p, *end;
+	char *o, *keep;
+	int lead = (flags & CANON_TRIM) != 0, in_space = 0;
 
 	if (n == 0)
 		return 0;	/* p may be NULL then */
 	end = s + n;
-
-	if (flags & CANON_TRIM) {
-		const unsigned char *last = s;
-		while (s < end && is_space_cp((l = utf8_decode(s, end, &cp),
-		    cp)))
-			s += l;
-		for (q = last = s; q < end;) {
-			q += utf8_decode(q, end, &cp);
-			if (!is_space_cp(cp))
-				last = q;
-		}
-		end = last;
-	}
-	if (buf_reserve(out, (size_t)(end - s) + 4) == -1)
+	if (buf_reserve(out, n + n / 2 + 4) == -1)
 		return -1;
+	o = keep = out->data + out->len;
 	while (s < end) {
-		char u[4];
+		uint32_t cp;
+		size_t l;
 
-		if (*s < 0x80 && !(flags & CANON_SPACE)) {
-			/* a run of ASCII without space handling */
-			q = s;
-			while (q < end && *q < 0x80)
-				q++;
-			if (flags & CANON_LOWER) {
-				for (; s < q; s++)
-					if (buf_putc(out, (char)(*s >= 'A' &&
-					    *s <= 'Z' ? *s + 32 : *s)) == -1)
-						return -1;
-			} else {
-				if (buf_append(out, s, (size_t)(q - s)) == -1)
-					return -1;
-				s = q;
+		if (*s < 0x80) {
+			unsigned char c = *s;
+			if (c == ' ' || (c >= 0x09 && c <= 0x0D)) {
+				l = 1;
+				goto space;
 			}
+			if ((flags & CANON_LOWER) && c >= 'A' && c <= 'Z')
+				c += 32;
+			*o++ = (char)c;
+			s++;
+			keep = o;
+			lead = in_space = 0;
+			continue;
+		}
+		if (end - s >= 2 && s[0] == 0xC3 && (s[1] & 0xC0) == 0x80) {
+			/* a run of U+00C0..U+00FF (é), the commonest: no
+			 * space, and the upper-case letters map 32 up */
+			do {
+				unsigned char c2 = s[1];
+				if ((flags & CANON_LOWER) && c2 <= 0x9E &&
+				    c2 != 0x97)
+					c2 += 0x20;
+				o[0] = (char)0xC3;
+				o[1] = (char)c2;
+				o += 2;
+				s += 2;
+			} while (end - s >= 2 && s[0] == 0xC3 &&
+			    (s[1] & 0xC0) == 0x80);
+			keep = o;
+			lead = in_space = 0;
+			continue;
+		}
+		if (end - s >= 3 && s[0] >= 0xE4 && s[0] <= 0xE9 &&
+		    (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
+			/* a run of U+4000..U+9FFF (CJK): no space, no
+			 * mapping */
+			do {
+				memcpy(o, s, 3);
+				o += 3;
+				s += 3;
+			} while (end - s >= 3 && s[0] >= 0xE4 && s[0] <= 0xE9 &&
+			    (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80);
+			keep = o;
+			lead = in_space = 0;
 			continue;
 		}
 		l = utf8_decode(s, end, &cp);
-		if ((flags & CANON_SPACE) && is_space_cp(cp)) {
-			if (!in_space && buf_putc(out, ' ') == -1)
-				return -1;
-			in_space = 1;
-			s += l;
-			continue;
-		}
-		in_space = 0;
-		if (flags & CANON_LOWER) {
+		if (is_space_cp(cp))
+			goto space;
+		if ((flags & CANON_LOWER) && l > 1) {
+			/* (a lone byte of invalid UTF-8 stays as it is: its
+			 * mapping could take two bytes) */
 			uint32_t lc = lower_cp(cp);
-			if (lc != cp) {
-				if (buf_append(out, u, utf8_encode(lc, u)) == -1)
-					return -1;
-				s += l;
-				continue;
+			if (lc != cp)
+				o += utf8_encode(lc, o);
+			else {
+				memcpy(o, s, l);
+				o += l;
 			}
+		} else {
+			memcpy(o, s, l);
+			o += l;
 		}
-		if (buf_append(out, s, l) == -1)
-			return -1;
+		s += l;
+		keep = o;
+		lead = in_space = 0;
+		continue;
+	space:
+		if (!lead) {
+			if (!(flags & CANON_SPACE)) {
+				memcpy(o, s, l);
+				o += l;
+			} else if (!in_space)
+				*o++ = ' ';
+			in_space = 1;
+		}
 		s += l;
 	}
+	if (flags & CANON_TRIM)
+		o = keep;
+	out->len = (size_t)(o - out->data);
 	return 0;
 }
 
@@ -635,24 +809,12 @@ skip_ws(const unsigned char *s, const unsigned char *end)
 	return s;
 }
 
-/* Find the closing quote of a string whose body starts at s. */
+/* The closing quote of a string whose body starts at s, or NULL. */
 static const unsigned char *
 string_end(const unsigned char *s, const unsigned char *end, int *esc)
 {
-	*esc = 0;
-	for (;;) {
-		const unsigned char *q = memchr(s, '"', (size_t)(end - s));
-		const unsigned char *b;
-		if (q == NULL)
-			return NULL;
-		b = memchr(s, '\\', (size_t)(q - s));
-		if (b == NULL)
-			return q;
-		*esc = 1;
-		if (end - b < 2)
-			return NULL;
-		s = b + 2;
-	}
+	return (const unsigned char *)json_string_end((const char *)s,
+	    (const char *)end, esc);
 }
 
 /*
@@ -814,16 +976,26 @@ same_key(const struct canon *c, size_t a, size_t b)
 	    memcmp(key_bytes(c, ka), key_bytes(c, kb), ka->len) == 0;
 }
 
-/* Write a string's body canonically (with quotes unless for text). */
+/*
+ * Write a string's body canonically (with quotes unless for text), in
+ * one pass over its bytes unless it is normalized (then decoded,
+ * normalized and escaped: three).
+ */
 static int
 write_string(struct canon *c, const struct node *nd, int normalize,
     struct buf *out)
 {
 	const char *src = c->p + nd->start;
-	int rc;
+	const char *t = src;
+	size_t tn = nd->len;
 
-	if (!nd->esc && !(normalize && c->flags)) {
-		/* nothing to decode: the bytes are already canonical */
+	if (!(normalize && c->flags)) {
+		if (c->text && nd->esc)
+			return canon_unescape(src, nd->len, out);
+		if (nd->esc == JSON_ESC_OTHER)
+			return write_escaped(src, nd->len, out);
+		/* nothing to decode, or only the short escapes, which are
+		 * canonical: the bytes are already canonical */
 		if (c->text)
 			return buf_append(out, src, nd->len);
 		if (buf_reserve(out, nd->len + 2) == -1)
@@ -834,30 +1006,22 @@ write_string(struct canon *c, const struct node *nd, int normalize,
 		out->data[out->len++] = '"';
 		return 0;
 	}
-	c->tmp.len = 0;
-	if (canon_unescape(src, nd->len, &c->tmp) == -1)
-		return -1;
-	if (normalize && c->flags) {
-		/* into another buffer: growing tmp would move its bytes
-		 * under canon_normalize's feet */
-		struct buf t;
-
-		c->norm.len = 0;
-		if (canon_normalize(c->tmp.data, c->tmp.len, c->flags,
-		    &c->norm) == -1)
+	if (nd->esc) {
+		c->tmp.len = 0;
+		if (canon_unescape(src, nd->len, &c->tmp) == -1)
 			return -1;
-		t = c->tmp;
-		c->tmp = c->norm;
-		c->norm = t;
+		t = c->tmp.data;
+		tn = c->tmp.len;
 	}
-	if (c->tmp.len == 0)	/* tmp.data may be NULL */
+	c->norm.len = 0;
+	if (canon_normalize(t, tn, c->flags, &c->norm) == -1)
+		return -1;
+	if (c->norm.len == 0)	/* norm.data may be NULL */
 		return c->text ? 0 : buf_append(out, "\"\"", 2);
 	if (c->text)
-		return buf_append(out, c->tmp.data, c->tmp.len);
-	if (buf_putc(out, '"') == -1)
-		return -1;
-	rc = buf_json_escape(out, c->tmp.data, c->tmp.len);
-	if (rc == -1)
+		return buf_append(out, c->norm.data, c->norm.len);
+	if (buf_putc(out, '"') == -1 ||
+	    escape_text(c->norm.data, c->norm.len, out) == -1)
 		return -1;
 	return buf_putc(out, '"');
 }
@@ -866,7 +1030,7 @@ static int
 write_key(struct canon *c, const struct node *k, struct buf *out)
 {
 	if (buf_putc(out, '"') == -1 ||
-	    buf_json_escape(out, key_bytes(c, k), k->len) == -1)
+	    escape_text(key_bytes(c, k), k->len, out) == -1)
 		return -1;
 	return buf_append(out, "\":", 2);
 }
@@ -953,35 +1117,55 @@ write_node(struct canon *c, size_t i, struct buf *out)
 	return c->text ? 0 : buf_putc(out, '}');
 }
 
+/*
+ * Read p[0..n) once and write its canonical form to out (when not NULL)
+ * and its text to text (when not NULL).  On failure neither grows.
+ */
 static int
 canon_run(struct canon *c, const char *p, size_t n, unsigned flags,
-    struct buf *out, int text)
+    struct buf *out, struct buf *text)
 {
-	size_t len = out->len;
+	size_t len = out != NULL ? out->len : 0;
+	size_t tlen = text != NULL ? text->len : 0;
 
 	c->flags = flags;
-	c->text = text;
 	c->nord = 0;
-	if (read_nodes(c, p, n) == -1 || c->nnodes == 0 ||
-	    write_node(c, 0, out) == -1) {
-		if (c->nnodes == 0)
-			errno = EINVAL;
-		out->len = len;
-		return -1;
-	}
+	if (read_nodes(c, p, n) == -1 || c->nnodes == 0)
+		goto fail;
+	c->text = 0;
+	if (out != NULL && write_node(c, 0, out) == -1)
+		goto fail;
+	c->text = 1;
+	if (text != NULL && write_node(c, 0, text) == -1)
+		goto fail;
 	return 0;
+fail:
+	if (c->nnodes == 0)
+		errno = EINVAL;
+	if (out != NULL)
+		out->len = len;
+	if (text != NULL)
+		text->len = tlen;
+	return -1;
 }
 
 int
 canon_value(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out)
 {
-	return canon_run(c, p, n, flags, out, 0);
+	return canon_run(c, p, n, flags, out, NULL);
 }
 
 int
 canon_text(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out)
 {
-	return canon_run(c, p, n, flags, out, 1);
+	return canon_run(c, p, n, flags, NULL, out);
+}
+
+int
+canon_value_text(struct canon *c, const char *p, size_t n, unsigned flags,
+    struct buf *out, struct buf *text)
+{
+	return canon_run(c, p, n, flags, out, text);
 }

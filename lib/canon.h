@@ -26,6 +26,11 @@
  * space is Unicode's White_Space property (ASCII space, tab, LF, VT, FF,
  * CR, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F,
  * U+205F, U+3000).  No other Unicode normalization (such as NFC) is done.
+ *
+ * Cost: every function here reads each input byte a bounded number of
+ * times, whatever the escapes (a string with only the short escapes is
+ * copied as it is; any other is rewritten in one pass), so the time is
+ * linear in the text, but for sorting each object's members (n log n).
  */
 #ifndef AISTACK_CANON_H
 #define AISTACK_CANON_H
@@ -67,12 +72,23 @@ int canon_value(struct canon *c, const char *p, size_t n, unsigned flags,
 int canon_text(struct canon *c, const char *p, size_t n, unsigned flags,
     struct buf *out);
 
+/* Both of the above from one reading of the text. */
+int canon_value_text(struct canon *c, const char *p, size_t n, unsigned flags,
+    struct buf *out, struct buf *text);
+
 /*
  * Append the decoded body of a valid JSON string literal (the bytes
  * between the quotes) to out as UTF-8.  Returns 0, or -1 (EINVAL on a bad
  * escape, ENOMEM).
  */
 int canon_unescape(const char *p, size_t n, struct buf *out);
+
+/*
+ * Nonzero when the body of a valid JSON string literal p[0..n) decodes
+ * to exactly name[0..len), without decoding it anywhere.
+ */
+int canon_unescape_equal(const char *p, size_t n, const char *name,
+    size_t len);
 
 /* Append the canonical form of a valid JSON number p[0..n) to out. */
 int canon_number(const char *p, size_t n, struct buf *out);

@@ -25,17 +25,86 @@ static const unsigned char str_class[256] = {
 	4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
 };
 
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
+#define ONES	JSON_ONES
+#define HIGHS	JSON_HIGHS
 
-/* Nonzero when some byte of v is a quote, a backslash, < 0x20 or >= 0x80. */
+/* Nonzero when some byte of v is a quote, a backslash, < 0x20 or >= 0x80
+ * (the lowest such byte flagged exactly, as in json_escape8). */
 static inline uint64_t
 special8(uint64_t v)
 {
+	return json_escape8(v) | (v & HIGHS);
+}
+
+/* Nonzero when some byte of v is a quote or a backslash (likewise). */
+static inline uint64_t
+quote_or_backslash8(uint64_t v)
+{
 	uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
 
-	return (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b) | v) & HIGHS;
+	return (((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+}
+
+/* JSON_ESC_SHORT for the character after a backslash of a short escape
+ * other than \/, JSON_ESC_OTHER for any other (\u, \/, invalid). */
+static const unsigned char escape_kind[256] = {
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2,
+	2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 2, 1, 2,
+	2, 2, 1, 2, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+const char *
+json_string_end(const char *p, const char *e, int *esc)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	const unsigned char *end = (const unsigned char *)e;
+	int kind = JSON_ESC_NONE;
+
+	while (s < end) {
+		if (end - s >= 8) {
+			uint64_t m = quote_or_backslash8(json_load8(s));
+			if (m == 0) {
+				s += 8;
+				continue;
+			}
+			s += __builtin_ctzll(m) >> 3;
+		}
+		if (*s == '"') {
+			*esc = kind & JSON_ESC_OTHER ? JSON_ESC_OTHER : kind;
+			return (const char *)s;
+		}
+		if (*s != '\\') {
+			s++;
+			continue;
+		}
+		/* a run of escapes, one after the other; \u is followed by
+		 * four hex digits in a valid text, never by the quote */
+		do {
+			if (end - s < 2)
+				return NULL;
+			kind |= escape_kind[s[1]];
+			if (s[1] != 'u')
+				s += 2;
+			else if (end - s < 6)
+				return NULL;
+			else
+				s += 6;
+		} while (s < end && *s == '\\');
+	}
+	return NULL;
 }
 
 /*
@@ -93,30 +162,24 @@ utf8_valid(const char *p, size_t n)
 	return 1;
 }
 
-static inline int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Read four hex digits at s into *u; 0 on success, -1 on a bad digit. */
-static inline int
-hex4(const unsigned char *s, unsigned *u)
-{
-	int a = hexval(s[0]), b = hexval(s[1]), c = hexval(s[2]),
-	    d = hexval(s[3]);
-
-	if ((a | b | c | d) < 0)
-		return -1;
-	*u = (unsigned)(a << 12 | b << 8 | c << 4 | d);
-	return 0;
-}
+const unsigned char json_hex_value[256] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 255, 255, 255, 255, 255,
+	255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
 
 #define FAIL(st, at) do {						\
 	res->status = (st);						\
@@ -136,9 +199,8 @@ scan_string(const unsigned char *s, const unsigned char *end,
 	for (;;) {
 		/* eight bytes at a time, jumping straight to the first special */
 		if (end - s >= 8) {
-			uint64_t v, m;
-			memcpy(&v, s, 8);
-			if ((m = special8(v)) == 0) {
+			uint64_t m = special8(json_load8(s));
+			if (m == 0) {
 				s += 8;
 				continue;
 			}
@@ -152,6 +214,7 @@ scan_string(const unsigned char *s, const unsigned char *end,
 		case 1:
 			return s + 1;
 		case 2:
+		escape:
 			if (end - s < 2)
 				FAIL(JSON_TRUNCATED, end);
 			switch (s[1]) {
@@ -160,10 +223,10 @@ scan_string(const unsigned char *s, const unsigned char *end,
 				s += 2;
 				break;
 			case 'u': {
-				unsigned u, lo;
+				uint32_t u, lo;
 				if (end - s < 6)
 					FAIL(JSON_TRUNCATED, end);
-				if (hex4(s + 2, &u) == -1)
+				if (json_hex4(s + 2, &u) == -1)
 					FAIL(JSON_ESCAPE, s);
 				if (u == 0 && key)
 					FAIL(JSON_KEY_NUL, s);
@@ -171,7 +234,7 @@ scan_string(const unsigned char *s, const unsigned char *end,
 					FAIL(JSON_SURROGATE, s);
 				if (u >= 0xD800 && u <= 0xDBFF) {
 					if (end - s < 12 || s[6] != '\\' ||
-					    s[7] != 'u' || hex4(s + 8, &lo) == -1 ||
+					    s[7] != 'u' || json_hex4(s + 8, &lo) == -1 ||
 					    lo < 0xDC00 || lo > 0xDFFF)
 						FAIL(JSON_SURROGATE, s);
 					s += 12;
@@ -182,15 +245,20 @@ scan_string(const unsigned char *s, const unsigned char *end,
 			default:
 				FAIL(JSON_ESCAPE, s);
 			}
+			/* escapes come in runs: the next one at once */
+			if (s < end && *s == '\\')
+				goto escape;
 			break;
 		case 3:
 			FAIL(JSON_CONTROL, s);
-		default: {
-			size_t l = utf8_char(s, end);
-			if (l == 0)
-				FAIL(JSON_UTF8, s);
-			s += l;
-		}
+		default:
+			/* and so do characters beyond ASCII */
+			do {
+				size_t l = utf8_char(s, end);
+				if (l == 0)
+					FAIL(JSON_UTF8, s);
+				s += l;
+			} while (s < end && *s >= 0x80);
 		}
 	}
 }
@@ -281,12 +349,14 @@ scan(const char *p, size_t n, int need_object, struct json_result *r)
 	first = s;
 
 value:
-	if (depth >= JSON_MAX_DEPTH)
-		FAIL(JSON_DEPTH, s);
 	if (s >= end)
 		FAIL(JSON_TRUNCATED, s);
 	switch (*s) {
 	case '{':
+		/* the limit counts containers: a scalar inside the 2048th is
+		 * fine, a 2049th container is not */
+		if (depth >= JSON_MAX_DEPTH)
+			FAIL(JSON_DEPTH, s);
 		PUSH(1);
 		s = skip_ws(s + 1, end);
 		if (s < end && *s == '}') {
@@ -296,6 +366,8 @@ value:
 		}
 		goto key;
 	case '[':
+		if (depth >= JSON_MAX_DEPTH)
+			FAIL(JSON_DEPTH, s);
 		PUSH(0);
 		s = skip_ws(s + 1, end);
 		if (s < end && *s == ']') {

@@ -1,11 +1,13 @@
 /*
  * A strict, non-allocating RFC 8259 scanner for records: one JSON object
  * per line, valid UTF-8.  It agrees with jansson (json_loadb with
- * JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL) on every input, including the
- * nesting limit of 2048, except that numbers too large for a double are
- * valid here (RFC 8259 sets no range) and an error in jansson, and that a
- * raw NUL byte outside strings is an error here, where jansson may take
- * it for the end of the input.
+ * JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL) on every input except in
+ * three ways: numbers too large for a double are valid here (RFC 8259
+ * sets no range) and an error in jansson; a raw NUL byte outside strings
+ * is an error here, where jansson may take it for the end of the input;
+ * and the nesting limit counts containers here, where jansson counts
+ * every value, so that 2048 nested containers with a scalar innermost
+ * ({"a":[[...[1]...]]}) are valid here and too deep for jansson.
  *
  * Accepted and refused, precisely:
  * - the text is optional white space (space, tab, CR, LF), one value,
@@ -16,12 +18,20 @@
  *   (jansson, jq's C library and PostgreSQL's jsonb cannot hold it);
  * - bytes must form valid UTF-8 (no overlong forms, no encoded surrogates,
  *   nothing above U+10FFFF);
- * - at most JSON_MAX_DEPTH values nested in each other.
+ * - at most JSON_MAX_DEPTH (2048) objects and arrays nested in each
+ *   other, whatever the innermost value: the 2049th container is
+ *   refused (JSON_DEPTH, at its opening bracket).
+ *
+ * Every function here reads each input byte a bounded number of times:
+ * the cost is linear in the input, whatever its escapes or nesting.
  */
 #ifndef AISTACK_JSON_H
 #define AISTACK_JSON_H
 
+#include <endian.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #define JSON_MAX_DEPTH 2048
 
@@ -56,6 +66,68 @@ int json_scan_record(const char *p, size_t n, struct json_result *r);
 
 /* Same grammar, any JSON value at the top level. */
 int json_scan_value(const char *p, size_t n, struct json_result *r);
+
+/* What json_string_end found in a string's body. */
+enum {
+	JSON_ESC_NONE = 0,	/* no backslash */
+	JSON_ESC_SHORT,		/* only \" \\ \b \f \n \r \t */
+	JSON_ESC_OTHER		/* some \uXXXX or \/ (or an invalid escape) */
+};
+
+/*
+ * The closing quote of the JSON string whose body starts at s (just
+ * after its opening quote), skipping escaped characters, or NULL when
+ * the text ends first.  *esc receives one of JSON_ESC_* (nonzero: the
+ * body holds a backslash).  It checks nothing else (json_scan_value
+ * does: on a text that is not valid the answer may be wrong) and never
+ * reads at or past end.
+ */
+const char *json_string_end(const char *s, const char *end, int *esc);
+
+/*
+ * Eight bytes at a time.  json_load8 reads s[0..8) with s[0] in the low
+ * byte, on any host; json_escape8 of it is nonzero when one of the bytes
+ * is a quote, a backslash or below 0x20 (what a JSON string cannot hold
+ * raw), and its lowest set bit is then exactly in the first such byte:
+ * __builtin_ctzll(m) >> 3 is its index (bits above it may be set falsely).
+ */
+#define JSON_ONES	0x0101010101010101ULL
+#define JSON_HIGHS	0x8080808080808080ULL
+
+static inline uint64_t
+json_load8(const unsigned char *s)
+{
+	uint64_t v;
+
+	memcpy(&v, s, 8);
+	return le64toh(v);
+}
+
+static inline uint64_t
+json_escape8(uint64_t v)
+{
+	uint64_t q = v ^ (JSON_ONES * '"'), b = v ^ (JSON_ONES * '\\');
+
+	return (((v - JSON_ONES * 0x20) & ~v) | ((q - JSON_ONES) & ~q) |
+	    ((b - JSON_ONES) & ~b)) & JSON_HIGHS;
+}
+
+/* The value of each hex digit, 0xFF for every other byte. */
+extern const unsigned char json_hex_value[256];
+
+/* Read the four hex digits at s (of \uXXXX) into *u: 0, or -1 when one
+ * is not a hex digit. */
+static inline int
+json_hex4(const unsigned char *s, uint32_t *u)
+{
+	uint32_t a = json_hex_value[s[0]], b = json_hex_value[s[1]],
+	    c = json_hex_value[s[2]], d = json_hex_value[s[3]];
+
+	if ((a | b | c | d) > 0xF)
+		return -1;
+	*u = a << 12 | b << 8 | c << 4 | d;
+	return 0;
+}
 
 /* Nonzero when p[0..n) is valid UTF-8 (the rule above). */
 int utf8_valid(const char *p, size_t n);

@@ -22,14 +22,30 @@ is_name_char(char c)
 	return is_name_start(c) || (c >= '0' && c <= '9');
 }
 
+/*
+ * Room for one more of the n items of size bytes in the array whose
+ * pointer is at pp: it doubles when n is a power of two (or 0), so that
+ * a long list of paths costs linear time to build.
+ */
+static int
+grow(void *pp, size_t n, size_t size)
+{
+	void *p, *np;
+
+	if (n != 0 && (n & (n - 1)) != 0)
+		return 0;
+	memcpy(&p, pp, sizeof(p));
+	if ((np = realloc(p, (n ? 2 * n : 1) * size)) == NULL)
+		return -1;
+	memcpy(pp, &np, sizeof(np));
+	return 0;
+}
+
 static int
 step_add(struct keypath *kp, struct keypath_step *st)
 {
-	struct keypath_step *v;
-
-	if ((v = realloc(kp->steps, (kp->n + 1) * sizeof(*v))) == NULL)
+	if (grow(&kp->steps, kp->n, sizeof(*kp->steps)) == -1)
 		return -1;
-	kp->steps = v;
 	kp->steps[kp->n++] = *st;
 	return 0;
 }
@@ -132,7 +148,6 @@ keypath_parse(const char *s, struct keypath_list *l, struct error *e)
 	const char *why = NULL;
 	struct keypath kp = { NULL, 0 };
 	struct keypath_step st;
-	struct keypath *v;
 	size_t i = 0;
 
 	l->v = NULL;
@@ -194,9 +209,8 @@ keypath_parse(const char *s, struct keypath_list *l, struct error *e)
 		}
 		goto next;
 	end_path:
-		if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL)
+		if (grow(&l->v, l->n, sizeof(*l->v)) == -1)
 			goto nomem;
-		l->v = v;
 		l->v[l->n++] = kp;
 		kp.steps = NULL;
 		kp.n = 0;
@@ -282,18 +296,9 @@ skip_ws(const char *s, const char *end)
 static const char *
 string_skip(const char *s, const char *end, int *esc)
 {
-	*esc = 0;
-	for (;;) {
-		const char *q = memchr(s, '"', (size_t)(end - s)), *b;
-		if (q == NULL)
-			return NULL;
-		if ((b = memchr(s, '\\', (size_t)(q - s))) == NULL)
-			return q + 1;
-		*esc = 1;
-		if (end - b < 2)
-			return NULL;
-		s = b + 2;
-	}
+	const char *q = json_string_end(s, end, esc);
+
+	return q != NULL ? q + 1 : NULL;
 }
 
 /* The end of the value starting at s, or NULL. */
@@ -332,23 +337,6 @@ value_skip(const char *s, const char *end)
 	return NULL;
 }
 
-/* Nonzero when the raw string body r[0..n) (with escapes) decodes to
- * name[0..len). */
-static int
-escaped_equals(const char *r, size_t n, const char *name, size_t len)
-{
-	struct buf b = BUF_INIT;
-	int eq;
-
-	if (canon_unescape(r, n, &b) == -1) {
-		buf_release(&b);
-		return 0;
-	}
-	eq = b.len == len && (len == 0 || memcmp(b.data, name, len) == 0);
-	buf_release(&b);
-	return eq;
-}
-
 /* The member named st->name of the object at s (last one wins). */
 static int
 get_member(const struct keypath_step *st, const char *s, const char *end,
@@ -369,8 +357,8 @@ get_member(const struct keypath_step *st, const char *s, const char *end,
 		v = skip_ws(s + 1, end);
 		if ((w = value_skip(v, end)) == NULL)
 			return 0;
-		if (esc ? escaped_equals(k, (size_t)(ke - 1 - k), st->name,
-		    st->len) : ((size_t)(ke - 1 - k) == st->len &&
+		if (esc ? canon_unescape_equal(k, (size_t)(ke - 1 - k),
+		    st->name, st->len) : ((size_t)(ke - 1 - k) == st->len &&
 		    memcmp(k, st->name, st->len) == 0)) {
 			*vs = v;
 			*ve = w;

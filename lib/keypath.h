@@ -17,6 +17,10 @@
  * such member, an index out of range, or a value of another type (where
  * jq would fail: .a.b when .a is a string).  When an object repeats a
  * name, the last member wins, as in lib/canon.h.
+ *
+ * Evaluating a path reads the text once per step at most, skipping values
+ * (strings eight bytes at a time, lib/json.h) without decoding them: the
+ * cost is linear in the text, whatever its escapes.
  */
 #ifndef AISTACK_KEYPATH_H
 #define AISTACK_KEYPATH_H

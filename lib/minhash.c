@@ -52,15 +52,21 @@ is_space(unsigned char c)
 	return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/*
+ * The hash of the word at *sp (not white space), which ends at the next
+ * white space or at end: FNV-1a of its bytes, mixed with its length.
+ * Reads the word once, moving *sp past it.
+ */
 static uint64_t
-word_hash(const unsigned char *s, size_t n)
+word_hash(const unsigned char **sp, const unsigned char *end)
 {
+	const unsigned char *s = *sp, *w = s;
 	uint64_t h = 0xCBF29CE484222325ULL;
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		h = (h ^ s[i]) * 0x100000001B3ULL;
-	return mix64(h ^ n);
+	for (; s < end && !is_space(*s); s++)
+		h = (h ^ *s) * 0x100000001B3ULL;
+	*sp = s;
+	return mix64(h ^ (uint64_t)(s - w));
 }
 
 static void
@@ -89,17 +95,13 @@ minhash_sign(const char *text, size_t n, unsigned char *sig)
 	for (i = 0; i < MINHASH_PERM; i++)
 		mins[i] = UINT32_MAX;
 	for (;;) {
-		const unsigned char *q;
 		while (s < end && is_space(*s))
 			s++;
 		if (s >= end)
 			break;
-		for (q = s; q < end && !is_space(*q); q++)
-			;
 		/* the last MINHASH_SHINGLE word hashes, oldest first */
 		memmove(w, w + 1, sizeof(w) - sizeof(w[0]));
-		w[MINHASH_SHINGLE - 1] = word_hash(s, (size_t)(q - s));
-		s = q;
+		w[MINHASH_SHINGLE - 1] = word_hash(&s, end);
 		if (++words >= MINHASH_SHINGLE) {
 			uint64_t h = 0;
 			for (i = 0; i < MINHASH_SHINGLE; i++)

@@ -5,12 +5,22 @@
  *	id bigserial PRIMARY KEY, sha256 bytea UNIQUE NOT NULL,
  *	record jsonb NOT NULL, ingested_at timestamptz NOT NULL DEFAULT now()
  *
- * where sha256 is the SHA-256 of the record's canonical form (lib/canon.h).
+ * where sha256 is the SHA-256 of the record's key (lib/dedupkey.h): by
+ * default its canonical form (lib/canon.h); with key paths and
+ * normalization, the digest aistack-dedup -k PATHS --normalize LIST
+ * compares, so that records that differ outside the key are one row.
+ * The key definition is the sha256 column's comment ("aistack-ingest
+ * key 1", then dedupkey_def_str); a table whose comment names another
+ * definition is refused (EXIT_CONFIG), since its digests mean something
+ * else; a table without one (made before --key) holds canonical digests.
+ *
  * Each batch is one transaction: COPY into a temporary table, then
- * INSERT ... SELECT ... ON CONFLICT (sha256) DO NOTHING, in input order.
- * A batch either commits whole or leaves nothing, and a record already
- * present (a retried batch, another host's copy) is skipped, so loading
- * the same records again adds nothing.
+ * INSERT ... SELECT ... ON CONFLICT (sha256) DO NOTHING.  Rows are
+ * inserted in digest order, so that loaders sharing keys never deadlock,
+ * and take ids in input order; of the records of one key in a batch the
+ * first is kept.  A batch either commits whole or leaves nothing, and a
+ * record already present (a retried batch, another host's copy) is
+ * skipped, so loading the same records again adds nothing.
  *
  * Passwords come only from libpq's own environment (PGPASSWORD) or
  * PGPASSFILE: a URI that carries one is refused, so it never shows in
@@ -22,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dedupkey.h"
 #include "err.h"
 
 struct pg_sink;
@@ -36,12 +47,14 @@ int pg_uri_has_password(const char *uri);
 int pg_table_valid(const char *table);
 
 /*
- * Connect and make sure the table exists.  A refused or failed
- * connection is EXIT_UNAVAILABLE; a URI with a password EXIT_USAGE.
+ * Connect and make sure the table exists with digests of key definition
+ * def (borrowed until pg_sink_close; DEDUPKEY_EXACT is not supported).
+ * A refused or failed connection is EXIT_UNAVAILABLE; a URI with a
+ * password EXIT_USAGE; a table of another key definition EXIT_CONFIG.
  * The caller frees *ps with pg_sink_close.
  */
 int pg_sink_open(struct pg_sink **ps, const char *uri, const char *table,
-    struct error *e);
+    const struct dedupkey_def *def, struct error *e);
 
 /*
  * Load the nrec whole records of data[0..n) in one transaction.

@@ -35,11 +35,15 @@ pq_api_load(struct error *e)
 	RESOLVE(db, PQdb);
 	RESOLVE(error_message, PQerrorMessage);
 	RESOLVE(escape_identifier, PQescapeIdentifier);
+	RESOLVE(escape_literal, PQescapeLiteral);
 	RESOLVE(exec, PQexec);
 	RESOLVE(finish, PQfinish);
 	RESOLVE(freemem, PQfreemem);
 	RESOLVE(get_result, PQgetResult);
+	RESOLVE(get_is_null, PQgetisnull);
+	RESOLVE(get_value, PQgetvalue);
 	RESOLVE(host, PQhost);
+	RESOLVE(ntuples, PQntuples);
 	RESOLVE(put_copy_data, PQputCopyData);
 	RESOLVE(put_copy_end, PQputCopyEnd);
 	RESOLVE(result_error_field, PQresultErrorField);

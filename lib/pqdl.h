@@ -22,11 +22,15 @@ struct pq_api {
 	__typeof__(PQdb) *db;
 	__typeof__(PQerrorMessage) *error_message;
 	__typeof__(PQescapeIdentifier) *escape_identifier;
+	__typeof__(PQescapeLiteral) *escape_literal;
 	__typeof__(PQexec) *exec;
 	__typeof__(PQfinish) *finish;
 	__typeof__(PQfreemem) *freemem;
 	__typeof__(PQgetResult) *get_result;
+	__typeof__(PQgetisnull) *get_is_null;
+	__typeof__(PQgetvalue) *get_value;
 	__typeof__(PQhost) *host;
+	__typeof__(PQntuples) *ntuples;
 	__typeof__(PQputCopyData) *put_copy_data;
 	__typeof__(PQputCopyEnd) *put_copy_end;
 	__typeof__(PQresultErrorField) *result_error_field;

@@ -574,3 +574,79 @@ aistack-dedup: stdin:4: not a JSON object (passed on)"
 	assert_success
 	assert_output --regexp '^aistack-dedup [0-9]+\.[0-9]+\.[0-9]+$'
 }
+
+# --- linear time and the exact depth limit ----------------------------------
+
+# The worst cases of issue #17: one record holding a million escapes (a
+# quadratic reader took 2 s for a quarter of that and 477 s for twice it).
+# Each run is limited to 20 s of CPU (ulimit -t): a quadratic key would
+# be killed, a linear one takes a fraction of a second.
+@test "escape-heavy records: every key, -k off or on the string, --normalize and --near, in bounded CPU time" {
+	local kind def
+	for kind in e9 emoji nl utf8 cjk mixed; do
+		gen-escapes "$kind" 1048576 > "$BATS_TEST_TMPDIR/in"
+		for def in "" "-k .meta" "-k .text" "--normalize trim,lower,space" \
+		    "-k .text --normalize lower" "--near 0.9" "-k .meta,.text --near 0.9"; do
+			# the two spellings of the record are one key
+			# shellcheck disable=SC2086 # the definition is words
+			run bash -c 'ulimit -t 20; aistack-dedup "$@" < "$0" | wc -l' \
+				"$BATS_TEST_TMPDIR/in" $def
+			assert_success
+			[ "$output" = 1 ] || fail "$kind [$def]: $output"
+		done
+	done
+}
+
+# generated spellings of the same interactions, against the reference
+# (tests/bin/dedup-key-ref, written from the man page): the same records kept
+@test "keys agree with an independent reference on random escape mixes, under every definition" {
+	local def seed
+	for seed in 1 2 3; do
+		gen-key-variants -n 200 --seed "$seed" --ways 4 > "$BATS_TEST_TMPDIR/in"
+		# the quotes of a path are the path's own: literal, as meant
+		# shellcheck disable=SC2089,SC2090
+		for def in "" "--normalize trim,lower,space" "-k .prompt,.response" \
+		    "-k .prompt,.params.temperature --normalize lower" "-k .response --normalize space,trim" \
+		    '-k ."prompt",.missing,.params["temperature"]'; do
+			# shellcheck disable=SC2086,SC2090 # the definition is words
+			aistack-dedup $def < "$BATS_TEST_TMPDIR/in" | jq -r .n > "$BATS_TEST_TMPDIR/ours"
+			# shellcheck disable=SC2086,SC2090
+			paste -d' ' <(dedup-key-ref $def < "$BATS_TEST_TMPDIR/in") <(jq -r .n "$BATS_TEST_TMPDIR/in") |
+				awk '!seen[$1]++ { print $2 }' > "$BATS_TEST_TMPDIR/ref"
+			diff -u "$BATS_TEST_TMPDIR/ref" "$BATS_TEST_TMPDIR/ours" || fail "seed $seed [$def]"
+		done
+	done
+}
+
+@test "the depth limit is exact: 2048 nested containers with any innermost value are keys, 2049 are refused" {
+	local n shape inner
+	for n in 2047 2048 2049; do
+		for shape in a o; do
+			for inner in "" 1 '"x"'; do
+				# the record twice, once with white space: one key
+				{ gen-nested $n $shape "$inner"; gen-nested $n $shape "$inner" | sed 's/:/ : /g; s/,/, /g'; } > "$BATS_TEST_TMPDIR/in"
+				run --separate-stderr aistack-dedup --on-bad dups --dups "$BATS_TEST_TMPDIR/dups" < "$BATS_TEST_TMPDIR/in"
+				assert_success
+				if [ $n -le 2048 ]; then
+					assert_equal "$(printf '%s\n' "$output" | wc -l)" 1
+					assert_equal "$stderr" ""
+					cmp <(head -n 1 "$BATS_TEST_TMPDIR/in") <(printf '%s\n' "$output")
+				else
+					assert_output ""
+					assert_equal "$(printf '%s\n' "$stderr" | head -n 1)" "aistack-dedup: stdin:1: nested deeper than 2048 at byte $([ $shape = a ] && echo 2052 || echo 10240) (set aside in the duplicates)"
+				fi
+			done
+		done
+	done
+	# a key path down to the innermost value of 2048 containers
+	gen-nested 2048 a 7 > "$BATS_TEST_TMPDIR/in"
+	gen-nested 2048 a 8 >> "$BATS_TEST_TMPDIR/in"
+	path=.k$(printf '[0]%.0s' $(seq 1 2046))
+	run aistack-dedup -k "$path" < "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_equal "$(printf '%s\n' "$output" | wc -l)" 2
+	run aistack-dedup -k "${path}[0]" < "$BATS_TEST_TMPDIR/in"
+	assert_equal "$(printf '%s\n' "$output" | wc -l)" 2
+	run aistack-dedup -k "${path}[1]" < "$BATS_TEST_TMPDIR/in"
+	assert_equal "$(printf '%s\n' "$output" | wc -l)" 1
+}

@@ -229,17 +229,26 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 	done
 }
 
-@test "README: aistack-ingest from a pipe and from files" {
+@test "README: aistack-ingest from a pipe and from files, and into PostgreSQL one row per key" {
 	mkdir -p "$T/var/log/aidb"
 	gen_records 40 a > "$T/var/log/aidb/queries.jsonl"
 	{ gen_records 10 b; echo 'not json'; } > "$T/var/log/aidb/search.jsonl"
-	ex_run README.md:be1ee516 --sub /var/log/aidb/ "$T/var/log/aidb/"
+	ex_pg
+	pg_q 'DROP SCHEMA IF EXISTS learning CASCADE; CREATE SCHEMA learning AUTHORIZATION aistack'
+	# interactions as two hosts saw them: other metadata, case, spacing
+	gen-key-variants -n 60 --seed 3 --ways 3 > dataset.jsonl
+	ex_run README.md:f68651cd --sub /var/log/aidb/ "$T/var/log/aidb/" \
+		--sub @db/ "@$PG_HOST/" --env "PGPASSFILE=$T/etc/aistack/pgpass"
 	ex_ok
 	coordinator --log-json > "$T/coord"
 	read -r rec rej _ < <(valid_lines "$T/coord")
 	[ "$rej" -gt 0 ]
 	[ "$(records telemetry)" -eq $((rec + 40 + 10)) ]
 	[ "$(records telemetry.rejects)" -eq $((rej + 1)) ]
+	# one row per interaction, as aistack-dedup's key counts them
+	keys=$(dedup-key-ref -k .prompt,.response --normalize trim,lower < dataset.jsonl | sort -u | wc -l)
+	[ "$keys" -lt "$(wc -l < dataset.jsonl)" ]
+	[ "$(pg_q 'select count(*) from learning.interactions')" -eq "$keys" ]
 }
 
 @test "README: aistack-checkpoint commits a batch only when its whole pipeline succeeded" {
@@ -431,7 +440,7 @@ EOF
 	ex_pg
 	echo '{"a":1}' > "$T/in"
 	PGPASSFILE=$T/etc/aistack/pgpass aistack-ingest --table shape "postgresql://aistack@$PG_HOST/aistack" "$T/in"
-	shown=$(ex_text man/aistack-ingest.1:a73612a8 |
+	shown=$(ex_text man/aistack-ingest.1:7813af12 |
 		awk '{ t = $2; sub(/^bigserial$/, "bigint", t); sub(/^timestamptz$/, "timestamp with time zone", t)
 		       print $1, t, ($0 ~ /NOT NULL|PRIMARY KEY/) ? "NO" : "YES" }')
 	real=$(pg_q "select column_name || ' ' || data_type || ' ' || is_nullable from information_schema.columns
@@ -529,6 +538,54 @@ for raw in open(sys.argv[1], "rb"):
 	ex_run man/aistack-ingest.1:40bf6a64 "${args[@]}"
 	ex_ok
 	[ "$(pg_q "select count(*) from $table")" -eq 90 ]
+}
+
+@test "aistack-ingest(1): re-key an existing table's records into a new one" {
+	ex_pg
+	db="postgresql://aistack@$PG_HOST/aistack"
+	gen-key-variants -n 50 --seed 4 --ways 3 > "$T/in"
+	PGPASSFILE=$T/etc/aistack/pgpass aistack-ingest --table old "$db" "$T/in"
+	[ "$(pg_q 'select count(*) from old')" -eq "$(wc -l < "$T/in")" ]
+	ex_run man/aistack-ingest.1:616bbda8 --env "DB=$db" \
+		--env "PGPASSFILE=$T/etc/aistack/pgpass"
+	ex_ok
+	keys=$(dedup-key-ref -k .prompt,.response < "$T/in" | sort -u | wc -l)
+	[ "$(pg_q 'select count(*) from new')" -eq "$keys" ]
+	# the same digests as the records' own keys: jsonb's re-spelling
+	# changes nothing of a key
+	[ "$(pg_q "select encode(sha256, 'hex') from new order by 1")" = \
+	    "$(dedup-key-ref -k .prompt,.response < "$T/in" | sort -u)" ]
+}
+
+@test "aistack-ingest(1): hosts load one table keyed like the dataset: one row per interaction" {
+	ex_pg
+	pg_q 'DROP SCHEMA IF EXISTS learning CASCADE; CREATE SCHEMA learning AUTHORIZATION aistack'
+	local h
+	# one set of interactions, each host its own spellings and metadata
+	for h in 1 2; do
+		mkdir -p "$T/host$h"
+		gen-key-variants -n 80 --seed 9 --spell-seed "$h" --host "h$h" --ways 2 \
+			--only "$(( (h - 1) * 30 )):$(( 50 + (h - 1) * 30 ))" |
+			AISTACK_STATE_DIR=$T/host$h aistack-ingest telemetry
+	done
+	for h in 1 2; do
+		ex_run man/aistack-ingest.1:5089322e --sub db.lab "$PG_HOST" \
+			--env "AISTACK_STATE_DIR=$T/host$h" --env "PGPASSFILE=$T/etc/aistack/pgpass"
+		ex_ok
+	done
+	# interactions 0-49 and 30-79, each host's spellings: one row per
+	# key (the reference's count), fewer than the records
+	cat "$T"/host*/streams/telemetry/0* > "$T/all"
+	dedup-key-ref -k .prompt,.response --normalize trim,space < "$T/all" | sort -u > "$T/want"
+	[ "$(wc -l < "$T/want")" -ge 80 ]
+	[ "$(wc -l < "$T/want")" -lt "$(wc -l < "$T/all")" ]
+	[ "$(pg_q 'select count(*) from learning.interactions')" -eq "$(wc -l < "$T/want")" ]
+	[ "$(pg_q "select encode(sha256, 'hex') from learning.interactions order by 1")" = "$(cat "$T/want")" ]
+	# and each host's consumer went through its whole stream
+	for h in 1 2; do
+		AISTACK_STATE_DIR=$T/host$h aistack-checkpoint status --json telemetry |
+			jq -e '.backlog == 0'
+	done
 }
 
 # --- aistack-checkpoint(1) -------------------------------------------------

@@ -67,6 +67,10 @@ replay() {	# replay NAME: run the target over its corpus
 	replay keypath
 }
 
+@test "fuzz corpus: the dedup key against a jansson reference" {
+	replay dedupkey
+}
+
 @test "the replay driver fails on an input it cannot read" {
 	run "$AISTACK_BIN/../fuzz/replay-json" "$BATS_TEST_TMPDIR/missing"
 	assert_failure 66

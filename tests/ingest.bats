@@ -327,3 +327,37 @@ for i in range(20000):
 	assert_success
 	assert_output 'aistack-ingest: t: 1 records appended, 1 rejected, 0 empty lines, 1 batches'
 }
+
+@test "the depth limit is exact: 2048 nested containers with any innermost value are records, 2049 are rejected" {
+	local n shape inner want=
+	for n in 2047 2048 2049; do
+		for shape in a o; do
+			for inner in "" 1 '"x"' null; do
+				gen-nested $n $shape "$inner" >> "$BATS_TEST_TMPDIR/in"
+				if [ $n -le 2048 ]; then
+					gen-nested $n $shape "$inner" >> "$BATS_TEST_TMPDIR/want"
+				else
+					want="${want}nested deeper than 2048 at byte $([ $shape = a ] && echo 2052 || echo 10240)
+"
+				fi
+			done
+		done
+	done
+	run aistack-ingest t "$BATS_TEST_TMPDIR/in"
+	assert_success
+	cmp "$BATS_TEST_TMPDIR/want" "$(seg0 t)"
+	run jq -r .reason "$(seg0 t.rejects)"
+	assert_output "${want%
+}"
+}
+
+@test "escape-heavy records are scanned in bounded CPU time" {
+	local kind
+	for kind in e9 emoji nl cjk mixed; do
+		gen-escapes "$kind" 1048576 > "$BATS_TEST_TMPDIR/in"
+		run bash -c 'ulimit -t 20; aistack-ingest --max-record 16M "t$1" "$0"' \
+			"$BATS_TEST_TMPDIR/in" "$kind"
+		assert_success
+		cmp "$BATS_TEST_TMPDIR/in" "$(seg0 "t$kind")"
+	done
+}

@@ -18,6 +18,8 @@ complete -c aistack-ingest -l sync -x -a 'batch always none' -d 'when to fdatasy
 complete -c aistack-ingest -l rejects -x -a '(__aistack_streams)' -d 'stream for invalid lines'
 complete -c aistack-ingest -l stats -r -F -d 'write statistics as JSON'
 complete -c aistack-ingest -l table -x -d 'PostgreSQL table'
+complete -c aistack-ingest -s k -l key -x -d 'PostgreSQL: digest of the key at jq-style paths'
+complete -c aistack-ingest -l normalize -x -a 'trim lower space trim,lower trim,lower,space' -d 'PostgreSQL: normalize the key\'s string values'
 complete -c aistack-ingest -l follow -r -F -d 'tail a file written by other programs'
 complete -c aistack-ingest -l lock -x -a 'flock fcntl none' -d 'the lock the writers of the followed file take'
 complete -c aistack-ingest -s h -l help -d 'show help'

@@ -2,13 +2,19 @@
  * differences that must stay, normalization, and hostile inputs. */
 #include <errno.h>
 #include <jansson.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <wctype.h>
 
 #include "buf.h"
 #include "canon.h"
+#include "dedupkey.h"
 #include "json.h"
+#include "keypath.h"
+#include "minhash.h"
 #include "unit.h"
 
 /* The canonical form of s with flags, in a static buffer ("<error>" when
@@ -214,6 +220,51 @@ TEST(canon_normalize)
 	CHECK_STR(canon_f("[1.0,true,\"T\"]", CANON_LOWER), "[1,true,\"t\"]");
 }
 
+/*
+ * lower is the simple lower-case mapping of every code point: the same as
+ * glibc's towlower in C.UTF-8 (2.36 is Unicode 14, the table's source).
+ */
+TEST(canon_lower_is_towlower_for_every_code_point)
+{
+	struct buf b = BUF_INIT;
+	uint32_t cp;
+	int bad = 0;
+
+	CHECK(setlocale(LC_CTYPE, "C.UTF-8") != NULL);
+	for (cp = 1; cp < 0x110000; cp++) {
+		char in[4], want[4];
+		size_t n, m;
+		uint32_t l;
+
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			continue;
+		n = (size_t)(cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+		l = (uint32_t)towlower((wint_t)cp);
+		m = (size_t)(l < 0x80 ? 1 : l < 0x800 ? 2 : l < 0x10000 ? 3 : 4);
+		/* UTF-8 by hand, so as not to test the code with itself */
+		for (size_t k = 0; k < 2; k++) {
+			uint32_t c = k == 0 ? cp : l;
+			size_t len = k == 0 ? n : m;
+			char *o = k == 0 ? in : want;
+			static const unsigned char lead[] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+			size_t i;
+			for (i = len - 1; i > 0; i--) {
+				o[i] = (char)(0x80 | (c & 0x3F));
+				c >>= 6;
+			}
+			o[0] = (char)(lead[len] | c);
+		}
+		b.len = 0;
+		CHECK_INT(canon_normalize(in, n, CANON_LOWER, &b), 0);
+		if ((b.len != m || memcmp(b.data, want, m) != 0) && bad++ < 5)
+			unit_fail(__FILE__, __LINE__, "U+%04X: towlower U+%04X",
+			    (unsigned)cp, (unsigned)l);
+	}
+	CHECK_INT(bad, 0);
+	buf_release(&b);
+	setlocale(LC_CTYPE, "C");
+}
+
 TEST(canon_flags_parse)
 {
 	unsigned f;
@@ -291,7 +342,7 @@ TEST(canon_deep_nesting)
 
 	CHECK(c != NULL);
 	for (depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH + 1; depth++) {
-		/* {"a":{"a":...{}...}} and its canonical form */
+		/* {"a":{"a":...{}...}}: depth + 1 containers */
 		s = malloc(depth * 6 + 8);
 		CHECK(s != NULL);
 		for (i = 0; i < depth; i++)
@@ -310,6 +361,53 @@ TEST(canon_deep_nesting)
 		free(s);
 	}
 	buf_release(&b);
+	canon_free(c);
+}
+
+/* The canonicalizer's limit is the scanner's: 2048 containers whatever
+ * the innermost value, in arrays or objects; the 2049th is refused. */
+TEST(canon_depth_limit_is_the_scanners)
+{
+	static const char *const inner[] = { "", "1", "\"\\u00e9\"" };
+	struct canon *c = canon_new();
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	size_t k, i, j;
+	int obj;
+
+	CHECK(c != NULL);
+	for (obj = 0; obj < 2; obj++)
+		for (j = 0; j < 3; j++)
+			for (k = JSON_MAX_DEPTH - 1; k <= JSON_MAX_DEPTH + 1; k++) {
+				in.len = out.len = 0;
+				/* { then k - 1 arrays or objects */
+				buf_putc(&in, '{');
+				for (i = 1; i < k; i++)
+					buf_printf(&in, "%s%c", obj || i == 1 ?
+					    " \"k\" : " : "", obj ? '{' : '[');
+				if (*inner[j] != '\0')
+					buf_printf(&in, "%s%s", obj || k == 1 ?
+					    "\"k\":" : "", inner[j]);
+				for (i = 1; i < k; i++)
+					buf_putc(&in, obj ? '}' : ']');
+				buf_putc(&in, '}');
+				CHECK_INT(json_scan_value(in.data, in.len, NULL) == 0,
+				    k <= JSON_MAX_DEPTH);
+				CHECK_INT(canon_value(c, in.data, in.len, 0, &out) == 0,
+				    k <= JSON_MAX_DEPTH);
+				if (k <= JSON_MAX_DEPTH) {
+					/* the form is valid, and its own form */
+					struct buf again = BUF_INIT;
+					CHECK_INT(json_scan_value(out.data, out.len,
+					    NULL), 0);
+					CHECK_INT(canon_value(c, out.data, out.len, 0,
+					    &again), 0);
+					CHECK(again.len == out.len &&
+					    memcmp(again.data, out.data, out.len) == 0);
+					buf_release(&again);
+				}
+			}
+	buf_release(&in);
+	buf_release(&out);
 	canon_free(c);
 }
 
@@ -580,4 +678,197 @@ TEST(canon_agrees_with_jansson)
 	buf_release(&x);
 	buf_release(&cx);
 	canon_free(c);
+}
+
+/* --- cost linear in the bytes --------------------------------------------- */
+
+/*
+ * Each way of reading a record for its key (canonical form, normalized,
+ * text, a key path that skips the string or lands on it, the digest, the
+ * MinHash signature) on a record of n and of 16 n units: the cost must
+ * grow 16-fold, not 256-fold.  The measure is the thread's CPU time, the
+ * best of three rounds of at least 2 ms each, so that a busy machine
+ * seldom moves a ratio far; the bound is 64: four times the linear
+ * ratio (sorting members, n log n, and the caches make it 20 to 30
+ * here) and a quarter of the quadratic one (the reader of issue #17 gave
+ * 116 to 342).
+ */
+enum cost_op {
+	OP_SCAN, OP_VALUE, OP_NORMALIZED, OP_TEXT, OP_PATH_OFF, OP_PATH_ON,
+	OP_DIGEST, OP_SIGN, OP_COUNT
+};
+static const char *const op_name[] = {
+	"json_scan_record", "canon_value", "canon_value normalized",
+	"canon_text", "keypath_get .meta", "keypath_get .text + canon_value",
+	"dedupkey_digest -k .meta,.text", "canon_text + minhash_sign",
+};
+
+struct cost_ctx {
+	struct canon *c;
+	struct dedupkey k;
+	struct dedupkey_def def;
+	struct keypath_list meta, text;
+	struct buf out;
+};
+
+static double
+cpu_seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int
+cost_run(struct cost_ctx *x, enum cost_op op, const char *p, size_t n)
+{
+	unsigned char d[DEDUPKEY_DIGEST], sig[MINHASH_SIG];
+	const char *vp;
+	size_t vn;
+
+	x->out.len = 0;
+	switch (op) {
+	case OP_SCAN:
+		return json_scan_record(p, n, NULL);
+	case OP_VALUE:
+		return canon_value(x->c, p, n, 0, &x->out);
+	case OP_NORMALIZED:
+		return canon_value(x->c, p, n, CANON_TRIM | CANON_LOWER |
+		    CANON_SPACE, &x->out);
+	case OP_TEXT:
+		return canon_text(x->c, p, n, 0, &x->out);
+	case OP_PATH_OFF:
+		return keypath_get(&x->meta.v[0], p, n, &vp, &vn) ? 0 : -1;
+	case OP_PATH_ON:
+		if (!keypath_get(&x->text.v[0], p, n, &vp, &vn))
+			return -1;
+		return canon_value(x->c, vp, vn, 0, &x->out);
+	case OP_DIGEST:
+		return dedupkey_digest(&x->k, &x->def, p, n, d, NULL);
+	case OP_SIGN:
+		if (canon_text(x->c, p, n, CANON_LOWER, &x->out) == -1)
+			return -1;
+		minhash_sign(x->out.data, x->out.len, sig);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* CPU seconds of one op on p[0..n): the best of three rounds. */
+static double
+cost_of(struct cost_ctx *x, enum cost_op op, const char *p, size_t n)
+{
+	double best = 1e9;
+	int round;
+
+	for (round = 0; round < 3; round++) {
+		double t0 = cpu_seconds(), t;
+		long k = 0;
+		do {
+			if (cost_run(x, op, p, n) == -1)
+				return -1;
+			k++;
+		} while ((t = cpu_seconds() - t0) < 0.002);
+		if (t / (double)k < best)
+			best = t / (double)k;
+	}
+	return best;
+}
+
+/* The record {"meta":1,"text":"UNIT x count"}, or with shape 'o' an
+ * object of count members "UNITi":i, or 'd' count nested arrays. */
+static char *
+cost_record(const char *unit, char shape, size_t count, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	if (shape == 'o') {
+		buf_printf(&b, "{\"meta\":1,\"text\":{");
+		for (i = 0; i < count; i++)
+			buf_printf(&b, "%s\"%s%zu\":%zu", i ? "," : "", unit,
+			    count - i, i);
+		buf_printf(&b, "}}");
+	} else if (shape == 'd') {
+		buf_printf(&b, "{\"meta\":1,\"text\":");
+		for (i = 0; i < count; i++)
+			buf_putc(&b, '[');
+		buf_printf(&b, "\"%s\"", unit);
+		for (i = 0; i < count; i++)
+			buf_putc(&b, ']');
+		buf_putc(&b, '}');
+	} else {
+		buf_printf(&b, "{\"meta\":1,\"text\":\"");
+		for (i = 0; i < count; i++)
+			buf_append(&b, unit, strlen(unit));
+		buf_printf(&b, "\"}");
+	}
+	*len = b.len;
+	return b.data;
+}
+
+TEST(canon_key_cost_is_linear_for_every_escape_mix)
+{
+	static const struct {
+		const char *unit;
+		char shape;
+		size_t n;
+	} cases[] = {
+		{ "\\u00e9", 's', 2048 },
+		{ "\\ud83d\\ude00", 's', 2048 },
+		{ "\\n", 's', 4096 },
+		{ "\xc3\xa9", 's', 4096 },
+		{ "\\u4e2d\\u6587", 's', 2048 },	/* ensure_ascii CJK */
+		{ "\\\"\\\\\\/\\t\\u0001a \\u00C9", 's', 1024 },
+		{ "\\u00e9", 'o', 1024 },	/* escaped member names */
+		{ "k", 'o', 1024 },		/* sorting: n log n */
+		{ "x", 'd', 120 },		/* nesting, to 1920 deep */
+	};
+	struct cost_ctx x;
+	struct error e;
+	double worst = 0;
+	size_t i;
+	int op;
+
+	memset(&x, 0, sizeof(x));
+	CHECK((x.c = canon_new()) != NULL);
+	CHECK(dedupkey_init(&x.k) == 0);
+	CHECK(keypath_parse(".meta", &x.meta, &e) == 0);
+	CHECK(keypath_parse(".text", &x.text, &e) == 0);
+	CHECK(keypath_parse(".meta,.text", &x.def.paths, &e) == 0);
+	x.def.mode = DEDUPKEY_PATHS;
+	x.def.norm = CANON_LOWER;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t ls, lb;
+		char *small = cost_record(cases[i].unit, cases[i].shape,
+		    cases[i].n, &ls);
+		char *big = cost_record(cases[i].unit, cases[i].shape,
+		    16 * cases[i].n, &lb);
+		CHECK_INT(json_scan_record(small, ls, NULL), 0);
+		CHECK_INT(json_scan_record(big, lb, NULL), 0);
+		for (op = 0; op < OP_COUNT; op++) {
+			double a = cost_of(&x, op, small, ls);
+			double b = cost_of(&x, op, big, lb);
+			if (a > 0 && b / a > worst)
+				worst = b / a;
+			if (a <= 0 || b <= 0 || b / a > 64)
+				unit_fail(__FILE__, __LINE__, "%s on %zu and %zu "
+				    "units of %s (%c): %.1f us and %.1f us, "
+				    "x%.1f", op_name[op], cases[i].n,
+				    16 * cases[i].n, cases[i].unit,
+				    cases[i].shape, a * 1e6, b * 1e6, b / a);
+		}
+		free(small);
+		free(big);
+	}
+	fprintf(stderr, "    16 times the bytes cost at most %.1f times the "
+	    "time (linear: 16, quadratic: 256)\n", worst);
+	keypath_list_release(&x.meta);
+	keypath_list_release(&x.text);
+	dedupkey_def_release(&x.def);
+	dedupkey_release(&x.k);
+	buf_release(&x.out);
+	canon_free(x.c);
 }

@@ -115,22 +115,108 @@ jansson_accepts(const char *p, size_t n, int *overflow)
 	return acc;
 }
 
-TEST(json_depth_limit_matches_jansson)
+/*
+ * A record of k nested containers: the outer object, then arrays (shape
+ * 'a'), objects {"k":...} (shape 'o') or both in turn ('m'); the
+ * innermost container is empty or holds one value, inner.
+ */
+static int
+container_is_object(size_t i, char shape)
 {
-	size_t k, len;
-	int ov;
+	return i == 1 || shape == 'o' || (shape == 'm' && i % 2 == 1);
+}
 
-	for (k = JSON_MAX_DEPTH - 3; k <= JSON_MAX_DEPTH + 1; k++) {
-		for (int scalar = 0; scalar < 2; scalar++) {
-			char *p = nested(k, scalar, &len);
-			int ours = json_scan_record(p, len, NULL) == 0;
-			int theirs = jansson_accepts(p, len, &ov);
-			if (ours != theirs)
-				unit_fail(__FILE__, __LINE__, "depth %zu scalar %d: "
-				    "ours %d jansson %d", k, scalar, ours, theirs);
-			free(p);
-		}
+static char *
+containers(size_t k, char shape, const char *inner, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	for (i = 1; i <= k; i++) {
+		if (i > 1 && container_is_object(i - 1, shape))
+			buf_append(&b, "\"k\":", 4);
+		buf_putc(&b, container_is_object(i, shape) ? '{' : '[');
 	}
+	if (*inner != '\0') {
+		if (container_is_object(k, shape))
+			buf_append(&b, "\"k\":", 4);
+		buf_append(&b, inner, strlen(inner));
+	}
+	for (i = k; i >= 1; i--)
+		buf_putc(&b, container_is_object(i, shape) ? '}' : ']');
+	*len = b.len;
+	return b.data;
+}
+
+/* Does jansson refuse p[0..n) as too deep? */
+static int
+jansson_too_deep(const char *p, size_t n)
+{
+	json_error_t je;
+	json_t *j = json_loadb(p, n, JSON_DECODE_INT_AS_REAL, &je);
+
+	json_decref(j);
+	return j == NULL && strstr(je.text, "maximum parsing depth") != NULL;
+}
+
+TEST(json_depth_limit_is_exact)
+{
+	static const char *const inner[] = { "", "1", "\"x\"", "null" };
+	static const char shapes[] = "aom";
+	size_t k, len, si, ii;
+	struct json_result r;
+
+	/* the real shapes of the issue first */
+	{
+		char *p = containers(JSON_MAX_DEPTH, 'a', "1", &len);
+		CHECK(memcmp(p, "{\"k\":[[", 7) == 0);
+		CHECK(memmem(p, len, "[[1]]", 5) != NULL);
+		CHECK(memcmp(p + len - 2, "]}", 2) == 0);
+		free(p);
+	}
+	for (k = JSON_MAX_DEPTH - 1; k <= JSON_MAX_DEPTH + 1; k++)
+		for (si = 0; si < 3; si++)
+			for (ii = 0; ii < 4; ii++) {
+				char *p = containers(k, shapes[si], inner[ii], &len);
+				int ours = json_scan_record(p, len, &r) == 0;
+				int ov, theirs = jansson_accepts(p, len, &ov);
+				if (ours != (k <= JSON_MAX_DEPTH))
+					unit_fail(__FILE__, __LINE__, "%zu containers, "
+					    "shape %c, inner '%s': ours %d", k,
+					    shapes[si], inner[ii], ours);
+				if (!ours && r.status != JSON_DEPTH)
+					unit_fail(__FILE__, __LINE__, "%zu: status %d",
+					    k, (int)r.status);
+				/* jansson counts the innermost scalar as a
+				 * level: the one documented divergence */
+				if (theirs != ours && !(k == JSON_MAX_DEPTH &&
+				    *inner[ii] != '\0' && jansson_too_deep(p, len)))
+					unit_fail(__FILE__, __LINE__, "%zu containers, "
+					    "shape %c, inner '%s': jansson %d", k,
+					    shapes[si], inner[ii], theirs);
+				CHECK_INT(json_scan_value(p, len, NULL) == 0, ours);
+				free(p);
+			}
+}
+
+/* The 2049th container is refused at its opening bracket. */
+TEST(json_depth_error_names_the_2049th_container)
+{
+	size_t len;
+	char *p = nested(JSON_MAX_DEPTH, 1, &len);
+	struct json_result r;
+	char msg[128];
+
+	/* {"a": then 2048 arrays: the last '[' is container 2049 */
+	CHECK(json_scan_record(p, len, &r) == -1);
+	CHECK_INT(r.status, JSON_DEPTH);
+	CHECK_INT(r.offset, 5 + JSON_MAX_DEPTH - 1);
+	CHECK_STR(json_result_str(&r, msg, sizeof(msg)),
+	    "nested deeper than 2048 at byte 2052");
+	free(p);
+	p = nested(JSON_MAX_DEPTH - 1, 1, &len);
+	CHECK(json_scan_record(p, len, &r) == 0);
+	free(p);
 }
 
 TEST(json_deep_nesting_is_refused_without_crash)
@@ -320,4 +406,48 @@ TEST(json_utf8_valid)
 	CHECK(utf8_valid("\xef\xbf\xbf", 3));
 	CHECK(utf8_valid("\xf4\x8f\xbf\xbf", 4));
 	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4));
+}
+
+/* json_string_end: the closing quote, what the body holds, never past end. */
+TEST(json_string_end_finds_the_quote_and_the_escapes)
+{
+	static const struct {
+		const char *body;	/* after the opening quote */
+		int end;		/* offset of the closing quote, -1 none */
+		int esc;
+	} cases[] = {
+		{ "\"", 0, JSON_ESC_NONE },
+		{ "abc\"x", 3, JSON_ESC_NONE },
+		{ "a long body without escapes\"", 27, JSON_ESC_NONE },
+		{ "\\\"\"", 2, JSON_ESC_SHORT },
+		{ "\\\\\"", 2, JSON_ESC_SHORT },
+		{ "\\\\\\\"\"", 4, JSON_ESC_SHORT },
+		{ "x\\n\\t\\r\\b\\f\"", 11, JSON_ESC_SHORT },
+		{ "\\/\"", 2, JSON_ESC_OTHER },
+		{ "\\u00e9\\n\"", 8, JSON_ESC_OTHER },
+		{ "\\ud83d\\ude00\"", 12, JSON_ESC_OTHER },
+		{ "\\q\"", 2, JSON_ESC_OTHER },
+		{ "abc", -1, 0 },
+		{ "abc\\", -1, 0 },
+		{ "abc\\\"", -1, 0 },
+		{ "\\u00", -1, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].body);
+		char *copy = malloc(n + 1);	/* exactly n bytes are read */
+		const char *q;
+		int esc = -1;
+		CHECK(copy != NULL);
+		memcpy(copy, cases[i].body, n);
+		q = json_string_end(copy, copy + n, &esc);
+		if (cases[i].end < 0)
+			CHECK(q == NULL);
+		else {
+			CHECK(q == copy + cases[i].end);
+			CHECK_INT(esc, cases[i].esc);
+		}
+		free(copy);
+	}
 }

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "canon.h"
+#include "json.h"
 #include "keypath.h"
 #include "unit.h"
 
@@ -199,4 +201,53 @@ TEST(keypath_truncated_text_is_safe)
 	}
 	CHECK_INT(keypath_get(&l.v[0], r, strlen(r), &vp, &vn), 1);
 	keypath_list_release(&l);
+}
+
+TEST(keypath_escaped_names_match_without_decoding)
+{
+	/* every escape form of a name, and near misses */
+	CHECK_STR(get(".\"caf\\u00e9\"", "{\"caf\\u00E9\":1}"), "1");
+	CHECK_STR(get(".\"café\"", "{\"caf\\u00e9\":2}"), "2");
+	CHECK_STR(get(".\"\\ud83d\\ude00\"", "{\"\xf0\x9f\x98\x80\":3}"), "3");
+	CHECK_STR(get(".\"😀\"", "{\"\\uD83D\\uDE00\":4}"), "4");
+	CHECK_STR(get(".\"a/b\"", "{\"a\\/b\":5}"), "5");
+	CHECK_STR(get(".\"a\\nb\"", "{\"a\\u000ab\":6}"), "6");
+	CHECK_STR(get(".\"caf\"", "{\"caf\\u00e9\":7}"), "<absent>");
+	CHECK_STR(get(".\"café!\"", "{\"caf\\u00e9\":8}"), "<absent>");
+	CHECK_STR(get(".\"cafe\"", "{\"caf\\u00e9\":9}"), "<absent>");
+	CHECK_INT(canon_unescape_equal("a\\u00e9", 7, "a\xc3\xa9", 3), 1);
+	CHECK_INT(canon_unescape_equal("a\\u00e9", 7, "a\xc3", 2), 0);
+	CHECK_INT(canon_unescape_equal("a\\q", 3, "aq", 2), 0);
+	CHECK_INT(canon_unescape_equal("a\\u00", 5, "a", 1), 0);
+	CHECK_INT(canon_unescape_equal("", 0, "", 0), 1);
+}
+
+/* A path reaches the innermost value of 2048 nested containers. */
+TEST(keypath_deepest_value)
+{
+	struct buf r = BUF_INIT, p = BUF_INIT;
+	struct keypath_list l;
+	struct error e;
+	const char *vp;
+	size_t vn, i;
+
+	buf_printf(&r, "{\"k\":");
+	for (i = 1; i < JSON_MAX_DEPTH; i++)
+		buf_putc(&r, '[');
+	buf_printf(&r, "\"\\u00e9\"");
+	for (i = 1; i < JSON_MAX_DEPTH; i++)
+		buf_putc(&r, ']');
+	buf_putc(&r, '}');
+	CHECK_INT(json_scan_record(r.data, r.len, NULL), 0);
+	buf_printf(&p, ".k");
+	for (i = 1; i < JSON_MAX_DEPTH; i++)
+		buf_printf(&p, "[0]");
+	CHECK(buf_cstr(&p) != NULL);
+	CHECK_INT(keypath_parse(p.data, &l, &e), 0);
+	CHECK_INT(keypath_get(&l.v[0], r.data, r.len, &vp, &vn), 1);
+	CHECK_INT(vn, 8);
+	CHECK(memcmp(vp, "\"\\u00e9\"", 8) == 0);
+	keypath_list_release(&l);
+	buf_release(&r);
+	buf_release(&p);
 }
