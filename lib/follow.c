@@ -564,7 +564,8 @@ follow_chain_name(const char *base, const char *name, int *gz)
 struct cand {
 	char path[PATH_MAX];
 	uint64_t dev, ino, size;
-	int64_t mtime_ms;
+	int64_t mtime_ms, ctime_ms;
+	long rank;		/* FILE.N: -N (older first); others 0 */
 	unsigned char head[FOLLOW_FP_MAX];
 	size_t headlen;
 	int gz, live, used;
@@ -601,6 +602,8 @@ cand_fill(struct cand *c)
 	c->ino = (uint64_t)st.st_ino;
 	c->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
 	    st.st_mtim.tv_nsec / 1000000;
+	c->ctime_ms = (int64_t)st.st_ctim.tv_sec * 1000 +
+	    st.st_ctim.tv_nsec / 1000000;
 	if (!c->gz) {
 		ssize_t got;
 		c->size = (uint64_t)st.st_size;
@@ -656,8 +659,14 @@ cand_cmp(const void *a, const void *b)
 
 	if (x->live != y->live)
 		return x->live - y->live;
+	/* last written first, then (a tie of coarse clocks) renamed or
+	 * made first, then FILE.N before FILE.N-1, then by name */
 	if (x->mtime_ms != y->mtime_ms)
 		return x->mtime_ms < y->mtime_ms ? -1 : 1;
+	if (x->ctime_ms != y->ctime_ms && !x->gz && !y->gz)
+		return x->ctime_ms < y->ctime_ms ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	return strcmp(x->path, y->path);
 }
 
@@ -693,6 +702,12 @@ cands_list(const struct follow *f, struct cand **vp, size_t *np)
 			continue;
 		v[n].gz = gz;
 		v[n].live = live;
+		{
+			const char *r = de->d_name + strlen(f->base);
+			if (!live && r[0] == '.' && r[1] >= '0' && r[1] <= '9' &&
+			    strspn(r + 1, "0123456789") < 8)
+				v[n].rank = -strtol(r + 1, NULL, 10);
+		}
 		if (cand_fill(&v[n]) == 0)
 			n++;
 	}
@@ -750,8 +765,10 @@ static void note(struct follow *f, int warn, const char *fmt, ...)
 static int
 cur_fd_intact(struct follow *f, struct stat *st)
 {
-	if (f->fd == -1 || f->gz != NULL || fstat(f->fd, st) == -1)
+	if (f->fd == -1 || fstat(f->fd, st) == -1)
 		return 0;
+	if (f->gz != NULL)
+		return 1;	/* a gzip form never changes */
 	if ((uint64_t)st->st_size < f->rpos)
 		return 0;
 	return fp_matches(f->fd, (uint64_t)st->st_size, f->fp_len, f->fp_hash);
@@ -768,7 +785,8 @@ scan(struct follow *f, int first, struct error *e)
 {
 	struct cand *v = NULL, *c;
 	size_t n = 0, i, tries;
-	int rotated, cur_open_ok;
+	int cur_open_ok, pass;
+	size_t live_at;
 	int64_t now = wall_ms();
 	struct stat st;
 
@@ -797,18 +815,20 @@ scan(struct follow *f, int first, struct error *e)
 	cur_open_ok = f->cur < f->nfiles && cur_fd_intact(f, &st);
 	if (cur_open_ok) {
 		for (i = 0; i < n; i++)
-			if (!v[i].gz && v[i].dev == (uint64_t)st.st_dev &&
+			if (v[i].gz == (f->gz != NULL) &&
+			    v[i].dev == (uint64_t)st.st_dev &&
 			    v[i].ino == (uint64_t)st.st_ino &&
-			    cand_holds(&v[i], &f->files[f->cur])) {
+			    (v[i].gz || cand_holds(&v[i], &f->files[f->cur]))) {
 				v[i].used = 1;
 				snprintf(f->files[f->cur].name,
 				    sizeof(f->files[f->cur].name), "%s", v[i].path);
 				f->files[f->cur].mtime_ms = v[i].mtime_ms;
 			}
 	}
+	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < f->nfiles; i++) {
 		struct follow_file *x = &f->files[i];
-		if (i == f->cur && cur_open_ok)
+		if ((i == f->cur && cur_open_ok) || x->done != pass)
 			continue;
 		if ((c = cand_best(v, n, x)) == NULL)
 			continue;
@@ -829,10 +849,6 @@ scan(struct follow *f, int first, struct error *e)
 		}
 		if (c->size > x->size && (!c->gz || x->size < (1ULL << 32)))
 			x->size = c->size;
-		if (x->done && !c->gz && c->size > x->offset) {
-			/* a late writer added to a finished file */
-			x->done = 0;
-		}
 	}
 	/* other forms of a known content (a copy not yet truncated, the
 	 * plain and gzip forms of one copy) are no new files */
@@ -878,19 +894,36 @@ scan(struct follow *f, int first, struct error *e)
 		if (i == f->cur)
 			f->cur = f->nfiles;	/* reloaded below */
 	}
-	/* new files */
-	rotated = 1;
+	/* new files: a sibling that appeared since the last scan is a
+	 * rotated one, queued before the file at the path, which is always
+	 * read last; one there at the first scan, or older, is not ours */
+	live_at = SIZE_MAX;
 	for (i = 0; i < n; i++)
-		if (v[i].live && v[i].used)
-			rotated = 0;
+		if (v[i].live && v[i].used) {
+			size_t j;
+			for (j = 0; j < f->nfiles; j++)
+				if (strcmp(f->files[j].name, v[i].path) == 0 &&
+				    !f->files[j].done) {
+					live_at = j;
+				}
+		}
 	for (i = 0; i < n; i++) {
 		struct follow_file *x;
+		size_t at;
 		int ours;
 		if (v[i].used)
 			continue;
-		ours = v[i].live || (!first && rotated &&
+		ours = v[i].live || (!first &&
 		    v[i].mtime_ms + SCAN_SLACK_MS >= f->seen_ms);
-		if ((x = file_add(f, f->nfiles)) == NULL) {
+		at = v[i].live || !ours || live_at == SIZE_MAX ? f->nfiles :
+		    live_at++;
+		if (ours && !v[i].live && at <= f->cur && f->cur < f->nfiles &&
+		    f->rpos == f->offset && f->replay_until == 0) {
+			/* the file read comes after it: read this one first,
+			 * and come back to that one at its position */
+			close_file(f);
+		}
+		if ((x = file_add(f, at)) == NULL) {
 			free(v);
 			return error_errno(e, EXIT_SOFTWARE, "%s", f->state);
 		}
@@ -908,12 +941,7 @@ scan(struct follow *f, int first, struct error *e)
 		} else if (!v[i].live)
 			note(f, 0, "%s: rotated; %s joins the files to read",
 			    f->given, v[i].path);
-		if (!v[i].live || x->fp_len == 0)
-			continue;
-		/* the live file's fingerprint grows as it is read */
 	}
-	/* a finished entry listed after the unfinished ones keeps its place;
-	 * the current file is the first unfinished one */
 	free(v);
 	f->seen_ms = now;
 	if (f->cur >= f->nfiles || f->files[f->cur].done || f->fd == -1) {
@@ -995,7 +1023,7 @@ update_draining(struct follow *f)
 		f->draining = 0;
 		return;
 	}
-	if (f->cur + 1 < f->nfiles || f->files[f->cur].gz)
+	if (f->files[f->cur].gz)
 		f->draining = 1;
 	else if (stat(f->path, &st) == -1 || (uint64_t)st.st_dev != f->dev ||
 	    (uint64_t)st.st_ino != f->ino)
@@ -1079,6 +1107,7 @@ finish_cur(struct follow *f, struct error *e)
 	x->done = 1;
 	if (x->size < x->offset || !x->gz)
 		x->size = x->offset;
+	f->rescan = 1;		/* what follows it may be known better now */
 	note(f, 0, "%s: finished %s; on to the next file", f->given,
 	    x->name[0] ? x->name : f->path);
 	close_file(f);
@@ -1282,8 +1311,7 @@ follow_read(struct follow *f, char *buf, size_t room, int *flags,
 			return error_errno(e, EXIT_IOERR, "%s", f->source);
 		}
 		size = (uint64_t)st.st_size;
-		if (!f->draining && (f->cur + 1 < f->nfiles ||
-		    stat(f->path, &ps) == -1 || (uint64_t)ps.st_dev != f->dev ||
+		if (!f->draining && (stat(f->path, &ps) == -1 || (uint64_t)ps.st_dev != f->dev ||
 		    (uint64_t)ps.st_ino != f->ino)) {
 			/* rotated: learn what follows before finishing it */
 			f->draining = 1;
