@@ -46,6 +46,7 @@
 #define METRICS_EVERY_MS	10000
 
 enum on_full { ON_FULL_BLOCK, ON_FULL_FAIL };
+enum on_loss { ON_LOSS_WARN, ON_LOSS_FAIL };
 enum sync_mode { SYNC_BATCH, SYNC_ALWAYS, SYNC_NONE };
 
 struct ingest_opts {
@@ -64,6 +65,7 @@ struct ingest_opts {
 	int nfiles;
 	const char *follow;		/* --follow FILE */
 	enum lock_kind lock;		/* the lock its writers take */
+	enum on_loss on_loss;		/* --follow: data found gone */
 };
 
 struct counters {
@@ -109,6 +111,7 @@ struct ingest {
 	uint64_t metrics_at;
 	int unsynced;			/* a batch awaits its fdatasync */
 	int (*stop)(void);		/* --follow: nonzero once asked to stop */
+	struct follow *follow;		/* --follow: scanned while paused */
 	/* an oversized line being streamed into the rejects */
 	int oversize;
 	unsigned char carry[3];
@@ -119,7 +122,8 @@ static const char usage_text[] =
 "usage: aistack-ingest [-v] [--max-record SIZE] [--max-backlog SIZE] [--on-full block|fail]\n"
 "                      [--sync batch|always|none] [--rejects STREAM] [--stats FILE]\n"
 "                      [--table NAME] [-k PATHS] [--normalize LIST] TARGET [FILE...]\n"
-"       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none] TARGET\n"
+"       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none]\n"
+"                      [--on-loss warn|fail] TARGET\n"
 "\n"
 "Validate JSON Lines records and append them to the stream TARGET (a NAME\n"
 "under the state directory, or a path), or load them into PostgreSQL when\n"
@@ -138,6 +142,7 @@ static const char usage_text[] =
 "      --normalize LIST     PostgreSQL: trim, lower, space the key's strings first\n"
 "      --follow FILE        tail FILE, written by other programs, until SIGTERM\n"
 "      --lock KIND          the lock FILE's writers take: flock (default), fcntl, none\n"
+"      --on-loss MODE       data of FILE gone before it was read: warn (default) or fail (exit 65)\n"
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
 
@@ -328,6 +333,9 @@ backpressure(struct ingest *ing, struct error *e)
 		}
 		if (ing->stop != NULL && ing->stop())
 			return 1;
+		/* what rotation does meanwhile is recorded */
+		if (ing->follow != NULL && follow_scan(ing->follow, e) == -1)
+			return -1;
 		clock_sleep_ms(nap);
 		since = clock_mono_ms() - t;
 		ing->n.paused_ms += since;
@@ -798,6 +806,59 @@ ingest_fd_unsynced(struct ingest *ing, int fd, const char *source,
  * then the file position is committed (lib/follow.h), so a restart
  * neither loses nor duplicates a line.
  */
+/*
+ * Report the losses the follower found, each as a reject record (made
+ * durable before the loss is taken off the position file, so a crash
+ * may report one twice but never not at all) and a warning.  With
+ * --on-loss fail, the first one ends the run with 65.
+ */
+static int
+report_losses(struct ingest *ing, struct follow *f, struct error *e)
+{
+	struct follow_loss l;
+	struct buf b = BUF_INIT;
+	char now[32];
+	int rc;
+
+	while (follow_loss_next(f, &l)) {
+		b.len = 0;
+		rfc3339_now(now, sizeof(now));
+		buf_printf(&b, "{\"reason\":\"lost\",\"source\":\"");
+		if (utf8_valid(l.file, strlen(l.file)))
+			buf_json_escape(&b, l.file, strlen(l.file));
+		else
+			buf_printf(&b, "?");
+		if (buf_printf(&b, "\",\"time\":\"%s\",\"lost_bytes\":%llu,"
+		    "\"record\":\"\"}\n", now, (unsigned long long)l.bytes) == -1) {
+			buf_release(&b);
+			return error_errno(e, EXIT_SOFTWARE, "rejects");
+		}
+		if (open_rejects(ing, e) == -1 || stream_lock(&ing->rej, e) == -1) {
+			buf_release(&b);
+			return -1;
+		}
+		rc = rejects_write(ing, b.data, b.len, e);
+		if (rc == 0)
+			rc = stream_sync(&ing->rej, e);
+		stream_unlock(&ing->rej);
+		if (rc == -1 || follow_loss_done(f, e) == -1) {
+			buf_release(&b);
+			return -1;
+		}
+		warnmsg("%s: %s: %llu bytes lost before they were read (gone); "
+		    "recorded in %s", ing->out.name, l.file,
+		    (unsigned long long)l.bytes, ing->rej.name);
+		if (ing->o->on_loss == ON_LOSS_FAIL) {
+			buf_release(&b);
+			return error_set(e, EXIT_DATAERR, "%s: --on-loss fail: "
+			    "%llu bytes of %s lost", ing->out.name,
+			    (unsigned long long)l.bytes, l.file);
+		}
+	}
+	buf_release(&b);
+	return 0;
+}
+
 static int
 ingest_follow(struct ingest *ing, struct error *e)
 {
@@ -810,6 +871,7 @@ ingest_follow(struct ingest *ing, struct error *e)
 	if (open_rejects(ing, e) == -1 || follow_open(&f, ing->out.dir,
 	    ing->rej.dir, o->follow, o->lock, e) == -1)
 		return -1;
+	ing->follow = &f;
 	while (!follow_stop_requested()) {
 		struct follow_batch b;
 		size_t used, vlen, off = 0;
@@ -821,6 +883,8 @@ ingest_follow(struct ingest *ing, struct error *e)
 			warnmsg("%s", f.note);
 		f.note[0] = '\0';
 		f.warn = 0;
+		if (report_losses(ing, &f, e) == -1)
+			goto out;
 		if ((bp = backpressure(ing, e)) == 1)
 			break;		/* asked to stop while waiting */
 		if (bp == -1 ||
@@ -834,7 +898,7 @@ ingest_follow(struct ingest *ing, struct error *e)
 		}
 		ing->source = f.source;
 		if (!ing->oversize)
-			ing->lineno = f.lines;
+			ing->lineno = follow_lines(&f);
 		if (flags & FOLLOW_LONG) {
 			/* a line longer than the buffer: stream it to a reject */
 			if ((!ing->oversize && oversize_begin(ing, e) == -1) ||
@@ -868,10 +932,11 @@ ingest_follow(struct ingest *ing, struct error *e)
 		    follow_commit(&f, ing->lineno, e) == -1)
 			goto out;
 	}
-	rc = 0;
+	rc = report_losses(ing, &f, e);
 out:
 	if (f.note[0] != '\0' && (f.warn || o->verbose))
 		warnmsg("%s", f.note);
+	ing->follow = NULL;
 	follow_close(&f);
 	return rc;
 }
@@ -973,7 +1038,7 @@ run(const struct ingest_opts *o)
 enum {
 	OPT_MAX_BACKLOG = 256, OPT_MAX_RECORD, OPT_ON_FULL, OPT_REJECTS,
 	OPT_STATS, OPT_SYNC, OPT_TABLE, OPT_FOLLOW, OPT_LOCK, OPT_NORMALIZE,
-	OPT_VERSION
+	OPT_ON_LOSS, OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -985,6 +1050,7 @@ static const struct option longopts[] = {
 	{ "max-record",		required_argument,	NULL, OPT_MAX_RECORD },
 	{ "normalize",		required_argument,	NULL, OPT_NORMALIZE },
 	{ "on-full",		required_argument,	NULL, OPT_ON_FULL },
+	{ "on-loss",		required_argument,	NULL, OPT_ON_LOSS },
 	{ "rejects",		required_argument,	NULL, OPT_REJECTS },
 	{ "stats",		required_argument,	NULL, OPT_STATS },
 	{ "sync",		required_argument,	NULL, OPT_SYNC },
@@ -1021,6 +1087,14 @@ set_option(struct ingest_opts *o, int opt, const char *v, const char *from)
 		else
 			what = "on-full";
 		break;
+	case OPT_ON_LOSS:
+		if (strcmp(v, "warn") == 0)
+			o->on_loss = ON_LOSS_WARN;
+		else if (strcmp(v, "fail") == 0)
+			o->on_loss = ON_LOSS_FAIL;
+		else
+			what = "on-loss";
+		break;
 	case OPT_SYNC:
 		if (strcmp(v, "batch") == 0)
 			o->sync = SYNC_BATCH;
@@ -1050,7 +1124,8 @@ apply_config(struct ingest_opts *o, const int *given)
 		int opt;
 	} keys[] = {
 		{ "max_backlog", OPT_MAX_BACKLOG }, { "max_record", OPT_MAX_RECORD },
-		{ "on_full", OPT_ON_FULL }, { "sync", OPT_SYNC },
+		{ "on_full", OPT_ON_FULL }, { "on_loss", OPT_ON_LOSS },
+		{ "sync", OPT_SYNC },
 	};
 	struct config c;
 	struct error e;
@@ -1112,6 +1187,7 @@ main(int argc, char **argv)
 		case OPT_MAX_BACKLOG:
 		case OPT_MAX_RECORD:
 		case OPT_ON_FULL:
+		case OPT_ON_LOSS:
 		case OPT_SYNC:
 			if (set_option(&o, ch, optarg, NULL) == -1)
 				return EXIT_USAGE;
@@ -1170,6 +1246,10 @@ main(int argc, char **argv)
 	}
 	if (o.follow == NULL && given[OPT_LOCK - OPT_MAX_BACKLOG]) {
 		warnmsg("--lock: only with --follow");
+		return EXIT_USAGE;
+	}
+	if (o.follow == NULL && given[OPT_ON_LOSS - OPT_MAX_BACKLOG]) {
+		warnmsg("--on-loss: only with --follow");
 		return EXIT_USAGE;
 	}
 	if ((o.key_arg != NULL || o.key.norm != 0) && !pg_uri_is(o.target)) {

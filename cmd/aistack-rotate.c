@@ -58,6 +58,7 @@ struct rotate_opts {
 	uint64_t delete_after_ms;
 	uint64_t max_total;		/* RETAIN_NEVER: no limit */
 	enum lock_kind lock;
+	uint64_t lock_timeout_ms;	/* for the writers' lock of plain files */
 	char **operands;
 	int noperands;
 };
@@ -102,7 +103,7 @@ struct rotate {
 static const char usage_text[] =
 "usage: aistack-rotate [-n] [-v] [--json] [--seal-size SIZE] [--seal-age DUR]\n"
 "                      [--compress-after DUR] [--delete-after DUR] [--max-total SIZE] [--force]\n"
-"                      [--lock flock|fcntl] [STREAM|FILE|DIR...]\n"
+"                      [--lock flock|fcntl] [--lock-timeout DUR] [STREAM|FILE|DIR...]\n"
 "\n"
 "Seal, compress and expire the segments of streams (every stream when no\n"
 "operand is given), and rotate plain JSONL files by a locked copy and\n"
@@ -117,6 +118,7 @@ static const char usage_text[] =
 "      --max-total SIZE       delete the oldest while the total exceeds SIZE (default: none)\n"
 "      --force                delete even what a consumer has not read\n"
 "      --lock KIND            the writers' lock of plain files: flock (default) or fcntl\n"
+"      --lock-timeout DUR     skip a file whose lock is not obtained in DUR (default 10s; exit 75)\n"
 "  -v, --verbose              report every action on standard error\n"
 "  -h, --help                 show this help\n"
 "      --version              show the version\n";
@@ -875,9 +877,13 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	    (int)sizeof(path))
 		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
 	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		rc = copytrunc(path, o->lock, r->now_ms / 1000, o->dry_run, copy,
-		    sizeof(copy), &bytes, e);
-		if (rc == -1)
+		rc = copytrunc_timed(path, o->lock, (int64_t)o->lock_timeout_ms,
+		    r->now_ms / 1000, o->dry_run, copy, sizeof(copy), &bytes, e);
+		if (rc == -1 && e->code == EXIT_TEMPFAIL) {
+			/* reported; its copies are still looked after */
+			worse(r, error_report(e));
+			memset(e, 0, sizeof(*e));
+		} else if (rc == -1)
 			return -1;
 		if (rc == 1) {
 			act(r, "rotate", path, copy, bytes);
@@ -1116,7 +1122,8 @@ run(const struct rotate_opts *o)
 
 enum {
 	OPT_COMPRESS_AFTER = 256, OPT_DELETE_AFTER, OPT_FORCE, OPT_JSON,
-	OPT_LOCK, OPT_MAX_TOTAL, OPT_SEAL_AGE, OPT_SEAL_SIZE, OPT_VERSION
+	OPT_LOCK, OPT_MAX_TOTAL, OPT_SEAL_AGE, OPT_SEAL_SIZE, OPT_LOCK_TIMEOUT,
+	OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -1127,6 +1134,7 @@ static const struct option longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "json",		no_argument,		NULL, OPT_JSON },
 	{ "lock",		required_argument,	NULL, OPT_LOCK },
+	{ "lock-timeout",	required_argument,	NULL, OPT_LOCK_TIMEOUT },
 	{ "max-total",		required_argument,	NULL, OPT_MAX_TOTAL },
 	{ "seal-age",		required_argument,	NULL, OPT_SEAL_AGE },
 	{ "seal-size",		required_argument,	NULL, OPT_SEAL_SIZE },
@@ -1169,6 +1177,11 @@ set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
 		    o->lock == LOCK_KIND_NONE)
 			what = "lock";
 		break;
+	case OPT_LOCK_TIMEOUT:
+		if (parse_duration_ms(v, &o->lock_timeout_ms) == -1 ||
+		    o->lock_timeout_ms > INT64_MAX)
+			what = "lock-timeout";
+		break;
 	case OPT_MAX_TOTAL:
 		if (parse_size(v, &o->max_total) == -1)
 			what = "max-total";
@@ -1203,6 +1216,7 @@ apply_config(struct rotate_opts *o, const int *given)
 	} keys[] = {
 		{ "compress_after", OPT_COMPRESS_AFTER },
 		{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
+		{ "lock_timeout", OPT_LOCK_TIMEOUT },
 		{ "max_total", OPT_MAX_TOTAL }, { "seal_age", OPT_SEAL_AGE },
 		{ "seal_size", OPT_SEAL_SIZE },
 	};
@@ -1241,6 +1255,7 @@ main(int argc, char **argv)
 	o.delete_after_ms = DEFAULT_DELETE_AFTER;
 	o.max_total = RETAIN_NEVER;
 	o.lock = LOCK_KIND_FLOCK;
+	o.lock_timeout_ms = 10000;
 	signal(SIGPIPE, SIG_IGN);
 
 	while ((ch = getopt_long(argc, argv, "hnv", longopts, NULL)) != -1) {
@@ -1258,6 +1273,7 @@ main(int argc, char **argv)
 		case OPT_COMPRESS_AFTER:
 		case OPT_DELETE_AFTER:
 		case OPT_LOCK:
+		case OPT_LOCK_TIMEOUT:
 		case OPT_MAX_TOTAL:
 		case OPT_SEAL_AGE:
 		case OPT_SEAL_SIZE:

@@ -374,6 +374,14 @@ int
 copytrunc(const char *path, enum lock_kind k, int64_t now, int dry_run,
     char *copy, size_t cn, uint64_t *bytes, struct error *e)
 {
+	return copytrunc_timed(path, k, -1, now, dry_run, copy, cn, bytes, e);
+}
+
+int
+copytrunc_timed(const char *path, enum lock_kind k, int64_t lock_timeout_ms,
+    int64_t now, int dry_run, char *copy, size_t cn, uint64_t *bytes,
+    struct error *e)
+{
 	char dir[PATH_MAX], tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
 	const char *base = path_basename(path);
 	struct stat st;
@@ -387,8 +395,13 @@ copytrunc(const char *path, enum lock_kind k, int64_t now, int dry_run,
 		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
 		    error_code_for_errno(errno), "%s", path);
 	if (!dry_run) {
-		if (lock_take(fd, k, 1, -1) == -1) {
-			error_errno(e, EXIT_IOERR, "%s: lock", path);
+		if (lock_take(fd, k, 1, lock_timeout_ms) == -1) {
+			if (errno == EWOULDBLOCK)
+				error_set(e, EXIT_TEMPFAIL, "%s: the writers' lock "
+				    "was not obtained within --lock-timeout %lldms; "
+				    "not rotated", path, (long long)lock_timeout_ms);
+			else
+				error_errno(e, EXIT_IOERR, "%s: lock", path);
 			goto fail;
 		}
 		locked = 1;

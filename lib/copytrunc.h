@@ -75,4 +75,11 @@ void rotdir_free(char **bases, size_t n);
 int copytrunc(const char *path, enum lock_kind k, int64_t now, int dry_run,
     char *copy, size_t n, uint64_t *bytes, struct error *e);
 
+/* The same, waiting at most lock_timeout_ms (< 0: for ever) for the
+ * writers' lock; past it, -1 with e->code EXIT_TEMPFAIL and nothing
+ * changed. */
+int copytrunc_timed(const char *path, enum lock_kind k,
+    int64_t lock_timeout_ms, int64_t now, int dry_run, char *copy, size_t n,
+    uint64_t *bytes, struct error *e);
+
 #endif

@@ -22,14 +22,32 @@
  * process died at, except that a kill inside the very write(2) of a batch
  * can leave part of it in the stream, which is then appended again.
  *
- * Rotation: when the path names another file (rename), or no file, the
- * old one is finished first: read to its end, until it has not been
- * written to for half a second (late writers), its unterminated last line handed out as FOLLOW_FINAL;
- * then the new file is read from its start.  When the file shrinks below
- * the read position, or its first bytes change (truncation), the old
- * content is looked for in a copy beside it (a copytruncate copy such as
- * aistack-rotate's FILE.YYYYMMDDTHHMMSSZ, recognised by its fingerprint)
- * and finished from there; otherwise the unread rest is reported lost.
+ * The chain: the position file also lists every file of the source that
+ * is not finished, and the finished ones still on disk, each by its
+ * identity (device, inode, and the fingerprint of its first bytes), its
+ * committed offset and the size last seen.  A file is recognised by its
+ * content first (the fingerprint, and a size that holds the offset), its
+ * inode second, never by its name: a renamed file, a copy of it, and the
+ * gzip form of either (read through zlib) are the same file.  On open,
+ * when the directory changes, when the path names another file, when the
+ * file shrinks or its first bytes change, and on follow_scan (called
+ * while paused), the directory is scanned for the rotated siblings of
+ * FILE (FILE.N, FILE-YYYYMMDD..., FILE.YYYYMMDDTHHMMSSZ and the ".gz" of
+ * any: follow_chain_name): a sibling that holds a listed file takes its
+ * place; one that is none of them and appeared after the last scan, once
+ * the path names a new file, is an unread member of the chain, queued
+ * oldest first (by modification time) before the file now at the path.
+ * A sibling present at the first scan, or older than the last scan, is
+ * not ours and is only remembered (so that rotation may expire it).
+ * Files are read in chain order; a rotated file is finished once it has
+ * not been written to for half a second (late writers), its unterminated
+ * last line handed out as FOLLOW_FINAL.
+ *
+ * Loss: a listed file that is not finished and is found nowhere (expired
+ * or deleted before it was read, or truncated in place with no copy) is
+ * never skipped silently: its unread bytes (the size last seen less the
+ * offset) are added to lost_bytes_total in the position file and queued
+ * as a follow_loss for the caller to report (follow_loss_next).
  */
 #ifndef AISTACK_FOLLOW_H
 #define AISTACK_FOLLOW_H
@@ -93,6 +111,38 @@ struct follow {
 	int ifd;		/* inotify, or -1 (poll) */
 	char note[PATH_MAX + 128];	/* what happened, for -v ("" none) */
 	int warn;		/* note is a warning (lines were lost) */
+	/* the chain (lib/follow.c) */
+	struct follow_file *files;	/* oldest first; files[cur] is the one read */
+	size_t nfiles, cap, cur;
+	int rescan;		/* look for siblings before the next read */
+	int64_t seen_ms;	/* when the directory was last scanned */
+	uint64_t lines_total, lost_total;	/* cumulative, kept in the state */
+	struct follow_loss *losses;	/* not yet reported */
+	size_t nlosses;
+	void *gz;		/* gzFile of the file read, when it is a .gz */
+	uint64_t gz_dev, gz_ino;	/* that .gz file's identity */
+	char *carry;		/* read from the .gz past the last newline */
+	size_t ncarry;
+	int gz_eof;
+};
+
+/* A file of the chain, as the position file keeps it. */
+struct follow_file {
+	char name[PATH_MAX];	/* where it was last seen */
+	uint64_t dev, ino;
+	uint64_t fp_hash;
+	size_t fp_len;
+	uint64_t offset, lines;	/* committed */
+	uint64_t size;		/* as last seen (uncompressed) */
+	int64_t mtime_ms;
+	int done;		/* finished, or not ours */
+	int gz;			/* last seen in its gzip form */
+};
+
+/* Data found gone before it was read. */
+struct follow_loss {
+	char file[PATH_MAX];
+	uint64_t bytes;
 };
 
 /*
@@ -134,6 +184,40 @@ int follow_commit(struct follow *f, uint64_t lines, struct error *e);
 void follow_wait(struct follow *f, int timeout_ms);
 
 void follow_close(struct follow *f);
+
+/*
+ * Scan the directory for the siblings of the file now, recording what it
+ * finds in the position file (called while the caller is paused, so that
+ * what rotation does meanwhile is known).
+ */
+int follow_scan(struct follow *f, struct error *e);
+
+/*
+ * The next loss not yet reported, copied into *l: 1, or 0 when none.
+ * Call follow_loss_done once it is reported durably.
+ */
+int follow_loss_next(struct follow *f, struct follow_loss *l);
+int follow_loss_done(struct follow *f, struct error *e);
+
+/* Lines of the file being read committed so far (its line number). */
+uint64_t follow_lines(const struct follow *f);
+
+/*
+ * Nonzero when name is a rotated sibling of the file named base: base
+ * then ".N", ".YYYYMMDDTHHMMSSZ" (aistack-rotate) or "-" or "." and a
+ * date of 8 digits with more digits, "T", "Z", "-" or "_" after it
+ * (logrotate's dateext), each optionally with ".gz" (then *gz is 1).
+ */
+int follow_chain_name(const char *base, const char *name, int *gz);
+
+/*
+ * For aistack-rotate: how many bytes of the rotated copy at copy (plain
+ * or .gz) of the plain file at path the followers of that file, in any
+ * stream of the state directory's streams, have not read.  0 when every
+ * follower has finished it (or there is none), -1 on error.
+ */
+int follow_copy_unread(const char *streamsdir, const char *path,
+    const char *copy, uint64_t *unread, struct error *e);
 
 /*
  * Ask follow_stop_requested to say yes after SIGINT or SIGTERM (handlers

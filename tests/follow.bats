@@ -240,6 +240,125 @@ ids() {
 	assert_output 'aistack-ingest: --lock: invalid value "sometimes"'
 	run aistack-ingest --follow "$BATS_TEST_TMPDIR/no/such/dir/x.jsonl" t
 	assert_failure 66
+	run aistack-ingest --on-loss fail t
+	assert_failure 64
+	assert_output 'aistack-ingest: --on-loss: only with --follow'
+	run aistack-ingest --on-loss maybe --follow "$LOG" t
+	assert_failure 64
+	assert_output 'aistack-ingest: --on-loss: invalid value "maybe"'
 	run aistack-ingest --help
-	assert_line --index 3 '       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none] TARGET'
+	assert_line --index 3 '       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none]'
+	assert_line --index 4 '                      [--on-loss warn|fail] TARGET'
 }
+
+# the follower, started and stopped (SIGTERM) once it has read N records
+follow_until() {
+	start_follower "${@:2}"
+	wait_records t "$1"
+	stop_follower
+}
+
+@test "two rotations while killed: the middle copy is read too (the issue's repro)" {
+	echo '{"id":1}' >> "$LOG"
+	start_follower
+	wait_records t 1
+	kill -9 "$FPID"; wait "$FPID" || true; FPID=
+	echo '{"id":2}' >> "$LOG"; aistack-rotate "$LOGDIR/"
+	sleep 1.1	# the next copy gets the next second's stamp anyway
+	echo '{"id":3}' >> "$LOG"; aistack-rotate "$LOGDIR/"
+	echo '{"id":4}' >> "$LOG"
+	follow_until 4
+	run ids t
+	assert_output "$(seq 4)"
+}
+
+@test "three renames (mv, numbered and dated) while stopped: every line once, in order" {
+	echo '{"id":1}' >> "$LOG"
+	follow_until 1
+	echo '{"id":2}' >> "$LOG"; mv "$LOG" "$LOG.2"
+	echo '{"id":3}' >> "$LOG"; mv "$LOG" "$LOG.1"
+	echo '{"id":4}' >> "$LOG"; mv "$LOG" "$LOG-20261202"
+	echo '{"id":5}' >> "$LOG"
+	follow_until 5
+	run stream_bytes t
+	assert_output "$(printf '{"id":%d}\n' 1 2 3 4 5)"
+	# and nothing twice when it starts again
+	follow_until 5
+	run ids t
+	assert_output "$(seq 5)"
+}
+
+@test "compressed copies (--compress-after 0s) are read through zlib" {
+	echo '{"id":1}' >> "$LOG"
+	follow_until 1
+	echo '{"id":2}' >> "$LOG"; aistack-rotate --compress-after 0s "$LOG"
+	sleep 1.1
+	echo '{"id":3}' >> "$LOG"; aistack-rotate --compress-after 0s "$LOG"
+	echo '{"id":4}' >> "$LOG"
+	ls "$LOGDIR"/app.jsonl.*.gz >/dev/null
+	! ls "$LOGDIR"/app.jsonl.*Z 2>/dev/null
+	follow_until 4
+	run ids t
+	assert_output "$(seq 4)"
+}
+
+@test "paused by its own backpressure across two rotations: nothing lost" {
+	write_lines "$LOG" 1 5
+	set_consumer t slow 0
+	start_follower --max-backlog 1
+	wait_records t 5
+	poll_until paused_is t true
+	write_lines "$LOG" 6 10; aistack-rotate "$LOG"
+	sleep 1.1
+	write_lines "$LOG" 11 15; aistack-rotate "$LOG"
+	write_lines "$LOG" 16 20
+	set_consumer t slow 100000000
+	wait_records t 20
+	stop_follower
+	run ids t
+	assert_output "$(seq 20)"
+}
+
+@test "a sibling that is not ours (present before, or another name) is never read" {
+	echo '{"id":100}' > "$LOG.1"		# there before the first start
+	echo '{"id":101}' > "$LOG.bak"		# not a rotation name
+	echo '{"id":102}' > "$LOGDIR/app.jsonlx.1"	# another file's
+	echo '{"id":1}' >> "$LOG"
+	follow_until 1
+	echo '{"id":2}' >> "$LOG"
+	follow_until 2
+	run ids t
+	assert_output "$(seq 2)"
+}
+
+@test "a copy deleted before it was read: reject record, counter, warning; --on-loss fail exits 65" {
+	write_lines "$LOG" 1 5
+	set_consumer t slow 0
+	start_follower --max-backlog 1
+	wait_records t 5
+	poll_until paused_is t true
+	write_lines "$LOG" 6 10
+	aistack-rotate "$LOG"
+	copy=$(ls "$LOGDIR"/app.jsonl.*Z)
+	# the copy holds lines 1-10; 1-5 were read
+	bytes=$(( $(stat -c %s "$copy") - $(stream_bytes t | wc -c) ))
+	# the paused follower has seen the copy: wait for its position file
+	poll_until grep -q "\"name\":\"$copy\"" "$STREAMS"/t/sources/app.jsonl.*
+	kill -9 "$FPID"; wait "$FPID" || true; FPID=
+	rm "$copy"
+	write_lines "$LOG" 11 12
+	set_consumer t slow 100000000
+	run aistack-ingest --on-loss fail --follow "$LOG" t
+	assert_failure 65
+	assert_line "aistack-ingest: t: $copy: $bytes bytes lost before they were read (gone); recorded in t.rejects"
+	run jq -c '[.reason, .source, .lost_bytes]' "$STREAMS/t.rejects/00000000000000000000.jsonl"
+	assert_output "[\"lost\",\"$copy\",$bytes]"
+	grep -q "\"lost_bytes_total\":$bytes," "$STREAMS"/t/sources/app.jsonl.*
+	# the counter, as the read model (and so /metrics) exports it
+	run sh -c "aistack-checkpoint status --json t | jq -c '.sources[] | [.path, .lost_bytes]'"
+	assert_output "[\"$LOG\",$bytes]"
+	follow_until 7
+	run ids t
+	assert_output "$(seq 5; seq 11 12)"
+}
+

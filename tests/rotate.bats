@@ -317,6 +317,26 @@ with open(path, "a") as f:
 	assert_output 'in order'
 }
 
+@test "plain files: a lock held past --lock-timeout skips that file only, exit 75" {
+	mkdir -p "$BATS_TEST_TMPDIR/d1" "$BATS_TEST_TMPDIR/d2"
+	echo '{"a":1}' > "$BATS_TEST_TMPDIR/d1/app.jsonl"
+	echo '{"b":1}' > "$BATS_TEST_TMPDIR/d2/app.jsonl"
+	flock "$BATS_TEST_TMPDIR/d1/app.jsonl" sleep 20 &
+	holder=$!
+	poll_until sh -c "! flock -n '$BATS_TEST_TMPDIR/d1/app.jsonl' true"
+	start=$SECONDS
+	run timeout 15 aistack-rotate --lock-timeout 1s "$BATS_TEST_TMPDIR/d1/" "$BATS_TEST_TMPDIR/d2/"
+	kill "$holder"; wait "$holder" || true
+	assert_failure 75
+	assert_output "aistack-rotate: $BATS_TEST_TMPDIR/d1/app.jsonl: the writers' lock was not obtained within --lock-timeout 1000ms; not rotated"
+	[ $((SECONDS - start)) -lt 10 ]
+	# the held file is untouched, the other operand rotated
+	[ "$(cat "$BATS_TEST_TMPDIR/d1/app.jsonl")" = '{"a":1}' ]
+	! ls "$BATS_TEST_TMPDIR"/d1/app.jsonl.*Z 2>/dev/null
+	[ ! -s "$BATS_TEST_TMPDIR/d2/app.jsonl" ]
+	[ "$(cat "$BATS_TEST_TMPDIR"/d2/app.jsonl.*Z)" = '{"b":1}' ]
+}
+
 @test "plain file: --lock fcntl agrees with lockf writers" {
 	log="$BATS_TEST_TMPDIR/app.jsonl"
 	: > "$log"

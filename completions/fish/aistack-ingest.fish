@@ -22,6 +22,7 @@ complete -c aistack-ingest -s k -l key -x -d 'PostgreSQL: digest of the key at j
 complete -c aistack-ingest -l normalize -x -a 'trim lower space trim,lower trim,lower,space' -d 'PostgreSQL: normalize the key\'s string values'
 complete -c aistack-ingest -l follow -r -F -d 'tail a file written by other programs'
 complete -c aistack-ingest -l lock -x -a 'flock fcntl none' -d 'the lock the writers of the followed file take'
+complete -c aistack-ingest -l on-loss -x -a 'warn fail' -d 'when unread data of the followed file is gone'
 complete -c aistack-ingest -s h -l help -d 'show help'
 complete -c aistack-ingest -l version -d 'show the version'
 complete -c aistack-ingest -a '(__aistack_streams)' -d stream

@@ -20,6 +20,7 @@ complete -c aistack-rotate -l delete-after -x -a '7d 30d 90d never' -d 'delete w
 complete -c aistack-rotate -l max-total -x -d 'delete the oldest while the total exceeds SIZE'
 complete -c aistack-rotate -l force -d 'delete even what a consumer has not read'
 complete -c aistack-rotate -l lock -x -a 'flock fcntl' -d 'the lock of the writers of plain files'
+complete -c aistack-rotate -l lock-timeout -x -d 'how long to wait for the lock of a plain file'
 complete -c aistack-rotate -s h -l help -d 'show help'
 complete -c aistack-rotate -l version -d 'show the version'
 complete -c aistack-rotate -a '(__aistack_rotate_streams)' -d stream

@@ -419,3 +419,62 @@ TEST(follow_state_path_is_per_file_and_safe)
 	    &e) == 0);
 	CHECK(strncmp(a, "/s/streams/t/sources/_a_b_.", 27) == 0);
 }
+
+TEST(follow_chain_name_knows_rotated_siblings_and_no_others)
+{
+	int gz;
+
+	CHECK(follow_chain_name("app.jsonl", "app.jsonl.1", &gz) && !gz);
+	CHECK(follow_chain_name("app.jsonl", "app.jsonl.12.gz", &gz) && gz);
+	CHECK(follow_chain_name("app.jsonl", "app.jsonl-20261202", &gz));
+	CHECK(follow_chain_name("app.jsonl", "app.jsonl-2026120203.gz", &gz) &&
+	    gz);
+	CHECK(follow_chain_name("app.jsonl", "app.jsonl.20261202T081354Z",
+	    &gz) && !gz);
+	CHECK(!follow_chain_name("app.jsonl", "app.jsonl", &gz));
+	CHECK(!follow_chain_name("app.jsonl", "app.jsonl.bak", &gz));
+	CHECK(!follow_chain_name("app.jsonl", "app.jsonl.gz", &gz));
+	CHECK(!follow_chain_name("app.jsonl", "app.jsonlx.1", &gz));
+	CHECK(!follow_chain_name("app.jsonl", "app.jsonl-old", &gz));
+	CHECK(!follow_chain_name("app.jsonl", "app.jsonl.1.swp", &gz));
+}
+
+TEST(follow_reads_renamed_copied_and_gzipped_siblings_once_in_order)
+{
+	char copy[256];
+	uint64_t bytes;
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	follow_close(&f);
+	/* while away: a copy (compressed), a rename, a new file */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK_INT(copytrunc("./app.jsonl", LOCK_KIND_FLOCK, 1795737600, 0, copy,
+	    sizeof(copy), &bytes, &e), 1);
+	{
+		char cmd[512];
+		snprintf(cmd, sizeof(cmd), "gzip %s", copy);
+		CHECK(system(cmd) == 0);
+	}
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+	follow_close(&f);
+	/* and nothing twice after another start */
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
