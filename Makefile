@@ -76,7 +76,19 @@ cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash co
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd
 PKG_ALL     = jansson zlib libcurl libpq libcrypto libmicrohttpd
 
-COMMANDS   := $(patsubst cmd/%.c,%,$(wildcard cmd/aistack-*.c))
+# A command is cmd/aistack-NAME.c, or the folder cmd/NAME/ whose *.c files
+# (its rooms) make the one binary aistack-NAME.
+CMD_FILES  := $(patsubst cmd/%.c,%,$(wildcard cmd/aistack-*.c))
+CMD_DIRS   := $(patsubst cmd/%/,aistack-%,$(sort $(dir $(wildcard cmd/*/*.c))))
+COMMANDS   := $(sort $(CMD_FILES) $(CMD_DIRS))
+# a command's own objects
+cmd_objs    = $(if $(wildcard cmd/$(1).c),$(BUILD)/cmd/$(1).o,\
+              $(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$(wildcard cmd/$(patsubst aistack-%,%,$(1))/*.c)))
+CMD_HDRS    = $(wildcard cmd/*/*.h)
+# The pure rooms of commands (no I/O, no command's struct): tests/unit
+# links them beside lib/ (README, "The tree").
+UNIT_CMD    = proxy/logline
+UNIT_CMD_OBJS = $(addprefix $(BUILD)/cmd/,$(addsuffix .o,$(UNIT_CMD)))
 BINS        = $(addprefix $(BUILD)/bin/,$(COMMANDS))
 MANPAGES    = $(wildcard man/*.[1-8])
 
@@ -88,12 +100,13 @@ all: $(BINS)
 $(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
-$(BUILD)/cmd/%.o: cmd/%.c $(wildcard lib/*.h) | $(BUILD)/cmd
+$(BUILD)/cmd/%.o: cmd/%.c $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/cmd
+	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $(BUILD)/cmd/%.o $$(call objs_of,$$(cmd_$$*)) | $(BUILD)/bin
+$(BUILD)/bin/%: $$(call cmd_objs,$$*) $$(call objs_of,$$(cmd_$$*)) | $(BUILD)/bin
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(pkg_$*)) -lm
 
 $(BUILD)/lib $(BUILD)/cmd $(BUILD)/bin $(BUILD)/tests:
@@ -103,10 +116,10 @@ $(BUILD)/lib $(BUILD)/cmd $(BUILD)/bin $(BUILD)/tests:
 UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(UNIT_SRCS))
 
-$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard lib/*.h) | $(BUILD)/tests
-	$(call say,CC,$<)$(CC) $(AS_CFLAGS) -Wno-missing-prototypes $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
+$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/tests
+	$(call say,CC,$<)$(CC) $(AS_CFLAGS) -Icmd -Wno-missing-prototypes $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
-$(BUILD)/bin/unit-tests: $(BUILD)/tests/unit.o $(UNIT_OBJS) $(call objs_of,$(LIB_ALL)) | $(BUILD)/bin
+$(BUILD)/bin/unit-tests: $(BUILD)/tests/unit.o $(UNIT_OBJS) $(UNIT_CMD_OBJS) $(call objs_of,$(LIB_ALL)) | $(BUILD)/bin
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(PKG_ALL)) -lm -lpthread
 
 # --- proof: fuzzing, fault injection, analysers (fuzz/README.md) ------------

@@ -189,8 +189,19 @@ boot_id_read(char id[BREAKER_BOOT_ID_SIZE])
 		id[0] = '\0';
 }
 
-void
-breaker_clock_now(struct breaker_clock *now)
+/* See breaker_cache_enable. */
+struct breaker_cache {
+	pthread_mutex_t mu;
+	int fd;				/* the file d was read from, -1 none */
+	struct stat st;			/* its identity when read */
+	uint64_t checked_us;		/* when last found current, 0 never */
+	struct breaker_data d;
+	char boot_id[BREAKER_BOOT_ID_SIZE];	/* read once, at enable */
+};
+
+/* The clocks without the boot id. */
+static void
+clock_times(struct breaker_clock *now)
 {
 	struct timespec ts;
 
@@ -199,6 +210,12 @@ breaker_clock_now(struct breaker_clock *now)
 	now->boot_ms = (uint64_t)ts.tv_sec * 1000 +
 	    (uint64_t)ts.tv_nsec / 1000000;
 	now->wall = (int64_t)time(NULL);
+}
+
+void
+breaker_clock_now(struct breaker_clock *now)
+{
+	clock_times(now);
 	boot_id_read(now->boot_id);
 }
 
@@ -207,7 +224,12 @@ clock_read(const struct breaker *b, struct breaker_clock *now)
 {
 	if (b->clock != NULL)
 		b->clock(now);
-	else
+	else if (b->cache != NULL) {
+		/* the boot id cannot change while the process runs: read
+		 * once, by breaker_cache_enable */
+		clock_times(now);
+		memcpy(now->boot_id, b->cache->boot_id, sizeof(now->boot_id));
+	} else
 		breaker_clock_now(now);
 }
 
@@ -509,14 +531,6 @@ state_path(const struct breaker *b, char *buf, size_t n)
  */
 #define CACHE_TRUST_US	1000
 
-/* See breaker_cache_enable. */
-struct breaker_cache {
-	pthread_mutex_t mu;
-	int fd;				/* the file d was read from, -1 none */
-	struct stat st;			/* its identity when read */
-	uint64_t checked_us;		/* when last found current, 0 never */
-	struct breaker_data d;
-};
 
 static int
 same_file(const struct stat *a, const struct stat *b)
@@ -877,6 +891,7 @@ breaker_cache_enable(struct breaker *b, struct error *e)
 		return error_errno(e, EXIT_SOFTWARE, "breaker %s", b->name);
 	pthread_mutex_init(&c->mu, NULL);
 	c->fd = -1;
+	boot_id_read(c->boot_id);
 	b->cache = c;
 	state_path(b, path, sizeof(path));
 	/*

@@ -216,7 +216,10 @@ int breaker_init(struct breaker *b, const char *name,
  * change made by another process is seen up to 1 ms late; under the
  * lock, and after this process writes, the file is always checked.  A
  * breaker without a file gets one (its closed state) so that there is a
- * file to hold.  The handle may then be used by several threads at once.
+ * file to hold.  The boot id is read once, here (it cannot change while
+ * the process runs), and the handle's clock (when it has none of its
+ * own) reads only the clocks.  The handle may then be used by several
+ * threads at once.
  * Without it, every call reads the file (one-shot commands).
  */
 int breaker_cache_enable(struct breaker *b, struct error *e);

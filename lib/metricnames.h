@@ -192,21 +192,30 @@
 
 /* counter {route, code} */
 #define MN_PROXY_REQUESTS	"aistack_proxy_requests_total"
+#define MH_PROXY_REQUESTS	"Requests answered by the proxy, by route and status code."
 /* counter */
 #define MN_PROXY_RATE_LIMITED	"aistack_proxy_rate_limited_total"
+#define MH_PROXY_RATE_LIMITED	"Requests refused with 429."
 /* gauge */
 #define MN_PROXY_CLIENTS	"aistack_proxy_ratelimit_clients"
+#define MH_PROXY_CLIENTS	"Client buckets in the rate limit table."
 /* gauge */
 #define MN_PROXY_MAX_CLIENTS	"aistack_proxy_ratelimit_max_clients"
+#define MH_PROXY_MAX_CLIENTS	"Size of the rate limit table."
 /* gauge */
 #define MN_PROXY_RL_MEMORY	"aistack_proxy_ratelimit_memory_bytes"
+#define MH_PROXY_RL_MEMORY	"Memory allocated for the rate limit table."
 /* counter {refilled="yes|no"} */
 #define MN_PROXY_EVICTIONS	"aistack_proxy_ratelimit_evictions_total"
+#define MH_PROXY_EVICTIONS	"Buckets evicted from the full table, by whether they had refilled."
 /* gauge */
 #define MN_PROXY_CONNECTIONS	"aistack_proxy_connections"
+#define MH_PROXY_CONNECTIONS	"Open client connections."
 /* counter {upstream, outcome} */
 #define MN_PROXY_UPSTREAM	"aistack_proxy_upstream_requests_total"
+#define MH_PROXY_UPSTREAM	"Upstream calls by outcome."
 /* histogram {upstream} */
 #define MN_PROXY_UPSTREAM_TIME	"aistack_proxy_upstream_duration_seconds"
+#define MH_PROXY_UPSTREAM_TIME	"Upstream call latency."
 
 #endif

@@ -115,7 +115,7 @@ route_match(const struct route_upstream *up, size_t nup, const char *method,
 	size_t pathlen, namelen, restlen, i, j;
 
 	memset(r, 0, sizeof(*r));
-	r->label = "other";
+	r->label = ROUTE_LABEL_OTHER;
 	if (len > max_len)
 		return refuse(r, ROUTE_TOO_LONG);
 	if (!route_target_safe(target, len))
@@ -130,7 +130,7 @@ route_match(const struct route_upstream *up, size_t nup, const char *method,
 
 	if (pathlen >= 5 && memcmp(target, "/api/", 5) == 0) {
 		r->auth = 1;
-		r->label = "api";
+		r->label = ROUTE_LABEL_API;
 		if (!is_path(target, pathlen, "/api/stats"))
 			return refuse(r, ROUTE_NOT_FOUND);
 		r->kind = ROUTE_STATS;
@@ -138,7 +138,7 @@ route_match(const struct route_upstream *up, size_t nup, const char *method,
 	}
 	if (pathlen >= 10 && memcmp(target, "/upstream/", 10) == 0) {
 		r->auth = 1;
-		r->label = "upstream";
+		r->label = ROUTE_LABEL_UPSTREAM;
 		name = target + 10;
 		rest = memchr(name, '/', pathlen - 10);
 		namelen = rest != NULL ? (size_t)(rest - name) : pathlen - 10;
@@ -164,28 +164,28 @@ route_match(const struct route_upstream *up, size_t nup, const char *method,
 	}
 	if (is_path(target, pathlen, "/upstream")) {
 		r->auth = 1;
-		r->label = "upstream";
+		r->label = ROUTE_LABEL_UPSTREAM;
 		return refuse(r, ROUTE_UNKNOWN_UPSTREAM);
 	}
 	if (is_path(target, pathlen, "/health")) {
-		r->label = "health";
+		r->label = ROUTE_LABEL_HEALTH;
 		r->kind = ROUTE_HEALTH;
 		return 0;
 	}
 	if (is_path(target, pathlen, "/metrics")) {
-		r->label = "metrics";
+		r->label = ROUTE_LABEL_METRICS;
 		r->kind = ROUTE_METRICS;
 		return 0;
 	}
 	if (is_path(target, pathlen, "/")) {
-		r->label = "dashboard";
+		r->label = ROUTE_LABEL_DASHBOARD;
 		r->kind = ROUTE_DASHBOARD;
 		r->file = "index.html";
 		r->filelen = strlen(r->file);
 		return 0;
 	}
 	if (file_name_ok(target + 1, pathlen - 1)) {
-		r->label = "dashboard";
+		r->label = ROUTE_LABEL_DASHBOARD;
 		r->kind = ROUTE_DASHBOARD;
 		r->file = target + 1;
 		r->filelen = pathlen - 1;
@@ -237,4 +237,19 @@ route_refusal_name(enum route_refusal f)
 		return "not found";
 	}
 	return "refused";
+}
+
+const char *
+route_label_name(enum route_label l)
+{
+	static const char *const names[ROUTE_LABEL_N] = {
+		[ROUTE_LABEL_DASHBOARD] = "dashboard",
+		[ROUTE_LABEL_HEALTH] = "health",
+		[ROUTE_LABEL_METRICS] = "metrics",
+		[ROUTE_LABEL_API] = "api",
+		[ROUTE_LABEL_UPSTREAM] = "upstream",
+		[ROUTE_LABEL_OTHER] = "other",
+	};
+
+	return (unsigned)l < ROUTE_LABEL_N ? names[l] : "other";
 }

@@ -36,6 +36,18 @@ enum route_kind {
 	ROUTE_UPSTREAM		/* upstream, target */
 };
 
+/* What a request is counted as in the proxy's metrics and access log;
+ * route_label_name gives each its label value. */
+enum route_label {
+	ROUTE_LABEL_DASHBOARD,
+	ROUTE_LABEL_HEALTH,
+	ROUTE_LABEL_METRICS,
+	ROUTE_LABEL_API,
+	ROUTE_LABEL_UPSTREAM,
+	ROUTE_LABEL_OTHER,
+	ROUTE_LABEL_N
+};
+
 enum route_refusal {
 	ROUTE_OK = 0,
 	ROUTE_TOO_LONG,		/* 414 */
@@ -59,8 +71,7 @@ struct route {
 	int status;		/* the refusal's HTTP status, 0 when routed */
 	int auth;		/* under /api/ or /upstream/: needs the token */
 	int head;		/* the method is HEAD */
-	const char *label;	/* for metrics: dashboard, health, metrics,
-				 * api, upstream or other (static) */
+	enum route_label label;	/* for metrics and the access log */
 	const char *file;	/* ROUTE_DASHBOARD: not NUL-terminated */
 	size_t filelen;
 	size_t upstream;	/* ROUTE_UPSTREAM: index into the table */
@@ -88,6 +99,10 @@ int route_target_safe(const char *p, size_t n);
  * on its own length, never on where it differs from the token.
  */
 int route_bearer_ok(const char *authz, const char *token, size_t toklen);
+
+/* "dashboard", "health", "metrics", "api", "upstream" or "other" (static);
+ * "other" for a value out of range. */
+const char *route_label_name(enum route_label l);
 
 /* The reason phrase of a refusal, for messages ("dot segment"...). */
 const char *route_refusal_name(enum route_refusal f);

@@ -43,8 +43,13 @@ staged_units() {
 }
 
 @test "every command, man page and completion is installed" {
-	for src in "$TESTS_DIR"/../cmd/aistack-*.c; do
-		cmd=$(basename "$src" .c)
+	# a command is cmd/aistack-NAME.c or the folder cmd/NAME/
+	for src in "$TESTS_DIR"/../cmd/aistack-*.c "$TESTS_DIR"/../cmd/*/; do
+		[ -e "$src" ] || continue
+		case $src in
+		*.c) cmd=$(basename "$src" .c) ;;
+		*) cmd=aistack-$(basename "$src") ;;
+		esac
 		[ -x "$DEST/opt/aistack/bin/$cmd" ]
 		[ -f "$DEST/opt/aistack/share/man/man1/$cmd.1" ]
 		[ -f "$DEST/opt/aistack/share/bash-completion/completions/$cmd" ]
