@@ -211,15 +211,6 @@ uint64_t follow_lines(const struct follow *f);
 int follow_chain_name(const char *base, const char *name, int *gz);
 
 /*
- * For aistack-rotate: how many bytes of the rotated copy at copy (plain
- * or .gz) of the plain file at path the followers of that file, in any
- * stream of the state directory's streams, have not read.  0 when every
- * follower has finished it (or there is none), -1 on error.
- */
-int follow_copy_unread(const char *streamsdir, const char *path,
-    const char *copy, uint64_t *unread, struct error *e);
-
-/*
  * Ask follow_stop_requested to say yes after SIGINT or SIGTERM (handlers
  * installed without SA_RESTART, so waits end at once).
  */
