@@ -321,9 +321,11 @@ sigs_load(struct keystore *ks, struct error *e)
 }
 
 /*
- * Make the set's values v durable in the header: the older slot gets
- * them, then the whole file is synced (the slots first, as msync writes
- * every dirty page before it returns).
+ * Make the set's values v durable in the header: the slots the keys went
+ * into are synced first (msync writes only the dirty pages), then the
+ * older header slot gets v and the header page is synced.  So a header
+ * on disk never describes keys that are not: only the next record of
+ * the journal ever needs replaying.
  */
 static int
 header_commit(struct keystore *ks, const unsigned char *v, struct error *e)
@@ -331,10 +333,12 @@ header_commit(struct keystore *ks, const unsigned char *v, struct error *e)
 	const unsigned char *cur = header_values(ks->map, ks->gen);
 	unsigned char *slot = ks->map + SLOT0;
 
+	if (msync(ks->map + HDR, ks->maplen - HDR, MS_SYNC) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", ks->path);
 	if (cur == slot)
 		slot += SLOT_LEN;
 	memcpy(slot, v, S_LEN);
-	if (msync(ks->map, ks->maplen, MS_SYNC) == -1)
+	if (msync(ks->map, HDR, MS_SYNC) == -1)
 		return error_errno(e, EXIT_IOERR, "%s", ks->path);
 	return 0;
 }
@@ -355,26 +359,53 @@ table_put(struct keystore *ks, const unsigned char *d, size_t n,
 
 /*
  * Replay the journal's record when it is complete, of this table's
- * generation, and of the sequence committed or the next one: its keys
- * go into the table (again, harmlessly) and its values into the header.
+ * generation and of the next sequence (a commit that a crash cut short
+ * after its commit point): its keys go into the table (some perhaps
+ * again, harmlessly) and its values into the header.
  */
 static int
 journal_replay(struct keystore *ks, struct error *e)
 {
 	const unsigned char *p, *v;
-	unsigned char sum[J_SUM];
-	char *data;
+	unsigned char sum[J_SUM], head[J_HEAD];
+	char *data = NULL;
 	size_t len;
 	uint64_t n, sigstart, seq, size, sigbytes;
+	struct stat st;
+	ssize_t got;
+	int fd;
 
-	if (read_file(ks->journal, JOURNAL_MAX, &data, &len) == -1) {
-		if (errno == ENOENT || errno == EFBIG)
+	/* the record's head first: the file may be longer than the record */
+	if ((fd = open(ks->journal, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
 			return 0;
 		return error_errno(e, EXIT_IOERR, "%s", ks->journal);
 	}
+	if (fstat(fd, &st) == -1 || (got = pread_full(fd, head, J_HEAD, 0)) ==
+	    -1) {
+		close(fd);
+		return error_errno(e, EXIT_IOERR, "%s", ks->journal);
+	}
+	if (got < J_HEAD || memcmp(head, J_MAGIC, 4) != 0) {
+		close(fd);
+		return 0;
+	}
+	v = head + J_VALUES;
+	n = get32(head + J_N);
+	sigstart = get64(head + J_SIGSTART);
+	size = J_HEAD + n * DIGEST_BYTES + J_SUM;
+	if (get64(v + S_NSIGS) >= sigstart)
+		size += (get64(v + S_NSIGS) - sigstart) * MINHASH_SIG;
+	if (size > (uint64_t)st.st_size || size > JOURNAL_MAX ||
+	    (data = malloc((size_t)size)) == NULL ||
+	    pread_full(fd, data, (size_t)size, 0) != (ssize_t)size) {
+		free(data);
+		close(fd);
+		return 0;	/* torn or unreadable: not a commit */
+	}
+	close(fd);
+	len = (size_t)size;
 	p = (const unsigned char *)data;
-	if (len < J_HEAD + J_SUM || memcmp(p, J_MAGIC, 4) != 0)
-		goto ignore;
 	v = p + J_VALUES;
 	n = get32(p + J_N);
 	sigstart = get64(p + J_SIGSTART);
@@ -387,7 +418,7 @@ journal_replay(struct keystore *ks, struct error *e)
 	size = J_HEAD + n * DIGEST_BYTES + sigbytes + J_SUM;
 	if (size > len || sum16(p, (size_t)size - J_SUM, NULL, 0, sum) == -1 ||
 	    memcmp(sum, p + size - J_SUM, J_SUM) != 0 ||
-	    !values_valid(v, ks->gen) || (seq != ks->seq && seq != ks->seq + 1))
+	    !values_valid(v, ks->gen) || seq != ks->seq + 1)
 		goto ignore;
 	if (values_check(ks->journal, v, ks->set.cap, e) == -1 ||
 	    table_put(ks, p + J_HEAD, (size_t)n, e) == -1 ||
@@ -424,6 +455,8 @@ map_table(struct keystore *ks, int fd, const unsigned char *h, uint64_t size,
 	if ((uint64_t)st.st_size != size)
 		return error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
 		    "(truncated while opened)", ks->path);
+	/* lookups are random: no read-ahead around them */
+	madvise(ks->map, ks->maplen, MADV_RANDOM);
 	digestset_attach(&ks->set, ks->map + HDR, get64(h + F_CAP), 0, 0);
 	ks->gen = get64(h + F_GEN);
 	return 0;
@@ -823,6 +856,7 @@ journal_commit(struct keystore *ks, uint64_t count, struct error *e)
 	unsigned char head[J_HEAD], sum[J_SUM];
 	uint64_t nsigs = ks->nsigs + ks->pendsig.len / MINHASH_SIG;
 	int created = 0, has_zero = ks->set.has_zero;
+	struct stat jst;
 
 	if (ks->npend > 0 && digestset_has(&ks->pend,
 	    (const unsigned char *)"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"))
@@ -856,8 +890,12 @@ journal_commit(struct keystore *ks, uint64_t count, struct error *e)
 			    "%s", ks->journal);
 		}
 	}
-	/* the commit point: the record complete on disk */
+	/* the commit point: the record complete on disk (a file left long
+	 * by a large record is cut back, in the same sync) */
 	if (pwrite_all(ks->fd_journal, b.data, b.len, 0) == -1 ||
+	    (fstat(ks->fd_journal, &jst) == 0 && jst.st_size > (off_t)b.len &&
+	    jst.st_size > (1 << 20) &&
+	    ftruncate(ks->fd_journal, (off_t)b.len) == -1) ||
 	    datasync(ks->fd_journal) == -1) {
 		buf_release(&b);
 		return error_errno(e, error_code_for_errno(errno), "%s",

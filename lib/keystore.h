@@ -19,11 +19,12 @@
  * Keys added by a run are kept in memory (RSS grows with the batch, not
  * with the set) until keystore_save commits them: it writes a journal
  * record (sequence n+1, the keys, the new values) with one write and
- * fdatasync, puts the keys into the mapped table, writes the new values
- * into the older header slot and msyncs the file.  Opening replays a
- * complete journal record of sequence n or n+1 (idempotent), so a kill
- * -9 or a power cut at any instant leaves the last committed state or
- * the one before it, never a mix.  When the table would be more than
+ * fdatasync (the commit point), puts the keys into the mapped table and
+ * msyncs it, then writes the new values into the older header slot and
+ * msyncs the header.  Opening replays a complete journal record of the
+ * next sequence, n+1 (idempotent), so a kill -9 or a power cut at any
+ * instant leaves the last committed state, or the one before it when
+ * the commit point was not reached, never a mix.  When the table would be more than
  * three quarters full, saving writes a table of twice the capacity to
  * the temporary name, syncs it and renames it over (amortised: the
  * capacity doubles).  A run touches only the pages of the keys it looks
