@@ -457,6 +457,7 @@ map_table(struct keystore *ks, int fd, const unsigned char *h, uint64_t size,
 		    "(truncated while opened)", ks->path);
 	/* lookups are random: no read-ahead around them */
 	madvise(ks->map, ks->maplen, MADV_RANDOM);
+	madvise(ks->map, ks->maplen, MADV_NOHUGEPAGE);
 	digestset_attach(&ks->set, ks->map + HDR, get64(h + F_CAP), 0, 0);
 	ks->gen = get64(h + F_GEN);
 	return 0;
