@@ -41,6 +41,7 @@
 #include "stream.h"
 
 #define DEFAULT_BATCH		100
+#define DEFAULT_MAX_BYTES	((uint64_t)16 << 20)	/* run --max-batch-bytes */
 #define LINGER_MS		1000	/* run -f: wait to fill a batch */
 #define POLL_MIN_MS		10
 #define POLL_MAX_MS		200
@@ -57,6 +58,8 @@ struct checkpoint_opts {
 	uint64_t max;			/* read -n: 0 for every record */
 	uint64_t batch;			/* run -n */
 	int batch_given;
+	uint64_t max_batch;		/* run --max-batch: 0, no growth */
+	uint64_t max_bytes;		/* run --max-batch-bytes */
 	int follow;
 	uint64_t timeout_ms;		/* read -f --timeout: 0 for none */
 	int from_end;
@@ -81,6 +84,7 @@ struct work {
 	uint64_t records0;		/* st.records when the run began */
 	uint64_t batches;		/* batches committed in this run */
 	uint64_t failed;		/* batches failed in this run */
+	uint64_t cur;			/* run: records of the next batch */
 	uint64_t metrics_at;
 	int has_deferred;		/* run: an error after a last batch */
 	struct error deferred;
@@ -93,7 +97,8 @@ static volatile sig_atomic_t stopping;
 static const char usage_text[] =
 "usage: aistack-checkpoint read [-v] [-n MAX] [-f] [--timeout DUR] [--from start|end] CONSUMER STREAM\n"
 "       aistack-checkpoint commit [-v] CONSUMER STREAM\n"
-"       aistack-checkpoint run [-v] [-n BATCH] [-f] [--from start|end] CONSUMER STREAM -- COMMAND [ARG...]\n"
+"       aistack-checkpoint run [-v] [-n BATCH] [--max-batch N] [--max-batch-bytes SIZE]\n"
+"                              [-f] [--from start|end] CONSUMER STREAM -- COMMAND [ARG...]\n"
 "       aistack-checkpoint seek [-v] CONSUMER STREAM --start | --end | --offset N\n"
 "       aistack-checkpoint status [--json] [STREAM...]\n"
 "       aistack-checkpoint remove [-v] CONSUMER STREAM\n"
@@ -112,6 +117,9 @@ static const char help_text[] =
 "  remove   forget a consumer\n"
 "\n"
 "  -n MAX|BATCH          read: at most MAX records; run: records a batch (100)\n"
+"      --max-batch N     run: while batches come full, double them up to N records\n"
+"      --max-batch-bytes SIZE\n"
+"                        run: and stop a growing batch at SIZE bytes (16M)\n"
 "  -f                    follow: wait for more records at the head\n"
 "      --timeout DUR     read -f: stop waiting after DUR\n"
 "      --from start|end  where a new consumer starts (default start)\n"
@@ -489,7 +497,8 @@ out:
 /* --- run ------------------------------------------------------------------ */
 
 /*
- * Collect the next batch: up to o->batch whole records.  Returns 1 with
+ * Collect the next batch: up to w->cur whole records (and, while batches
+ * grow, no more records once it holds --max-batch-bytes).  Returns 1 with
  * the batch in *data, *len and *n (borrowed until the next call), 0 when there
  * is nothing to do (no record and no -f, or a stop was asked), or minus
  * the exit status on error (reported).  Records before an error form a
@@ -513,9 +522,10 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 		if (stopping)
 			return 0;
 		memset(&e, 0, sizeof(e));
-		rc = reader_next(r, (size_t)o->batch - *n, &d, &l, &k, &e);
+		rc = reader_next(r, (size_t)w->cur - *n, &d, &l, &k, &e);
 		if (rc == 1) {
-			if (*n == 0 && k == o->batch) {
+			if (*n == 0 && (k == w->cur || (w->cur > o->batch &&
+			    l >= o->max_bytes))) {
 				*data = d;	/* the whole batch: no copy */
 				*len = l;
 				*n = k;
@@ -528,7 +538,8 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 			}
 			*n += k;
 			nap = POLL_MIN_MS;
-			if (*n == o->batch)
+			if (*n == w->cur || (w->cur > o->batch &&
+			    b->len >= o->max_bytes))
 				break;
 			continue;
 		}
@@ -658,6 +669,7 @@ cmd_run(const struct checkpoint_opts *o)
 		goto out;
 	setenv("AISTACK_STREAM", o->stream, 1);
 	setenv("AISTACK_CONSUMER", o->consumer, 1);
+	w.cur = o->batch;
 	catch_stop_signals();
 	for (;;) {
 		if ((rc = next_batch(&w, r, &b, &data, &len, &n)) < 0) {
@@ -683,6 +695,13 @@ cmd_run(const struct checkpoint_opts *o)
 		}
 		w.st.committed = w.st.pending = start + len;
 		w.st.records += n;
+		/* a full batch: the backlog is larger; the next one doubles
+		 * (up to --max-batch); otherwise back to -n */
+		if (n >= w.cur && w.cur < o->max_batch)
+			w.cur = w.cur * 2 < o->max_batch ? w.cur * 2 :
+			    o->max_batch;
+		else if (n < w.cur)
+			w.cur = o->batch;
 		if (work_save(&w, &e) == -1) {
 			status = error_report(&e);
 			break;
@@ -1022,8 +1041,8 @@ cmd_status(const struct checkpoint_opts *o)
 /* --- options -------------------------------------------------------------- */
 
 enum {
-	OPT_END = 256, OPT_FROM, OPT_JSON, OPT_OFFSET, OPT_START, OPT_TIMEOUT,
-	OPT_VERSION
+	OPT_END = 256, OPT_FROM, OPT_JSON, OPT_MAX_BATCH, OPT_MAX_BYTES,
+	OPT_OFFSET, OPT_START, OPT_TIMEOUT, OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -1031,6 +1050,8 @@ static const struct option longopts[] = {
 	{ "from",	required_argument,	NULL, OPT_FROM },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "json",	no_argument,		NULL, OPT_JSON },
+	{ "max-batch",	required_argument,	NULL, OPT_MAX_BATCH },
+	{ "max-batch-bytes", required_argument,	NULL, OPT_MAX_BYTES },
 	{ "offset",	required_argument,	NULL, OPT_OFFSET },
 	{ "start",	no_argument,		NULL, OPT_START },
 	{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
@@ -1065,6 +1086,9 @@ long_allowed(enum verb v, int opt)
 		return v == VERB_READ || v == VERB_RUN;
 	case OPT_JSON:
 		return v == VERB_STATUS;
+	case OPT_MAX_BATCH:
+	case OPT_MAX_BYTES:
+		return v == VERB_RUN;
 	case OPT_TIMEOUT:
 		return v == VERB_READ;
 	default:
@@ -1186,6 +1210,19 @@ parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_MAX_BATCH:
+			if (parse_u64(optarg, &v) == -1 || v == 0 ||
+			    v > SIZE_MAX / 2)
+				return usage_error(usage_text, "--max-batch: invalid "
+				    "value \"%s\"", optarg);
+			o->max_batch = v;
+			break;
+		case OPT_MAX_BYTES:
+			if (parse_size(optarg, &v) == -1 || v == 0)
+				return usage_error(usage_text, "--max-batch-bytes: "
+				    "invalid size \"%s\"", optarg);
+			o->max_bytes = v;
+			break;
 		case OPT_TIMEOUT:
 			if (parse_duration_ms(optarg, &o->timeout_ms) == -1 ||
 			    o->timeout_ms == 0)
@@ -1252,6 +1289,7 @@ main(int argc, char **argv)
 	progname = "aistack-checkpoint";
 	memset(&o, 0, sizeof(o));
 	o.batch = DEFAULT_BATCH;
+	o.max_bytes = DEFAULT_MAX_BYTES;
 	if (argc < 2)
 		return usage_error(usage_text, "missing command");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {

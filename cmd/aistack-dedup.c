@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include "keypath.h"
 #include "keystore.h"
 #include "lock.h"
+#include "metricnames.h"
 #include "metrics.h"
 #include "minhash.h"
 #include "reader.h"
@@ -47,6 +49,7 @@
 #define MAX_THREADS	8
 #define MIN_PARALLEL	(256 * 1024)	/* bytes of a batch worth a thread */
 #define KEYDEF_VERSION	1
+#define CATCHUP_SAVE	(1 << 20)	/* keys of a catch-up saved at once */
 
 enum on_bad { BAD_FAIL, BAD_DUPS, BAD_PASS };
 
@@ -361,7 +364,7 @@ out_put(struct out *o, const char *p, size_t n, struct error *e)
 static int
 is_dup(struct dedup *dd, const unsigned char *d)
 {
-	if (dd->have_store && digestset_has(&dd->ks.set, d))
+	if (dd->have_store && keystore_has(&dd->ks, d))
 		return 1;
 	return dd->use_run && digestset_has(&dd->run, d);
 }
@@ -432,7 +435,7 @@ decide_batch(struct dedup *dd, const char *text, struct line *v, size_t n,
 
 		if (i + 8 < n && v[i + 8].status == L_OK) {
 			if (dd->have_store)
-				digestset_prefetch(&dd->ks.set, v[i + 8].d);
+				keystore_prefetch(&dd->ks, v[i + 8].d);
 			if (dd->use_run)
 				digestset_prefetch(&dd->run, v[i + 8].d);
 		}
@@ -512,7 +515,7 @@ process_text(struct dedup *dd, const char *text, size_t len, int index,
 			if (l->status != L_OK)
 				continue;	/* not a record: never a key */
 			dd->n.caught_up++;
-			if (digestset_has(&dd->ks.set, l->d))
+			if (keystore_has(&dd->ks, l->d))
 				continue;
 			if (dd->sigs != NULL)
 				sig = dd->sigs + i * MINHASH_SIG;
@@ -614,6 +617,41 @@ fail:
 
 /* --- state and index ----------------------------------------------------- */
 
+/*
+ * A key set file truncated by another process while it is mapped: the
+ * next access raises SIGBUS.  Say so and exit 74; the run's output is
+ * not committed (an index is rebuilt by the next run, which finds the
+ * size wrong; a state is reported as damaged).  The message is made
+ * before the handler is installed: the one global of this file, as a
+ * signal handler has no other way to it.
+ */
+static char sigbus_msg[PATH_MAX + 160];
+
+static void
+on_sigbus(int sig)
+{
+	ssize_t w;
+
+	(void)sig;
+	w = write(STDERR_FILENO, sigbus_msg, strlen(sigbus_msg));
+	(void)w;
+	_exit(EXIT_IOERR);
+}
+
+static void
+sigbus_install(const char *path)
+{
+	struct sigaction sa;
+
+	snprintf(sigbus_msg, sizeof(sigbus_msg), "aistack-dedup: %s: the key "
+	    "set file changed size while in use (SIGBUS); nothing of this "
+	    "run was saved\n", path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
 /* Take the lock of a key set file: DIR/.BASE.lock, waiting for it. */
 static int
 store_lock(struct dedup *dd, const char *path, struct error *e)
@@ -626,6 +664,7 @@ store_lock(struct dedup *dd, const char *path, struct error *e)
 	snprintf(lp, sizeof(lp), "%s/.%s.lock", dir, path_basename(path));
 	if ((dd->lockfd = lock_open(lp)) == -1)
 		return error_errno(e, error_code_for_errno(errno), "%s", lp);
+	sigbus_install(path);
 	if (lock_take(dd->lockfd, LOCK_KIND_FCNTL, 1, 0) == 0)
 		return 0;
 	if (dd->o->verbose)
@@ -758,6 +797,13 @@ catch_up(struct dedup *dd, struct error *e)
 			return -1;
 		}
 		dd->ks.mark = reader_offset(r);
+		/* a long catch-up (a rebuild) is saved as it goes, so that
+		 * memory stays bounded and the work is kept */
+		if (dd->ks.npend >= CATCHUP_SAVE &&
+		    keystore_save(&dd->ks, e) == -1) {
+			reader_free(r);
+			return -1;
+		}
 	}
 	reader_free(r);
 	if (rc == -1)
@@ -816,11 +862,14 @@ open_index(struct dedup *dd, struct error *e)
 	if (o->verbose)
 		warnmsg("%s: index holds %llu keys up to offset %llu (%llu "
 		    "records read)", dd->label,
-		    (unsigned long long)dd->ks.set.count,
+		    (unsigned long long)keystore_count(&dd->ks),
 		    (unsigned long long)dd->ks.mark,
 		    (unsigned long long)dd->n.caught_up);
-	/* keep the work even if this run fails later */
-	return keystore_save(&dd->ks, e);
+	/* a rebuild or a long catch-up is kept even if this run fails
+	 * later; a short one is saved with the run's counts at its end */
+	if (dd->ks.rewrite || dd->ks.npend >= CATCHUP_SAVE / 16)
+		return keystore_save(&dd->ks, e);
+	return 0;
 }
 
 /* --- statistics and metrics ---------------------------------------------- */
@@ -841,7 +890,7 @@ write_stats(struct dedup *dd, struct error *e)
 	    (unsigned long long)n->empty);
 	if (dd->have_store)
 		buf_printf(&b, ",\"state_keys\":%llu",
-		    (unsigned long long)dd->ks.set.count);
+		    (unsigned long long)keystore_count(&dd->ks));
 	if (dd->o->against != NULL)
 		buf_printf(&b, ",\"caught_up\":%llu,\"index_offset\":%llu",
 		    (unsigned long long)n->caught_up,
@@ -855,16 +904,18 @@ write_stats(struct dedup *dd, struct error *e)
 	return rc;
 }
 
+/*
+ * What this run did, as gauges (the cumulative counts are the state's,
+ * read by lib/stateview.h), and when a run last ended cleanly.
+ */
 static void
-write_metrics(struct dedup *dd)
+write_metrics(struct dedup *dd, int ok)
 {
 	struct metrics m = METRICS_INIT;
-	const char *s = path_basename(dd->label), *f =
-	    "aistack_dedup_records_total";
+	const char *s = path_basename(dd->label), *f = MN_DEDUP_LAST_RECORDS;
 	struct error e;
 
-	metrics_family(&m, f, "counter", "Input records by result in the "
-	    "last run.");
+	metrics_family(&m, f, "gauge", MH_DEDUP_LAST_RECORDS);
 	metrics_sample(&m, f, (double)dd->n.unique, "state", s, "result",
 	    "unique", NULL);
 	metrics_sample(&m, f, (double)(dd->n.duplicates - dd->n.near), "state",
@@ -873,13 +924,23 @@ write_metrics(struct dedup *dd)
 	    "near_duplicate", NULL);
 	metrics_sample(&m, f, (double)dd->n.bad, "state", s, "result", "bad",
 	    NULL);
-	metrics_family(&m, "aistack_dedup_keys", "gauge",
-	    "Keys in the state or index.");
-	metrics_sample(&m, "aistack_dedup_keys", (double)dd->ks.set.count,
-	    "state", s, NULL);
+	metrics_last_success(&m, "dedup", s, ok, MN_DEDUP_LAST_SUCCESS,
+	    MH_DEDUP_LAST_SUCCESS, "state", s, NULL);
 	if (metrics_write(&m, "dedup", s, &e) == -1)
 		warnmsg("%s", e.msg);
 	metrics_release(&m);
+}
+
+/* Add this run's counts to the state's and commit them (with -s, the
+ * run's keys too). */
+static int
+save_counts(struct dedup *dd, struct error *e)
+{
+	dd->ks.ctr.seen += dd->n.seen;
+	dd->ks.ctr.unique += dd->n.unique;
+	dd->ks.ctr.duplicates += dd->n.duplicates;
+	dd->ks.ctr.near += dd->n.near;
+	return keystore_save(&dd->ks, e);
 }
 
 /* --- the run ------------------------------------------------------------- */
@@ -947,7 +1008,7 @@ run(const struct dedup_opts *o)
 	}
 	if (filter_stdin(dd, &e) == -1)
 		status = error_report(&e);
-	else if (o->state != NULL && keystore_save(&dd->ks, &e) == -1)
+	else if (dd->have_store && save_counts(dd, &e) == -1)
 		status = error_report(&e);
 	if (o->verbose)
 		warnmsg("%llu records: %llu unique, %llu duplicates (%llu near), "
@@ -963,7 +1024,7 @@ run(const struct dedup_opts *o)
 			status = e.code;
 	}
 	if (dd->have_store)
-		write_metrics(dd);
+		write_metrics(dd, status == EXIT_OK);
 done:
 	if (dd->dupsout.fd != -1 && close(dd->dupsout.fd) == -1 &&
 	    status == EXIT_OK) {

@@ -3,8 +3,10 @@
 #
 #   1. (optional) ingest telemetry files given as arguments;
 #   2. hand the telemetry stream to the batch pipeline 100 events at a
-#      time; each batch is committed only when the whole pipeline
-#      succeeds:  extract (jq) | aistack-dedup -a dataset | aistack-ingest dataset
+#      time, batches doubling up to MAX_BATCH events (16 MiB) while they
+#      come full (a backlog); each batch is committed only when the whole
+#      pipeline succeeds:
+#        extract (jq) | aistack-dedup -a dataset | aistack-ingest dataset
 #   3. when AISTACK_PG_DSN is set, load the dataset into PostgreSQL behind
 #      the "postgres" breaker (a down database costs one refused call);
 #   4. rotate: seal, compress and expire what every consumer has read;
@@ -12,6 +14,7 @@
 #
 # Environment: AISTACK_STATE_DIR (see aistack(7)), TELEMETRY (stream,
 # default telemetry), DATASET (default dataset), BATCH (default 100),
+# MAX_BATCH (default 20000: what a crash may deliver again),
 # EXTRACT (jq program file, default extract.jq beside this script),
 # AISTACK_PG_DSN (postgres:// URI without password), PG_TABLE (default
 # aistack_dataset).  Any failure leaves its batch for the next run.
@@ -21,6 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TELEMETRY=${TELEMETRY:-telemetry}
 DATASET=${DATASET:-dataset}
 BATCH=${BATCH:-100}
+MAX_BATCH=${MAX_BATCH:-20000}
 EXTRACT=${EXTRACT:-$here/extract.jq}
 PG_TABLE=${PG_TABLE:-aistack_dataset}
 QUIET=${QUIET:-0}
@@ -32,7 +36,8 @@ fi
 
 # 2. telemetry -> dataset, exactly once per unique interaction
 # shellcheck disable=SC2016 # the batch's own shell expands these
-aistack-checkpoint run -n "$BATCH" learning "$TELEMETRY" -- \
+aistack-checkpoint run -n "$BATCH" --max-batch "$MAX_BATCH" \
+	learning "$TELEMETRY" -- \
 	bash -o pipefail -c '
 		jq -c -f "$EXTRACT" |
 		aistack-dedup -a "$DATASET" \

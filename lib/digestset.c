@@ -169,22 +169,67 @@ digestset_add(struct digestset *s, const unsigned char *d)
 int
 digestset_has(const struct digestset *s, const unsigned char *d)
 {
-	uint64_t mask = s->cap - 1, i;
+	uint64_t mask = s->cap - 1, i, n;
 
 	if (is_zero(d))
 		return s->has_zero;
-	for (i = home(s, d);; i = (i + 1) & mask) {
+	if (s->cap == 0)
+		return 0;
+	for (i = home(s, d), n = 0; n < s->cap; i = (i + 1) & mask, n++) {
 		const unsigned char *slot = s->slots + i * DIGEST_BYTES;
 		if (is_zero(slot))
 			return 0;
 		if (same(slot, d))
 			return 1;
 	}
+	return 0;
+}
+
+void
+digestset_attach(struct digestset *s, unsigned char *slots, uint64_t cap,
+    uint64_t count, int has_zero)
+{
+	memset(s, 0, sizeof(*s));
+	s->slots = slots;
+	s->cap = cap;
+	for (s->bits = 0; ((uint64_t)1 << s->bits) < cap; s->bits++)
+		;
+	s->count = count;
+	s->has_zero = has_zero;
+	s->attached = 1;
+}
+
+int
+digestset_put(struct digestset *s, const unsigned char *d)
+{
+	uint64_t mask = s->cap - 1, i, n;
+
+	if (is_zero(d)) {
+		if (s->has_zero)
+			return 0;
+		s->has_zero = 1;
+		s->count++;
+		return 1;
+	}
+	for (i = home(s, d), n = 0; n < s->cap; i = (i + 1) & mask, n++) {
+		unsigned char *slot = s->slots + i * DIGEST_BYTES;
+		if (is_zero(slot)) {
+			memcpy(slot, d, DIGEST_BYTES);
+			s->count++;
+			return 1;
+		}
+		if (same(slot, d))
+			return 0;
+	}
+	errno = ENOSPC;
+	return -1;
 }
 
 void
 digestset_prefetch(const struct digestset *s, const unsigned char *d)
 {
+	if (s->cap == 0)
+		return;
 	__builtin_prefetch(s->slots + home(s, d) * DIGEST_BYTES);
 }
 
@@ -199,7 +244,7 @@ digestset_release(struct digestset *s)
 {
 	if (s == NULL)
 		return;
-	if (s->map != NULL)
+	if (s->map != NULL && !s->attached)
 		munmap(s->map, s->maplen);
 	memset(s, 0, sizeof(*s));
 }

@@ -40,6 +40,7 @@ struct digestset {
 	uint64_t count;		/* members, the zero digest included */
 	unsigned bits;		/* log2(cap) */
 	int has_zero;
+	int attached;		/* the slots are a caller's (not unmapped) */
 };
 
 /* An empty set sized for about hint keys.  Returns 0 or -1 (ENOMEM). */
@@ -48,7 +49,24 @@ int digestset_init(struct digestset *s, uint64_t hint);
 /* Add d: 1 when it was new, 0 when already a member, -1 (ENOMEM). */
 int digestset_add(struct digestset *s, const unsigned char *d);
 
-/* 1 when d is a member, 0 otherwise. */
+/*
+ * Use slots[0..cap * DIGEST_BYTES) of a caller's mapping as the table (cap
+ * a power of two, count and has_zero as the caller stored them).  The set
+ * borrows the slots: digestset_release does not unmap them, and
+ * digestset_add must not be used (it would grow); digestset_put can.
+ */
+void digestset_attach(struct digestset *s, unsigned char *slots, uint64_t cap,
+    uint64_t count, int has_zero);
+
+/*
+ * Put d into the table without growing it: 1 when it was new (count
+ * grows), 0 when already a member, -1 (ENOSPC) when no empty slot was
+ * found in a whole turn of the table (full, or damaged).
+ */
+int digestset_put(struct digestset *s, const unsigned char *d);
+
+/* 1 when d is a member, 0 otherwise (also after a whole turn of a full
+ * or damaged table: lookups always end). */
 int digestset_has(const struct digestset *s, const unsigned char *d);
 
 /* Hint that d will be looked up soon (a cache prefetch). */

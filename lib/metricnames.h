@@ -141,10 +141,20 @@
 #define MH_BREAKER_LAST_SUCCESS	"When a call through the breaker last " \
 	"succeeded."
 
+/* --- aistack-dedup: one run (metrics/dedup-NAME.prom) -------------------- */
+
+/* gauge {state, result="unique|duplicate|near_duplicate|bad"} */
+#define MN_DEDUP_LAST_RECORDS	"aistack_dedup_last_run_records"
+#define MH_DEDUP_LAST_RECORDS	"Input records by result in the last run."
+/* gauge {state} */
+#define MN_DEDUP_LAST_SUCCESS	"aistack_dedup_last_success_timestamp_seconds"
+#define MH_DEDUP_LAST_SUCCESS	"When a run last ended without an error."
+
 /* --- dedup states and indexes -------------------------------------------- */
 
 /* counter {state, kind="state|index", result="unique|duplicate|
- * near_duplicate"}: kept by the dedup state or index */
+ * near_duplicate"}: kept in the header of the dedup state or index,
+ * added to under its lock by each run that ends cleanly */
 #define MN_DEDUP_RECORDS	"aistack_dedup_records_total"
 #define MH_DEDUP_RECORDS	"Records by result, counted by the dedup state."
 /* gauge {state, kind} */

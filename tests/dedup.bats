@@ -240,10 +240,30 @@ EOF
 	run aistack-dedup -s st -k '.["a"]' <<< '{"a":1}'
 	assert_success
 	assert_output ''
-	printf 'x' | dd of="$AISTACK_STATE_DIR/dedup/st" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	cp "$AISTACK_STATE_DIR/dedup/st" "$BATS_TEST_TMPDIR/good"
+	# the header's metadata altered
+	printf 'x' | dd of="$AISTACK_STATE_DIR/dedup/st" bs=1 seek=100 conv=notrunc 2>/dev/null
 	run aistack-dedup -s st -k .a <<< '{"a":1}'
 	assert_failure 65
-	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/st: corrupt key set file (checksum mismatch)"
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/st: corrupt key set file (bad header)"
+	# both slots of the header's values altered
+	cp "$BATS_TEST_TMPDIR/good" "$AISTACK_STATE_DIR/dedup/st"
+	printf 'x' | dd of="$AISTACK_STATE_DIR/dedup/st" bs=1 seek=3600 conv=notrunc 2>/dev/null
+	printf 'x' | dd of="$AISTACK_STATE_DIR/dedup/st" bs=1 seek=3856 conv=notrunc 2>/dev/null
+	run aistack-dedup -s st -k .a <<< '{"a":1}'
+	assert_failure 65
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/st: corrupt key set file (no valid header values)"
+	# truncated (as another program could, while no run holds it)
+	cp "$BATS_TEST_TMPDIR/good" "$AISTACK_STATE_DIR/dedup/st"
+	truncate -s 8192 "$AISTACK_STATE_DIR/dedup/st"
+	run aistack-dedup -s st -k .a <<< '{"a":1}'
+	assert_failure 65
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/st: corrupt key set file (8192 bytes where its header says 20480)"
+	# the good copy still answers
+	cp "$BATS_TEST_TMPDIR/good" "$AISTACK_STATE_DIR/dedup/st"
+	run aistack-dedup -s st -k .a <<< $'{"a":1}\n{"a":2}'
+	assert_success
+	assert_output '{"a":2}'
 	run aistack-dedup -s 'Bad Name' <<< '{"a":1}'
 	assert_failure 64
 }
@@ -252,11 +272,12 @@ EOF
 	printf '%s\n' '{"a":1}' '{"a":1}' '{"a":2}' 'bad' |
 		aistack-dedup -s m --on-bad dups > /dev/null 2>&1
 	run grep -v '^#' "$AISTACK_STATE_DIR/metrics/dedup-m.prom"
-	assert_output 'aistack_dedup_records_total{state="m",result="unique"} 2
-aistack_dedup_records_total{state="m",result="duplicate"} 1
-aistack_dedup_records_total{state="m",result="near_duplicate"} 0
-aistack_dedup_records_total{state="m",result="bad"} 1
-aistack_dedup_keys{state="m"} 2'
+	assert_output --regexp '^aistack_dedup_last_run_records\{state="m",result="unique"\} 2
+aistack_dedup_last_run_records\{state="m",result="duplicate"\} 1
+aistack_dedup_last_run_records\{state="m",result="near_duplicate"\} 0
+aistack_dedup_last_run_records\{state="m",result="bad"\} 1
+aistack_dedup_last_success_timestamp_seconds\{state="m"\} [0-9]{10}$'
+	grep -qx '# TYPE aistack_dedup_last_run_records gauge' "$AISTACK_STATE_DIR/metrics/dedup-m.prom"
 }
 
 @test "-a: records already in the sink stream, or earlier in the input, are dropped" {
@@ -309,11 +330,23 @@ EOF
 	refute_output --partial '{"id":2,"x":1}'
 	assert_equal "$(jq -c '[.caught_up, .index_offset]' "$BATS_TEST_TMPDIR/s")" '[4,36]'
 	# damaged: a warning, and rebuilt
-	printf 'xxxx' | dd of="$AISTACK_STATE_DIR/dedup/_stream.ds" bs=1 seek=4200 conv=notrunc 2>/dev/null
+	printf 'xxxx' | dd of="$AISTACK_STATE_DIR/dedup/_stream.ds" bs=1 seek=20 conv=notrunc 2>/dev/null
 	run aistack-dedup -a ds -k .id <<< $'{"id":2}\n{"id":6}'
 	assert_success
-	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: corrupt key set file (checksum mismatch); rebuilding the index
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: corrupt key set file (bad header); rebuilding the index
 {\"id\":6}"
+	# truncated: the same
+	truncate -s 4100 "$AISTACK_STATE_DIR/dedup/_stream.ds"
+	run aistack-dedup -a ds -k .id <<< $'{"id":2}\n{"id":7}'
+	assert_success
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: corrupt key set file (4100 bytes where its header says 20480); rebuilding the index
+{\"id\":7}"
+	# garbage for a file: the same
+	head -c 30000 /dev/urandom > "$AISTACK_STATE_DIR/dedup/_stream.ds"
+	run aistack-dedup -a ds -k .id <<< $'{"id":2}\n{"id":8}'
+	assert_success
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: not a key set file; rebuilding the index
+{\"id\":8}"
 	# the stream made anew (shorter than the index covers): rebuilt
 	rm -r "$STREAMS/ds"
 	printf '%s\n' '{"id":9}' | put_stream ds

@@ -20,6 +20,7 @@
 #include "exitcode.h"
 #include "fsutil.h"
 #include "keystore.h"
+#include "lock.h"
 #include "metrics.h"
 #include "stateprom.h"
 #include "stateview.h"
@@ -368,6 +369,33 @@ TEST(stateview_dedup_states_and_indexes)
 	}
 	CHECK_INT(keystore_save(&ks, &e), 0);
 	keystore_close(&ks);
+	/* four processes add to the counters, 25 runs each, under the lock */
+	for (i = 0; i < 4; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			int r, fd = lock_open("dedup/._stream.dataset.lock");
+			for (r = 0; r < 25; r++) {
+				if (fd == -1 || lock_take(fd, LOCK_KIND_FCNTL, 1,
+				    -1) == -1 || keystore_open(&ks,
+				    "dedup/_stream.dataset", 0, 0, &e) != 0)
+					_exit(1);
+				ks.ctr.seen += 10;
+				ks.ctr.unique += 6;
+				ks.ctr.duplicates += 4;
+				ks.ctr.near += 1;
+				if (keystore_save(&ks, &e) == -1)
+					_exit(2);
+				keystore_close(&ks);
+				lock_release(fd, LOCK_KIND_FCNTL);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		int status;
+		CHECK(wait(&status) > 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
+	}
 	CHECK(atomic_replace("dedup/.x.lock", "", 0, 0600, &e) == 0);
 	stateview_init(&v);
 	CHECK(stateview_dedup(&v, &e) == 0);
@@ -376,6 +404,11 @@ TEST(stateview_dedup_states_and_indexes)
 	CHECK_STR(v.dedup[0].label, "dataset");
 	CHECK_U64(v.dedup[0].keys, 5);
 	CHECK(v.dedup[0].disk_bytes >= 4096);
+	CHECK(v.dedup[0].have_counters);
+	CHECK_U64(v.dedup[0].seen, 1000);
+	CHECK_U64(v.dedup[0].unique, 600);
+	CHECK_U64(v.dedup[0].duplicates, 400);
+	CHECK_U64(v.dedup[0].near, 100);
 	stateview_release(&v);
 }
 
