@@ -85,6 +85,10 @@ COMMANDS   := $(sort $(CMD_FILES) $(CMD_DIRS))
 cmd_objs    = $(if $(wildcard cmd/$(1).c),$(BUILD)/cmd/$(1).o,\
               $(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$(wildcard cmd/$(patsubst aistack-%,%,$(1))/*.c)))
 CMD_HDRS    = $(wildcard cmd/*/*.h)
+# Objects a command's build makes for it: aistack-proxy carries the
+# dashboard (dashboard/*, assembled in with .incbin by cmd/proxy/embed.sh).
+DASH_FILES  = $(sort $(wildcard dashboard/*))
+cmdgen_aistack-proxy = $(BUILD)/gen/proxy-dashboard.o
 # The pure rooms of commands (no I/O, no command's struct): tests/unit
 # links them beside lib/ (README, "The tree").
 UNIT_CMD    = proxy/logline
@@ -106,10 +110,16 @@ $(BUILD)/cmd/%.o: cmd/%.c $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/cmd
 
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(call cmd_objs,$$*) $$(call objs_of,$$(cmd_$$*)) | $(BUILD)/bin
+$(BUILD)/gen/proxy-dashboard.c: cmd/proxy/embed.sh $(DASH_FILES) | $(BUILD)/gen
+	$(call say,GEN,$@)sh cmd/proxy/embed.sh $(DASH_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/proxy-dashboard.o: $(BUILD)/gen/proxy-dashboard.c cmd/proxy/embed.h $(DASH_FILES)
+	$(call say,CC,$<)$(CC) $(AS_CFLAGS) -Icmd/proxy -c $< -o $@
+
+$(BUILD)/bin/%: $$(call cmd_objs,$$*) $$(cmdgen_$$*) $$(call objs_of,$$(cmd_$$*)) | $(BUILD)/bin
 	$(call say,LD,$@)$(CC) $(AS_CFLAGS) $^ -o $@ $(AS_LDFLAGS) $(call pkglibs,$(pkg_$*)) -lm
 
-$(BUILD)/lib $(BUILD)/cmd $(BUILD)/bin $(BUILD)/tests:
+$(BUILD)/lib $(BUILD)/cmd $(BUILD)/bin $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
 
 # --- tests -----------------------------------------------------------------

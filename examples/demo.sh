@@ -78,6 +78,6 @@ Look inside:
   zcat -f $streams/dataset/0* | head -n 3 | jq .
   AISTACK_STATE_DIR=$AISTACK_STATE_DIR ${AISTACK_BIN:-$top/build/bin}/aistack-checkpoint status
 Open the dashboard:
-  AISTACK_STATE_DIR=$AISTACK_STATE_DIR ${AISTACK_BIN:-$top/build/bin}/aistack-proxy --dashboard $top/dashboard
+  AISTACK_STATE_DIR=$AISTACK_STATE_DIR ${AISTACK_BIN:-$top/build/bin}/aistack-proxy
   then browse http://127.0.0.1:8888/
 REPORT

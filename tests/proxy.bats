@@ -59,10 +59,14 @@ teardown() {
 # start_proxy [ARG...]: start aistack-proxy on a free port with the
 # repository's dashboard; sets URL, PROXY_PID, LOG (its standard error).
 start_proxy() {
+	start_proxy_bare --dashboard "$TESTS_DIR/../dashboard" "$@"
+}
+
+# start_proxy_bare [ARG...]: the same without --dashboard
+start_proxy_bare() {
 	LOG="$BATS_TEST_TMPDIR/proxy.log"
 	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 --dashboard "$TESTS_DIR/../dashboard" \
-	    "$@" 2> "$LOG" 3>&- &
+	aistack-proxy -v -l 127.0.0.1:0 "$@" 2> "$LOG" 3>&- &
 	PROXY_PID=$!
 	local i port=
 	for ((i = 0; i < 200; i++)); do
@@ -701,4 +705,52 @@ term_during_slow_call() {
 	run curl -s -g -o /dev/null -w '%{http_code}' "http://[::1]:$port/health"
 	assert_output 429
 	grep -q '^::1 - - \[.*\] "GET /health" 429 ' "$LOG"
+}
+
+@test "proxy: the dashboard is built in: a fresh build serves / with no --dashboard" {
+	# nothing installed beside the binary: only its own copy can answer
+	cp "$AISTACK_BIN/aistack-proxy" "$BATS_TEST_TMPDIR/aistack-proxy"
+	PATH="$BATS_TEST_TMPDIR:$PATH" start_proxy_bare
+	[ "$(fetch /)" = 200 ]
+	cmp "$BODY" "$TESTS_DIR/../dashboard/index.html"
+	[ "$(header Content-Type)" = "text/html; charset=utf-8" ]
+	for f in "$TESTS_DIR"/../dashboard/*; do
+		[ "$(fetch "/${f##*/}")" = 200 ]
+		cmp "$BODY" "$f"
+	done
+	[ "$(header Cache-Control)" = no-cache ]
+	[ "$(code /nope.js)" = 404 ]
+	refute grep -q "not installed" "$LOG"
+	stop_proxy
+	# --dashboard DIR overrides the built-in copy, for development
+	mkdir "$BATS_TEST_TMPDIR/dev"
+	echo '<!doctype html><title>dev</title>' > "$BATS_TEST_TMPDIR/dev/index.html"
+	start_proxy_bare --dashboard "$BATS_TEST_TMPDIR/dev"
+	[ "$(fetch /)" = 200 ]
+	cmp "$BODY" "$BATS_TEST_TMPDIR/dev/index.html"
+	[ "$(code /app.js)" = 404 ]
+}
+
+@test "proxy: no symbolic link is followed out of the dashboard or metrics directory" {
+	dash="$BATS_TEST_TMPDIR/dash"
+	mkdir -p "$dash" "$AISTACK_STATE_DIR/metrics"
+	cp "$TESTS_DIR/../dashboard/index.html" "$dash/"
+	echo 'inside' > "$dash/real.txt"
+	ln -s /etc/passwd "$dash/passwd.txt"
+	ln -s real.txt "$dash/alias.txt"
+	ln -s "$BATS_TEST_TMPDIR" "$dash/up.txt"
+	mkfifo "$dash/fifo.txt"
+	printf 'aistack_secret_total 7\n' > "$BATS_TEST_TMPDIR/outside.prom"
+	ln -s "$BATS_TEST_TMPDIR/outside.prom" "$AISTACK_STATE_DIR/metrics/evil.prom"
+	printf 'aistack_inside_total 3\n' > "$AISTACK_STATE_DIR/metrics/good.prom"
+	start_proxy_bare --dashboard "$dash"
+	[ "$(code /passwd.txt)" = 404 ]
+	[ "$(code /alias.txt)" = 404 ]
+	[ "$(code /up.txt)" = 404 ]
+	[ "$(code /fifo.txt)" = 404 ]
+	[ "$(fetch /real.txt)" = 200 ]
+	[ "$(cat "$BODY")" = inside ]
+	[ "$(fetch /metrics)" = 200 ]
+	grep -q '^aistack_inside_total 3$' "$BODY"
+	refute grep -q aistack_secret "$BODY"
 }

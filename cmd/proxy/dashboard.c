@@ -1,20 +1,22 @@
 /*
- * The dashboard: its files, read into memory at start (one level, known
- * extensions, only names the router can ask for), and served from there.
+ * The dashboard: the copy built into the program (embed.h), or, with
+ * --dashboard DIR, the files of DIR read at start (one level, regular
+ * files only, never through a link: files.c).  Either way only known
+ * extensions and names the router can ask for are kept, in memory, and
+ * served from there.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcode.h"
-#include "fsutil.h"
 
+#include "embed.h"
 #include "proxy.h"
 
-#define DASHBOARD_REL		"../share/aistack/dashboard"
 #define DASHBOARD_MAX_FILE	(1024 * 1024)
 
 static const char *
@@ -44,66 +46,82 @@ content_type(const char *name)
 	return NULL;
 }
 
-void
-dashboard_default_dir(char *buf, size_t n)
+/* The slot for a file called name, or NULL when it is not one to serve
+ * (unknown extension, a name the router never asks for) or all slots
+ * are taken. */
+static struct dfile *
+slot(struct proxy *p, const char *name)
 {
-	char exe[PATH_MAX], dir[PATH_MAX];
-	ssize_t r;
+	char path[sizeof(p->files[0].name) + 1];
+	struct dfile *f;
+	struct route r;
+	const char *ct;
 
-	buf[0] = '\0';
-	if ((r = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-		return;
-	exe[r] = '\0';
-	path_dirname(exe, dir, sizeof(dir));
-	if (strlen(dir) + sizeof(DASHBOARD_REL) + 1 <= n)
-		snprintf(buf, n, "%.*s/%s", (int)(n - sizeof(DASHBOARD_REL) - 1),
-		    dir, DASHBOARD_REL);
+	if (p->nfiles == DASHBOARD_MAX_FILES ||
+	    (ct = content_type(name)) == NULL ||
+	    strlen(name) >= sizeof(p->files[0].name))
+		return NULL;
+	snprintf(path, sizeof(path), "/%s", name);
+	if (route_match(NULL, 0, "GET", path, strlen(path), 4096, &r) != 0 ||
+	    r.kind != ROUTE_DASHBOARD)
+		return NULL;
+	f = &p->files[p->nfiles];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->ctype = ct;
+	return f;
 }
 
-int
-dashboard_load(struct proxy *p, int given, struct error *e)
+/* The files of dir, read now. */
+static int
+load_dir(struct proxy *p, const char *dir, struct error *e)
 {
-	char **names, path[PATH_MAX * 2];
-	size_t n, i;
-	struct stat st;
-	const char *ct;
-	struct route r;
+	struct dfile *f;
+	char **names, *data;
+	size_t n, i, len;
+	int dfd, fd;
 
-	if (stat(p->dashdir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		const char *why = stat(p->dashdir, &st) == -1 ?
-		    strerror(errno) : "not a directory";
-		if (given)
-			return error_set(e, EXIT_NOINPUT, "%s: %s", p->dashdir,
-			    why);
-		warnmsg("%s: %s", p->dashdir, why);
-		warnmsg("dashboard: not installed; / answers 404");
-		return 0;
-	}
-	n = files_list(p->dashdir, 0, "", &names);
-	for (i = 0; i < n && p->nfiles < DASHBOARD_MAX_FILES; i++) {
-		struct dfile *f = &p->files[p->nfiles];
-		char *data;
-		size_t len;
-		if ((ct = content_type(names[i])) == NULL ||
-		    strlen(names[i]) >= sizeof(f->name))
+	snprintf(p->dashdir, sizeof(p->dashdir), "%s", dir);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return error_errno(e, EXIT_NOINPUT, "%s", dir);
+	n = files_list(dir, 0, "", &names);
+	for (i = 0; i < n; i++) {
+		if ((f = slot(p, names[i])) == NULL)
 			continue;
-		/* only names the router can ask for */
-		snprintf(path, sizeof(path), "/%s", names[i]);
-		if (route_match(NULL, 0, "GET", path, strlen(path), 4096, &r) != 0 ||
-		    r.kind != ROUTE_DASHBOARD)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", p->dashdir, names[i]);
-		if (read_file(path, DASHBOARD_MAX_FILE, &data, &len) == -1) {
-			warnmsg("%s: %s", path, strerror(errno));
+		if ((fd = files_open_beneath(dfd, names[i])) == -1 ||
+		    files_read_fd(fd, DASHBOARD_MAX_FILE, &data, &len) == -1) {
+			warnmsg("%s/%s: %s", dir, names[i], errno == EINVAL ?
+			    "not a regular file" : strerror(errno));
+			if (fd != -1)
+				close(fd);
 			continue;
 		}
-		snprintf(f->name, sizeof(f->name), "%s", names[i]);
+		close(fd);
 		f->data = data;
 		f->len = len;
-		f->ctype = ct;
+		f->owned = 1;
 		p->nfiles++;
 	}
 	names_free(names, n);
+	close(dfd);
+	return 0;
+}
+
+int
+dashboard_load(struct proxy *p, const char *dir, struct error *e)
+{
+	const struct embedded_file *ef;
+	struct dfile *f;
+
+	if (dir != NULL)
+		return load_dir(p, dir, e);
+	for (ef = dashboard_embedded; ef->name != NULL; ef++) {
+		if ((f = slot(p, ef->name)) == NULL)
+			continue;
+		f->data = ef->start;
+		f->len = (size_t)(ef->end - ef->start);
+		p->nfiles++;
+	}
 	return 0;
 }
 

@@ -102,7 +102,7 @@ metrics_serve(struct request *rq, struct MHD_Connection *conn)
 {
 	struct metrics own = METRICS_INIT;
 	struct buf out = BUF_INIT;
-	char mdir[PATH_MAX], path[PATH_MAX + 300];
+	char mdir[PATH_MAX];
 	const char **texts = NULL;
 	size_t *lens = NULL, n = 0, nf, i, len;
 	struct error e;
@@ -125,8 +125,8 @@ metrics_serve(struct request *rq, struct MHD_Connection *conn)
 	texts[n] = own.text.data != NULL ? own.text.data : "";
 	lens[n++] = own.text.len;
 	for (i = 0; i < nf; i++) {
-		snprintf(path, sizeof(path), "%s/%s", mdir, files[i]);
-		if (read_file(path, METRICS_MAX_FILE, &text, &len) == -1)
+		if (files_read(mdir, files[i], METRICS_MAX_FILE, &text, &len,
+		    NULL) == -1)
 			continue;
 		texts[n] = text;
 		lens[n++] = len;

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <limits.h>
@@ -69,12 +70,14 @@ struct upstream {
 	uint64_t outcomes[U_N];			/* atomic */
 };
 
-/* A file of the dashboard, held in memory. */
+/* A file of the dashboard, held in memory: read from --dashboard's
+ * directory (owned: freed by proxy_free) or the binary's own copy. */
 struct dfile {
 	char name[129];
-	char *data;
+	const char *data;
 	size_t len;
 	const char *ctype;	/* static */
+	int owned;
 };
 
 /* The running proxy: its settings (setup.c), tables, workers and
@@ -214,14 +217,12 @@ enum MHD_Result status_stats(struct request *rq, struct MHD_Connection *conn);
 /* metrics.c: GET /metrics. */
 enum MHD_Result metrics_serve(struct request *rq, struct MHD_Connection *conn);
 
-/* dashboard.c: load the files (given: the directory was asked for, so a
- * missing one is an error, EXIT_NOINPUT) and serve them. */
-int dashboard_load(struct proxy *p, int given, struct error *e);
+/* dashboard.c: take the files of the directory dir (a missing one is
+ * EXIT_NOINPUT), or, dir NULL, the copy built into the program; serve
+ * them. */
+int dashboard_load(struct proxy *p, const char *dir, struct error *e);
 enum MHD_Result dashboard_serve(struct request *rq,
     struct MHD_Connection *conn, const struct route *r);
-/* The default directory, ../share/aistack/dashboard beside the
- * executable's directory ("" when unknown). */
-void dashboard_default_dir(char *buf, size_t n);
 
 /* upstream.c: an allowed route to an upstream, through its breaker;
  * upstream_answer answers once the call has ended. */
@@ -246,5 +247,17 @@ size_t files_list(const char *dir, int dirs, const char *suffix,
     char ***out);
 /* Sort n names in place (strcmp order). */
 void files_sort(char **names, size_t n);
+/* Open name (one component) beneath the directory dirfd for reading,
+ * never through a symbolic link, and only a regular file: a descriptor,
+ * or -1 with errno (ELOOP for a link, EINVAL for anything else that is
+ * not a regular file). */
+int files_open_beneath(int dirfd, const char *name);
+/* Read all of fd, at most max bytes (EFBIG beyond), into *data
+ * (NUL-terminated; the caller frees it). */
+int files_read_fd(int fd, size_t max, char **data, size_t *len);
+/* files_open_beneath and files_read_fd of name in the directory dir;
+ * st, when not NULL, gets the file's status. */
+int files_read(const char *dir, const char *name, size_t max, char **data,
+    size_t *len, struct stat *st);
 
 #endif

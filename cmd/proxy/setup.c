@@ -340,7 +340,7 @@ static int
 setup(struct proxy *p, struct error *e)
 {
 	const struct proxy_opts *o = p->o;
-	const char *v, *src;
+	const char *src;
 
 	if ((o->config != NULL ? config_load_file(&p->cfg, o->config, e) :
 	    config_load(&p->cfg, e)) == -1)
@@ -350,12 +350,8 @@ setup(struct proxy *p, struct error *e)
 	    load_tables(p, e) == -1)
 		return -1;
 
-	v = setting(p, o->dashboard, "dashboard", &src);
-	if (v != NULL)
-		snprintf(p->dashdir, sizeof(p->dashdir), "%s", v);
-	else
-		dashboard_default_dir(p->dashdir, sizeof(p->dashdir));
-	if (dashboard_load(p, v != NULL, e) == -1)
+	if (dashboard_load(p, setting(p, o->dashboard, "dashboard", &src),
+	    e) == -1)
 		return -1;
 	return accesslog_open(p, setting(p, o->access_log, "access_log", &src),
 	    e);
@@ -399,7 +395,8 @@ proxy_free(struct proxy *p)
 	free(p->up);
 	free(p->rt);
 	for (i = 0; i < p->nfiles; i++)
-		free(p->files[i].data);
+		if (p->files[i].owned)
+			free((void *)p->files[i].data);
 	ratelimit_free(p->rl);
 	connlimit_free(p->conns);
 	accesslog_close(p);

@@ -56,15 +56,15 @@ ingest_sample(const struct prom_sample *s, void *arg)
 static void
 ingest_read(const char *metricsdir, const char *name, struct ingest_info *in)
 {
-	char path[PATH_MAX + 80];
+	char file[NAME_MAX_LEN + 16];
 	struct stat st;
 	char *text;
 	size_t len;
 
 	memset(in, 0, sizeof(*in));
-	snprintf(path, sizeof(path), "%s/ingest-%s.prom", metricsdir, name);
-	if (stat(path, &st) == -1 || read_file(path, METRICS_MAX_FILE, &text,
-	    &len) == -1)
+	snprintf(file, sizeof(file), "ingest-%s.prom", name);
+	if (files_read(metricsdir, file, METRICS_MAX_FILE, &text, &len,
+	    &st) == -1)
 		return;
 	in->have = 1;
 	prom_each_sample(text, len, ingest_sample, in);
@@ -277,7 +277,7 @@ dedup_sample(const struct prom_sample *s, void *arg)
 static void
 dedup_json(struct buf *b)
 {
-	char mdir[PATH_MAX], path[PATH_MAX + 300], label[NAME_MAX_LEN + 1];
+	char mdir[PATH_MAX], label[NAME_MAX_LEN + 1];
 	struct dedup_acc a;
 	struct error e;
 	char **files, *text;
@@ -293,8 +293,8 @@ dedup_json(struct buf *b)
 	for (i = 0; i < n; i++) {
 		if (strncmp(files[i], "dedup-", 6) != 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", mdir, files[i]);
-		if (read_file(path, METRICS_MAX_FILE, &text, &len) == -1)
+		if (files_read(mdir, files[i], METRICS_MAX_FILE, &text, &len,
+		    NULL) == -1)
 			continue;
 		snprintf(label, sizeof(label), "%.*s",
 		    (int)(strlen(files[i]) - 11), files[i] + 6);
