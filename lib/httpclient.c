@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -65,6 +70,7 @@ struct httpc_loop {
 	struct watch **byfd;	/* the sockets libcurl has open, by number */
 	size_t nbyfd;
 	struct watch *dead;	/* closed in this batch of events */
+	struct watch *parked;	/* idle connections in libcurl's cache */
 	/* idle handles by upstream: a thread's own (a handle that moved
 	 * between threads would free memory of another thread's arena,
 	 * under its lock, at every call) */
@@ -359,6 +365,8 @@ keep_headers(struct call *k)
 }
 
 static int on_close(void *arg, curl_socket_t s);
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port);
 
 /* The pool of c's idle handles: l's own, or c's (under c->mu) for
  * httpc_get; NULL without memory. */
@@ -413,6 +421,8 @@ handle_get(struct httpc *c, struct httpc_loop *l)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+	if (getenv("HTTPC_DEBUG")) curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	return h;
 }
 
@@ -466,6 +476,9 @@ call_begin(struct call *k, struct httpc *c, struct httpc_loop *l,
 	curl_easy_setopt(k->h, CURLOPT_HEADERDATA, k);
 	curl_easy_setopt(k->h, CURLOPT_ERRORBUFFER, k->errbuf);
 	curl_easy_setopt(k->h, CURLOPT_PRIVATE, k);
+	curl_easy_setopt(k->h, CURLOPT_PREREQDATA, k);
+	/* httpc_get's connections are not watched while idle: not kept */
+	curl_easy_setopt(k->h, CURLOPT_FORBID_REUSE, l == NULL ? 1L : 0L);
 	/* the loop whose connections this call opens (none for httpc_get) */
 	curl_easy_setopt(k->h, CURLOPT_CLOSESOCKETDATA, l);
 	return 0;
@@ -486,6 +499,7 @@ call_end(struct call *k, CURLcode rc)
 	curl_easy_setopt(k->h, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(k->h, CURLOPT_HEADERDATA, NULL);
 	curl_easy_setopt(k->h, CURLOPT_PRIVATE, NULL);
+	curl_easy_setopt(k->h, CURLOPT_PREREQDATA, NULL);
 	switch (rc) {
 	case CURLE_OK:
 		res = keep_headers(k) == 0 ? HTTPC_OK : HTTPC_ERROR;
@@ -539,11 +553,12 @@ httpc_get(struct httpc *c, const char *target, int head,
  * connection stays in the epoll set (parked): libcurl stops watching it
  * after every call and watches it again at the next, and leaving it in
  * place spares two epoll_ctl calls a request.  A parked socket that
- * stirs (the upstream closed it) leaves the set then.  The watch lives
- * until libcurl closes the socket (on_close), and is freed after the
- * batch of events that might still name it.
+ * stirs (the upstream wrote unasked, closed it or reset it) is killed
+ * at once (conn_kill): nothing it says can answer a later call.  The
+ * watch lives until libcurl closes the socket (on_close), and is freed
+ * after the batch of events that might still name it.
  */
-enum { W_ACTIVE, W_PARKED, W_DEAD };
+enum { W_ACTIVE, W_PARKED, W_KILLED, W_DEAD };
 
 struct watch {
 	curl_socket_t fd;
@@ -551,7 +566,65 @@ struct watch {
 	int in_set;		/* in the epoll set, for events */
 	uint32_t events;
 	struct watch *next;	/* on l->dead */
+	struct watch *pnext, *pprev;	/* on l->parked */
+	/* its ends, as libcurl names them to on_prereq ("" until parked) */
+	char local[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
+	int local_port, peer_port;
 };
+
+/* An address and port as libcurl writes them ("" and 0 if unknown). */
+static void
+name_of(const struct sockaddr_storage *ss, char *ip, int *port)
+{
+	const struct sockaddr_in *in = (const void *)ss;
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+
+	ip[0] = '\0';
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &in->sin_addr, ip, INET6_ADDRSTRLEN);
+		*port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, INET6_ADDRSTRLEN);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+/* Move w to state st, on or off l->parked; a watch parked for the first
+ * time learns its ends (two system calls a connection). */
+static void
+watch_set(struct httpc_loop *l, struct watch *w, int st)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (w->state == W_PARKED && st != W_PARKED) {
+		if (w->pprev != NULL)
+			w->pprev->pnext = w->pnext;
+		else
+			l->parked = w->pnext;
+		if (w->pnext != NULL)
+			w->pnext->pprev = w->pprev;
+		w->pnext = w->pprev = NULL;
+	} else if (w->state != W_PARKED && st == W_PARKED) {
+		if (w->local_port == 0) {
+			len = sizeof(ss);
+			memset(&ss, 0, sizeof(ss));
+			if (getsockname(w->fd, (struct sockaddr *)&ss, &len) == 0)
+				name_of(&ss, w->local, &w->local_port);
+			len = sizeof(ss);
+			memset(&ss, 0, sizeof(ss));
+			if (getpeername(w->fd, (struct sockaddr *)&ss, &len) == 0)
+				name_of(&ss, w->peer, &w->peer_port);
+		}
+		w->pprev = NULL;
+		w->pnext = l->parked;
+		if (l->parked != NULL)
+			l->parked->pprev = w;
+		l->parked = w;
+	}
+	w->state = st;
+}
 
 static struct watch *
 watch_of(const struct httpc_loop *l, curl_socket_t s)
@@ -585,6 +658,80 @@ watch_new(struct httpc_loop *l, curl_socket_t s)
 	return w;
 }
 
+/*
+ * Kill the idle connection on s, which libcurl keeps in its cache: the
+ * TCP connection is closed now (its last descriptor goes), and s itself
+ * becomes a socket whose peer has gone, which every check libcurl makes
+ * takes for a dead connection (readable, end of file, hang-up) and which
+ * refuses anything sent on it (EPIPE, a send error on a reused
+ * connection, which libcurl retries on a new one).  libcurl closes s in
+ * its own time (on_close).  Nothing read from the old connection is ever
+ * handed to a call.
+ */
+static void
+conn_kill(curl_socket_t s)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+		close(sv[1]);
+		if (dup3(sv[0], s, O_CLOEXEC) != -1) {
+			close(sv[0]);
+			return;
+		}
+		close(sv[0]);
+	}
+	/* no descriptor to spare: no more bytes in, none out */
+	(void)shutdown(s, SHUT_RDWR);
+}
+
+/* Nonzero when the idle connection on s has something to say: bytes
+ * nobody asked for, an end of file, an error. */
+static int
+conn_stirred(curl_socket_t s)
+{
+	struct pollfd pfd;
+
+	pfd.fd = s;
+	pfd.events = POLLIN | POLLRDHUP;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) > 0;
+}
+
+/*
+ * CURLOPT_PREREQFUNCTION: the call's connection is made or taken from
+ * the cache, and the request is about to go.  A kept-alive connection
+ * that stirred since the loop last looked (the event not read yet) is
+ * killed before it carries the request: the check before reuse.  A new
+ * connection has nothing to read yet, so the check costs one poll(2) a
+ * call and answers no for it.
+ */
+static int
+on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct call *k = arg;
+	struct watch *w;
+
+	if (getenv("HTTPC_DEBUG")) { fprintf(stderr, "PREREQ %s:%d -> %s:%d\n", conn_local_ip, conn_local_port, conn_primary_ip, conn_primary_port); for (w = k->l->parked; w; w = w->pnext) fprintf(stderr, " parked %d %s:%d -> %s:%d stirred %d\n", w->fd, w->local, w->local_port, w->peer, w->peer_port, conn_stirred(w->fd)); }
+	if (k == NULL || k->l == NULL)
+		return CURL_PREREQFUNC_OK;
+	for (w = k->l->parked; w != NULL; w = w->pnext)
+		if (w->local_port == conn_local_port &&
+		    w->peer_port == conn_primary_port &&
+		    strcmp(w->local, conn_local_ip) == 0 &&
+		    strcmp(w->peer, conn_primary_ip) == 0)
+			break;
+	if (w == NULL || !conn_stirred(w->fd))
+		return CURL_PREREQFUNC_OK;
+	if (w->in_set)
+		(void)epoll_ctl(k->l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->in_set = 0;
+	watch_set(k->l, w, W_KILLED);
+	conn_kill(w->fd);
+	return CURL_PREREQFUNC_OK;
+}
+
 /* CURLOPT_CLOSESOCKETFUNCTION: s is closing; its watch goes once the
  * batch of events is over (the kernel drops s from the epoll set). */
 static int
@@ -595,7 +742,7 @@ on_close(void *arg, curl_socket_t s)
 
 	if (l != NULL && (w = watch_of(l, s)) != NULL) {
 		l->byfd[s] = NULL;
-		w->state = W_DEAD;
+		watch_set(l, w, W_DEAD);
 		w->next = l->dead;
 		l->dead = w;
 	}
@@ -615,8 +762,17 @@ on_socket(CURL *h, curl_socket_t s, int what, void *arg, void *sockp)
 	if (w == NULL)
 		w = watch_of(l, s);
 	if (what == CURL_POLL_REMOVE) {
-		if (w != NULL && w->state == W_ACTIVE)
-			w->state = W_PARKED;
+		if (w == NULL || w->state != W_ACTIVE)
+			return 0;
+		watch_set(l, w, W_PARKED);
+		/* parked, it is watched for anything the upstream says */
+		if (w->in_set && !(w->events & EPOLLIN)) {
+			memset(&ev, 0, sizeof(ev));
+			ev.events = EPOLLIN;
+			ev.data.ptr = w;
+			if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) == 0)
+				w->events = EPOLLIN;
+		}
 		return 0;
 	}
 	if (w == NULL && (w = watch_new(l, s)) == NULL)
@@ -633,7 +789,7 @@ on_socket(CURL *h, curl_socket_t s, int what, void *arg, void *sockp)
 		w->in_set = 1;
 		w->events = want;
 	}
-	w->state = W_ACTIVE;
+	watch_set(l, w, W_ACTIVE);
 	curl_multi_assign(l->m, s, w);
 	return 0;
 }
@@ -761,13 +917,15 @@ httpc_loop_event(struct httpc_loop *l, void *ptr, uint32_t events)
 	struct watch *w = ptr;
 	int running, mask = 0;
 
-	if (w->state == W_DEAD)
-		return;		/* closed earlier in this batch */
+	if (w->state == W_DEAD || w->state == W_KILLED)
+		return;		/* closed or killed earlier in this batch */
 	if (w->state == W_PARKED) {
-		/* an idle connection stirred: libcurl finds out when it
-		 * next takes the connection; until then, no events */
+		/* an idle connection stirred: whatever it says, nobody
+		 * asked for it; it is closed now and never reused */
 		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 		w->in_set = 0;
+		watch_set(l, w, W_KILLED);
+		conn_kill(w->fd);
 		return;
 	}
 	if (events & EPOLLIN)

@@ -3,11 +3,15 @@
  *
  * One struct httpc per upstream: its base URL (http or https, no query),
  * its timeout (the whole call, connection included) and the largest
- * response body it accepts.  Connections are reused: a call takes an
- * idle easy handle from a pool (or makes one) and gives it back, and the
- * connections stay open (curl's connection cache): a loop's own for its
- * calls, each handle's own for httpc_get.  A loop keeps its own pools,
- * so that a handle never moves between threads.
+ * response body it accepts.  A call takes an idle easy handle from a
+ * pool (or makes one) and gives it back.  A loop's connections are kept
+ * alive (curl's connection cache, one a loop) and watched while idle: an
+ * idle connection on which the upstream writes anything, hangs up or
+ * fails is closed at once and never carries another call, and a
+ * connection taken for a call is checked once more just before the
+ * request goes (bytes nobody asked for must never answer a later call).
+ * httpc_get's connections are not kept: one a call.  A loop keeps its
+ * own pools, so that a handle never moves between threads.
  *
  * What is sent: GET (or HEAD) of base URL + target, "Accept:
  * application/json, text/plain;q=0.9", the User-Agent given; nothing of

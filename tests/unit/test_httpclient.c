@@ -268,3 +268,129 @@ TEST(httpclient_loop_idle_close)
 	close(epfd);
 	close(srv.fd);
 }
+
+/*
+ * A hostile upstream: on each connection it answers every request with
+ * {"path":"<target>"} and then, unasked, writes a second whole response
+ * on the idle connection, and says so on a pipe.
+ */
+struct stray_server {
+	int fd;
+	int said[2];	/* one byte written to said[1] per stray answer */
+	int conns;	/* to serve, then return */
+};
+
+static void *
+serve_stray(void *arg)
+{
+	static const char stray[] = "HTTP/1.1 200 OK\r\nContent-Type: "
+	    "application/json\r\nContent-Length: 14\r\n\r\n{\"SMUGGLED\":1}";
+	struct stray_server *s = arg;
+	char req[4096], answer[4096], body[600];
+	size_t got;
+	ssize_t n;
+	int i, c, len;
+
+	for (i = 0; i < s->conns; i++) {
+		if ((c = accept(s->fd, NULL, NULL)) < 0)
+			break;
+		for (;;) {
+			for (got = 0, n = 0; got < sizeof(req) - 1;
+			    got += (size_t)n) {
+				if ((n = read(c, req + got, sizeof(req) - 1 -
+				    got)) <= 0)
+					break;
+				req[got + (size_t)n] = '\0';
+				if (strstr(req, "\r\n\r\n") != NULL)
+					break;
+			}
+			if (n <= 0 || strncmp(req, "GET /", 5) != 0)
+				break;
+			len = snprintf(body, sizeof(body), "{\"path\":\"%.*s\"}",
+			    (int)strcspn(req + 4, " \r\n"), req + 4);
+			len = snprintf(answer, sizeof(answer), "HTTP/1.1 200 OK"
+			    "\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %d\r\n\r\n%s", len, body);
+			if (write(c, answer, (size_t)len) != len ||
+			    write(c, stray, sizeof(stray) - 1) < 0 ||
+			    write(s->said[1], "s", 1) != 1)
+				break;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+/* Call target through l and check that the answer is the one asked for;
+ * with first, the call is started before the loop reads its events (the
+ * stray bytes not yet seen by the loop: only the check before reuse can
+ * catch them). */
+static int
+ask(struct httpc_loop *l, int epfd, struct httpc *c, const char *target,
+    int first)
+{
+	struct seen s = { 0, HTTPC_OK };
+	struct httpc_response r = HTTPC_RESPONSE_INIT;
+	char want[128];
+	int ok;
+
+	if (httpc_loop_submit(l, c, target, 0, &r, on_done, &s) != 0)
+		return 0;
+	if (first)
+		httpc_loop_timer(l);
+	drive(l, epfd, &s.calls, 1, 0);
+	snprintf(want, sizeof(want), "{\"path\":\"%s\"}", target);
+	ok = s.res == HTTPC_OK && r.status == 200 &&
+	    r.body.len == strlen(want) && memcmp(r.body.data, want,
+	    r.body.len) == 0;
+	if (!ok)
+		fprintf(stderr, "asked %s, got %d %ld \"%.*s\"\n", target,
+		    (int)s.res, r.status, (int)r.body.len, r.body.data ?
+		    r.body.data : "");
+	httpc_response_release(&r);
+	return ok;
+}
+
+/*
+ * An idle kept-alive connection on which the upstream writes unasked is
+ * never reused: every answer is the one asked for, whether the loop saw
+ * the bytes arrive (its event) or the next call came first (the check
+ * before reuse).
+ */
+TEST(httpclient_loop_stray_bytes)
+{
+	struct stray_server srv = { -1, { -1, -1 }, 8 };
+	struct httpc_loop *l;
+	struct httpc *c;
+	struct error e;
+	pthread_t th;
+	char url[64], ch, target[16];
+	int epfd, i;
+
+	CHECK(httpc_global_init(&e) == 0);
+	CHECK((srv.fd = listener(url, sizeof(url))) >= 0);
+	CHECK(pipe(srv.said) == 0);
+	CHECK(pthread_create(&th, NULL, serve_stray, &srv) == 0);
+	CHECK((c = httpc_new(url, 5000, 1000, "t", &e)) != NULL);
+	CHECK((epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0);
+	CHECK((l = httpc_loop_new(epfd, &e)) != NULL);
+	for (i = 0; i < 8; i++) {
+		snprintf(target, sizeof(target), "/r%d", i);
+		CHECK(ask(l, epfd, c, target, i % 2));
+		/* the stray answer is written... */
+		CHECK(read(srv.said[0], &ch, 1) == 1);
+		/* ...and has arrived (loopback), unread by the loop when
+		 * the next call starts first */
+		usleep(50000);
+		if (i % 2 == 1)
+			drive(l, epfd, NULL, 0, 20);
+	}
+	httpc_loop_free(l);
+	httpc_free(c);
+	(void)shutdown(srv.fd, SHUT_RDWR);	/* its accept returns */
+	pthread_join(th, NULL);
+	close(srv.fd);
+	close(epfd);
+	close(srv.said[0]);
+	close(srv.said[1]);
+}
