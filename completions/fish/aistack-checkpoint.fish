@@ -44,3 +44,5 @@ complete -c aistack-checkpoint -n "__fish_seen_subcommand_from seek" -l offset -
 complete -c aistack-checkpoint -n "__fish_seen_subcommand_from status" -l json -d 'JSON Lines, one object per stream'
 complete -c aistack-checkpoint -n "__fish_seen_subcommand_from read commit run seek remove" -a '(__aistack_checkpoint_consumers)' -d consumer
 complete -c aistack-checkpoint -n "__fish_seen_subcommand_from read commit run seek remove status" -a '(__aistack_checkpoint_streams)' -d stream
+complete -c aistack-checkpoint -n "__fish_seen_subcommand_from run" -l max-batch -x -d 'double full batches up to N records'
+complete -c aistack-checkpoint -n "__fish_seen_subcommand_from run" -l max-batch-bytes -x -d 'stop a growing batch at SIZE bytes'
