@@ -112,6 +112,17 @@ datasync(int fd)
 }
 
 static int
+fullsync(int fd)
+{
+	int rc;
+
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	return rc;
+}
+
+static int
 pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
 	const char *c = p;
@@ -816,7 +827,7 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 	has_zero = n.has_zero;
 	values_make(ks, v, ks->seq + 1, n.count, has_zero, nsigs, gen);
 	memcpy(m + SLOT0, v, S_LEN);
-	if (msync(m, len, MS_SYNC) == -1 || fsync(fd) == -1) {
+	if (msync(m, len, MS_SYNC) == -1 || fullsync(fd) == -1) {
 		error_errno(e, EXIT_IOERR, "%s", ks->tmp);
 		munmap(m, len);
 		goto fail;

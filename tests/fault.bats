@@ -405,7 +405,10 @@ walk_dedup() {
 		assert_success
 		[ "$output" = "$(cat "$D/new")" ] || fail "clean run passed on: $output"
 		total=$(calls)
-		[ "$total" -gt 3 ] || fail "only $total calls counted"
+		# the mapped state is written through its mapping: only a few
+		# calls (the journal's, the growth file's) can be interrupted
+		[ "$total" -gt 3 ] || { [ "$mode" = EINTR ] || [ "$mode" = SHORT ]; } && [ "$total" -gt 0 ] ||
+		    fail "only $total calls counted"
 		echo "# dedup -s $1: $mode at each of $total calls" >&3
 		for n in $(seq 1 "$total"); do
 			restore_template
