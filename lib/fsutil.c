@@ -233,17 +233,14 @@ report_write(const char *path, const char *data, size_t n, struct error *e)
 }
 
 int
-read_file(const char *path, size_t max, char **data, size_t *len)
+read_fd(int fd, size_t max, char **data, size_t *len)
 {
 	struct buf b = BUF_INIT;
-	int fd, saved;
+	ssize_t r;
 
 	*data = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
 	for (;;) {
-		ssize_t r;
 		if (buf_reserve(&b, 65536) == -1)
 			goto fail;
 		r = read(fd, b.data + b.len, b.cap - b.len - 1);
@@ -260,16 +257,29 @@ read_file(const char *path, size_t max, char **data, size_t *len)
 			goto fail;
 		}
 	}
-	close(fd);
 	*data = buf_cstr(&b);
 	*len = b.len;
 	return 0;
 fail:
-	saved = errno;
 	buf_release(&b);
+	return -1;
+}
+
+int
+read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	int fd, rc, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*data = NULL;
+		*len = 0;
+		return -1;
+	}
+	rc = read_fd(fd, max, data, len);
+	saved = errno;
 	close(fd);
 	errno = saved;
-	return -1;
+	return rc;
 }
 
 /* Create path whole: bytes of zeroes with magic first, written to a

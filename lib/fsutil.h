@@ -59,6 +59,8 @@ int report_write(const char *path, const char *data, size_t n,
  * with errno (ENOENT when missing).
  */
 int read_file(const char *path, size_t max, char **data, size_t *len);
+/* The same for what is left to read of the open descriptor fd. */
+int read_fd(int fd, size_t max, char **data, size_t *len);
 
 /* Split path into its directory part (at least ".") in dir. */
 void path_dirname(const char *path, char *dir, size_t n);

@@ -15,6 +15,8 @@
 #include "exitcode.h"
 
 #include "embed.h"
+#include "fsutil.h"
+
 #include "proxy.h"
 
 #define DASHBOARD_MAX_FILE	(1024 * 1024)
@@ -89,7 +91,7 @@ load_dir(struct proxy *p, const char *dir, struct error *e)
 		if ((f = slot(p, names[i])) == NULL)
 			continue;
 		if ((fd = files_open_beneath(dfd, names[i])) == -1 ||
-		    files_read_fd(fd, DASHBOARD_MAX_FILE, &data, &len) == -1) {
+		    read_fd(fd, DASHBOARD_MAX_FILE, &data, &len) == -1) {
 			warnmsg("%s/%s: %s", dir, names[i], errno == EINVAL ?
 			    "not a regular file" : strerror(errno));
 			if (fd != -1)

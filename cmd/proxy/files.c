@@ -17,6 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+
 #include "proxy.h"
 
 static int
@@ -107,40 +109,6 @@ files_open_beneath(int dirfd, const char *name)
 }
 
 int
-files_read_fd(int fd, size_t max, char **data, size_t *len)
-{
-	struct buf b = BUF_INIT;
-	ssize_t r;
-
-	*data = NULL;
-	*len = 0;
-	for (;;) {
-		if (buf_reserve(&b, 65536) == -1)
-			goto fail;
-		r = read(fd, b.data + b.len, b.cap - b.len - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		b.len += (size_t)r;
-		if (b.len > max) {
-			errno = EFBIG;
-			goto fail;
-		}
-	}
-	b.data[b.len] = '\0';
-	*data = b.data;
-	*len = b.len;
-	return 0;
-fail:
-	buf_release(&b);
-	return -1;
-}
-
-int
 files_read(const char *dir, const char *name, size_t max, char **data,
     size_t *len, struct stat *st)
 {
@@ -158,7 +126,7 @@ files_read(const char *dir, const char *name, size_t max, char **data,
 		return -1;
 	}
 	rc = st != NULL && fstat(fd, st) == -1 ? -1 :
-	    files_read_fd(fd, max, data, len);
+	    read_fd(fd, max, data, len);
 	err = errno;
 	close(fd);
 	errno = err;

@@ -252,10 +252,7 @@ void files_sort(char **names, size_t n);
  * or -1 with errno (ELOOP for a link, EINVAL for anything else that is
  * not a regular file). */
 int files_open_beneath(int dirfd, const char *name);
-/* Read all of fd, at most max bytes (EFBIG beyond), into *data
- * (NUL-terminated; the caller frees it). */
-int files_read_fd(int fd, size_t max, char **data, size_t *len);
-/* files_open_beneath and files_read_fd of name in the directory dir;
+/* files_open_beneath and read_fd (lib/fsutil.h) of name in the directory dir;
  * st, when not NULL, gets the file's status. */
 int files_read(const char *dir, const char *name, size_t max, char **data,
     size_t *len, struct stat *st);
