@@ -629,7 +629,7 @@ for raw in open(sys.argv[1], "rb"):
 	telemetry 400
 	want=$(grep -c '"event":"task_completed"' "$T/gen.400.1")
 	ex_run man/aistack-checkpoint.1:bddaa8f9 --bg 1 \
-		--then 1 "ex_wait '[ \"\$(zcat -f \"$STREAMS\"/dataset/0* 2>/dev/null | wc -l)\" -ge $want ]' 60"
+		--then 1 "ex_wait '[ \"\$(zcat -f \"$STREAMS\"/dataset/0* 2>/dev/null | wc -l)\" -ge $want ] && aistack-checkpoint status --json telemetry | jq -e \".consumers[0].committed == .head\" > /dev/null' 60"
 	ex_stop 1
 	ex_ok 1
 	[ "$(records dataset)" -eq "$want" ]
