@@ -296,7 +296,7 @@ follow_until() {
 	echo '{"id":3}' >> "$LOG"; aistack-rotate --compress-after 0s "$LOG"
 	echo '{"id":4}' >> "$LOG"
 	ls "$LOGDIR"/app.jsonl.*.gz >/dev/null
-	! ls "$LOGDIR"/app.jsonl.*Z 2>/dev/null
+	[ -z "$(ls "$LOGDIR"/app.jsonl.*Z 2>/dev/null)" ]
 	follow_until 4
 	run ids t
 	assert_output "$(seq 4)"

@@ -8,7 +8,7 @@ load test_helper
 setup() {
 	common_setup
 	unset AISTACK_PROXY_TOKEN
-	PROXY_PID= UP_PID=
+	PROXY_PID='' UP_PID=''
 	UP="$BATS_TEST_TMPDIR/up"
 	proxy-hostile-upstream "$UP/port" 3>&- &
 	UP_PID=$!

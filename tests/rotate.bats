@@ -332,7 +332,7 @@ with open(path, "a") as f:
 	[ $((SECONDS - start)) -lt 10 ]
 	# the held file is untouched, the other operand rotated
 	[ "$(cat "$BATS_TEST_TMPDIR/d1/app.jsonl")" = '{"a":1}' ]
-	! ls "$BATS_TEST_TMPDIR"/d1/app.jsonl.*Z 2>/dev/null
+	[ -z "$(ls "$BATS_TEST_TMPDIR"/d1/app.jsonl.*Z 2>/dev/null)" ]
 	[ ! -s "$BATS_TEST_TMPDIR/d2/app.jsonl" ]
 	[ "$(cat "$BATS_TEST_TMPDIR"/d2/app.jsonl.*Z)" = '{"b":1}' ]
 }
