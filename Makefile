@@ -55,10 +55,13 @@ say        = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 pkgcflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
-# --- the library, by layer: base -> formats -> policies ---------------------
+# --- the library: lib/FOLDER/NAME.c, layered (lib/*/README) ------------
 LIB_BASE    = err parse buf clock fsutil lock statedir config metrics
 LIB_FORMAT  = json stream reader consumer
-LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
+LIB_SRCS   := $(wildcard lib/*/*.c)
+LIB_HDRS   := $(wildcard lib/*/*.h)
+# every module, by name (lib/FOLDER/NAME.c)
+LIB_ALL     = $(notdir $(basename $(LIB_SRCS)))
 
 # --- each command links only what it uses ----------------------------------
 # cmd_X = library modules;  pkg_X = pkg-config packages
@@ -97,14 +100,16 @@ BINS        = $(addprefix $(BUILD)/bin/,$(COMMANDS))
 MANPAGES    = $(wildcard man/*.[1-8])
 
 # modules a command names but that do not exist yet are left out
-objs_of     = $(addprefix $(BUILD)/lib/,$(addsuffix .o,$(filter $(LIB_ALL),$(1))))
+objs_of     = $(patsubst lib/%.c,$(BUILD)/lib/%.o,\
+              $(filter $(addprefix lib/%/,$(addsuffix .c,$(1))),$(LIB_SRCS)))
 
 all: $(BINS)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) | $(BUILD)/lib
+	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
-$(BUILD)/cmd/%.o: cmd/%.c $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/cmd
+$(BUILD)/cmd/%.o: cmd/%.c $(LIB_HDRS) $(CMD_HDRS) | $(BUILD)/cmd
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
@@ -126,7 +131,7 @@ $(BUILD)/lib $(BUILD)/cmd $(BUILD)/bin $(BUILD)/tests $(BUILD)/gen:
 UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(UNIT_SRCS))
 
-$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/tests
+$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(LIB_HDRS) $(CMD_HDRS) | $(BUILD)/tests
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) -Icmd -Wno-missing-prototypes $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
 $(BUILD)/bin/unit-tests: $(BUILD)/tests/unit.o $(UNIT_OBJS) $(UNIT_CMD_OBJS) $(call objs_of,$(LIB_ALL)) | $(BUILD)/bin
@@ -156,7 +161,7 @@ fuzzmods_dedupkey = dedupkey keypath canon
 $(BUILD)/fuzz:
 	mkdir -p $@
 
-$(BUILD)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h $(wildcard lib/*.h) | $(BUILD)/fuzz
+$(BUILD)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h $(LIB_HDRS) | $(BUILD)/fuzz
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
 $(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o \

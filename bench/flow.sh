@@ -12,7 +12,7 @@
 #     same events (not exactly-once, and no fsync: the speed expected).
 #
 # The 1M and 10M indexes are made directly (bench/mkindex.c adds random
-# keys through lib/keystore.c to an index made by a real aistack-dedup -a
+# keys through lib/dedup/keystore.c to an index made by a real aistack-dedup -a
 # run, its mark at the dataset's head): deduplicating a 10M-record
 # dataset first would take most of an hour.  A lookup costs the same
 # whatever keys the table holds: digests are uniform either way.

@@ -2,7 +2,7 @@
  * aistack-breaker: a circuit breaker that every process shares.  Wraps a
  * command (run) or makes a probe call (probe) under the breaker NAME of
  * the state directory; reports (status), closes (reset) and opens (trip)
- * breakers.  The state machine and its file are lib/breaker.c.
+ * breakers.  The state machine and its file are lib/breaker/breaker.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,15 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "breaker.h"
-#include "clock.h"
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exitcode.h"
-#include "parse.h"
-#include "probe.h"
-#include "stateview.h"
+#include "breaker/breaker.h"
+#include "base/clock.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/parse.h"
+#include "breaker/probe.h"
+#include "state/stateview.h"
 
 #define PROBE_TIMEOUT_MS	5000
 #define KILL_GRACE_MS		2000
@@ -421,7 +421,7 @@ print_status(const struct breaker_opts *o, const struct sv_breaker *b,
 }
 
 /* status: every breaker with a state file or a [breaker NAME] section,
- * or those named, through the read model (lib/stateview.h). */
+ * or those named, through the read model (lib/state/stateview.h). */
 static int
 run_status(const struct breaker_opts *o)
 {

@@ -5,7 +5,7 @@
  * that handled them exited 0 (run).  Anything not committed is delivered
  * again, so a failure or a crash at any moment loses nothing.
  *
- * One process works a consumer at a time (lib/consumerlock.h); run hands
+ * One process works a consumer at a time (lib/stream/consumerlock.h); run hands
  * the lock to its batch pipeline, so a pipeline orphaned by a killed run
  * keeps the consumer until it exits.
  */
@@ -23,22 +23,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
-#include "consumer.h"
-#include "consumerlock.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "json.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "parse.h"
-#include "reader.h"
-#include "statedir.h"
-#include "stateview.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "stream/consumer.h"
+#include "stream/consumerlock.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "format/json.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "stream/reader.h"
+#include "base/statedir.h"
+#include "state/stateview.h"
+#include "stream/stream.h"
 
 #define DEFAULT_BATCH		100
 #define DEFAULT_MAX_BYTES	((uint64_t)16 << 20)	/* run --max-batch-bytes */
@@ -198,7 +198,7 @@ metrics_file(const struct work *w, char *path, size_t n, struct error *e)
  * (its file keeps them; written under the consumer's lock, so the file
  * never shows them going down) and what this run did.  ok says whether
  * the run has gone well so far.  Lag and offsets are live values: they
- * come from the read model (lib/stateview.h), not from here.  A failure
+ * come from the read model (lib/state/stateview.h), not from here.  A failure
  * only warns.
  */
 static void
@@ -1004,7 +1004,7 @@ status_text(struct buf *out, const struct sv_stream *s)
 	}
 }
 
-/* status: the streams as the read model (lib/stateview.h) sees them. */
+/* status: the streams as the read model (lib/state/stateview.h) sees them. */
 static int
 cmd_status(const struct checkpoint_opts *o)
 {

@@ -25,23 +25,23 @@
 
 #include <openssl/evp.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "dedupkey.h"
-#include "digestset.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "json.h"
-#include "keypath.h"
-#include "keystore.h"
-#include "lock.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "minhash.h"
-#include "reader.h"
-#include "statedir.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "format/canon.h"
+#include "dedup/dedupkey.h"
+#include "dedup/digestset.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "format/json.h"
+#include "format/keypath.h"
+#include "dedup/keystore.h"
+#include "base/lock.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "dedup/minhash.h"
+#include "stream/reader.h"
+#include "base/statedir.h"
+#include "stream/stream.h"
 
 #define INPUT_BUF	(4 * 1024 * 1024)
 #define MAX_LINE	((size_t)1 << 30)
@@ -151,7 +151,7 @@ static const char usage_text[] =
 /* --- keys ---------------------------------------------------------------- */
 
 /*
- * Compute the status and digest of one line (lib/dedupkey.h), and with
+ * Compute the status and digest of one line (lib/dedup/dedupkey.h), and with
  * --near its signature into sig, from the same reading of the record.
  */
 static void
@@ -906,7 +906,7 @@ write_stats(struct dedup *dd, struct error *e)
 
 /*
  * What this run did, as gauges (the cumulative counts are the state's,
- * read by lib/stateview.h), and when a run last ended cleanly.
+ * read by lib/state/stateview.h), and when a run last ended cleanly.
  */
 static void
 write_metrics(struct dedup *dd, int ok)

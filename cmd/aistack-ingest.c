@@ -20,24 +20,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "clock.h"
-#include "config.h"
-#include "consumer.h"
-#include "dedupkey.h"
-#include "err.h"
-#include "exitcode.h"
-#include "follow.h"
-#include "fsutil.h"
-#include "json.h"
-#include "keypath.h"
-#include "lock.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "parse.h"
-#include "pg.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "format/canon.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "stream/consumer.h"
+#include "dedup/dedupkey.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "stream/follow.h"
+#include "base/fsutil.h"
+#include "format/json.h"
+#include "format/keypath.h"
+#include "base/lock.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "pg/pg.h"
+#include "stream/stream.h"
 
 #define DEFAULT_MAX_RECORD	(1024 * 1024)
 #define DEFAULT_MAX_BACKLOG	(100ULL * 1024 * 1024)
@@ -76,7 +76,7 @@ struct counters {
 
 /*
  * Rejected and empty lines on their way into the stream's counters
- * (lib/stream.h): landed are those whose rejects are in the rejects
+ * (lib/stream/stream.h): landed are those whose rejects are in the rejects
  * stream; they are added at the next lock of the stream.  moved_* are the
  * run's counts already passed on to landed_*.
  */
@@ -803,7 +803,7 @@ ingest_fd_unsynced(struct ingest *ing, int fd, const char *source,
  * Tail o->follow into the stream until SIGINT or SIGTERM, with the same
  * validation, rejects and backpressure as any input.  Per batch: the
  * intent is recorded, the records and rejects are appended and synced,
- * then the file position is committed (lib/follow.h), so a restart
+ * then the file position is committed (lib/stream/follow.h), so a restart
  * neither loses nor duplicates a line.
  */
 /*

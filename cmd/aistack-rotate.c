@@ -23,22 +23,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "consumer.h"
-#include "copytrunc.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "gzfile.h"
-#include "json.h"
-#include "lock.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "parse.h"
-#include "retention.h"
-#include "statedir.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "stream/consumer.h"
+#include "stream/copytrunc.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "stream/gzfile.h"
+#include "format/json.h"
+#include "base/lock.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "stream/retention.h"
+#include "base/statedir.h"
+#include "stream/stream.h"
 
 #define DEFAULT_SEAL_SIZE	(64ULL * 1024 * 1024)
 #define DEFAULT_SEAL_AGE	(86400ULL * 1000)

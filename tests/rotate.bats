@@ -8,7 +8,7 @@ load test_helper
 SEG0=00000000000000000000.jsonl
 
 # read_back NAME: the stream as a reader sees it: segments in base order,
-# the plain form of a base when both forms exist (as lib/reader.c does).
+# the plain form of a base when both forms exist (as lib/stream/reader.c does).
 read_back() {
 	local f base
 	for f in "$STREAMS/$1"/[0-9]*.jsonl*; do

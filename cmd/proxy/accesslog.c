@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "exitcode.h"
-#include "fsutil.h"
+#include "base/clock.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
 
 #include "logline.h"
 #include "proxy.h"

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "exitcode.h"
+#include "base/exitcode.h"
 
 #include "proxy.h"
 

@@ -19,15 +19,15 @@
 
 #include <microhttpd.h>
 
-#include "breaker.h"
-#include "buf.h"
-#include "config.h"
-#include "connlimit.h"
-#include "err.h"
-#include "httpclient.h"
-#include "ratelimit.h"
-#include "route.h"
-#include "statedir.h"
+#include "breaker/breaker.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "net/connlimit.h"
+#include "base/err.h"
+#include "net/httpclient.h"
+#include "net/ratelimit.h"
+#include "net/route.h"
+#include "base/statedir.h"
 
 #define MAX_TOKEN		4096
 #define DASHBOARD_MAX_FILES	64
@@ -252,7 +252,7 @@ void files_sort(char **names, size_t n);
  * or -1 with errno (ELOOP for a link, EINVAL for anything else that is
  * not a regular file). */
 int files_open_beneath(int dirfd, const char *name);
-/* files_open_beneath and read_fd (lib/fsutil.h) of name in the directory dir;
+/* files_open_beneath and read_fd (lib/base/fsutil.h) of name in the directory dir;
  * st, when not NULL, gets the file's status. */
 int files_read(const char *dir, const char *name, size_t max, char **data,
     size_t *len, struct stat *st);

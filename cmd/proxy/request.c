@@ -1,14 +1,14 @@
 /*
  * A request's life in libmicrohttpd's callbacks: its target kept
  * (request_begin), then admitted (a rate limit token, refused ones
- * included), routed (lib/route), authenticated and dispatched to its
+ * included), routed (lib/net/route), authenticated and dispatched to its
  * room (request_handle), then counted and logged (request_end).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 #include "proxy.h"
 

@@ -10,7 +10,7 @@
  * its connection, which is resumed, in the same thread, when the call
  * ends: nothing ever waits for an upstream, and a request crosses no
  * thread.  Connections are bounded in total (shared out among the
- * workers) and per client (counted across them, lib/connlimit) and time
+ * workers) and per client (counted across them, lib/net/connlimit) and time
  * out when idle.  The main thread waits for signals: SIGTERM or SIGINT
  * tell the workers to stop accepting, let the requests in flight finish
  * (up to shutdown_grace; calls still running then are given up with 503)
@@ -25,8 +25,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "exitcode.h"
+#include "base/clock.h"
+#include "base/exitcode.h"
 
 #include "proxy.h"
 

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exitcode.h"
-#include "parse.h"
+#include "base/exitcode.h"
+#include "base/parse.h"
 
 #include "proxy.h"
 

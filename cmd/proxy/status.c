@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "consumer.h"
-#include "fsutil.h"
-#include "promtext.h"
-#include "stream.h"
+#include "stream/consumer.h"
+#include "base/fsutil.h"
+#include "format/promtext.h"
+#include "stream/stream.h"
 
 #include "proxy.h"
 

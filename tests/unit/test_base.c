@@ -7,14 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "metrics.h"
-#include "parse.h"
-#include "statedir.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "base/statedir.h"
 #include "unit.h"
 
 TEST(parse_durations)

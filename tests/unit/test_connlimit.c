@@ -4,7 +4,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "connlimit.h"
+#include "net/connlimit.h"
 #include "unit.h"
 
 static struct sockaddr_in

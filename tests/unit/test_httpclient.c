@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "exitcode.h"
-#include "httpclient.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "net/httpclient.h"
 #include "unit.h"
 
 #define IS(f, s) f(s, strlen(s))

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "json.h"
+#include "base/buf.h"
+#include "format/json.h"
 #include "unit.h"
 
 static int

@@ -15,10 +15,10 @@
 
 #include <openssl/evp.h>
 
-#include "exitcode.h"
-#include "fsutil.h"
-#include "keystore.h"
-#include "minhash.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "dedup/keystore.h"
+#include "dedup/minhash.h"
 #include "unit.h"
 
 static void

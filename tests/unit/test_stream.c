@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "consumer.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "reader.h"
-#include "statedir.h"
-#include "stream.h"
+#include "stream/consumer.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "stream/reader.h"
+#include "base/statedir.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 static int
