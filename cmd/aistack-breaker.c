@@ -15,13 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "breaker/breaker.h"
-#include "base/clock.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/err.h"
 #include "base/exitcode.h"
 #include "base/parse.h"
+#include "breaker/breaker.h"
 #include "breaker/probe.h"
 #include "state/stateview.h"
 
@@ -361,12 +361,9 @@ run_probe(const struct breaker_opts *o)
 static void
 when(char *buf, size_t n, int64_t t)
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
-
 	buf[0] = '\0';
-	if (t != 0 && gmtime_r(&tt, &tm) != NULL)
-		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (t != 0)
+		(void)clock_rfc3339(buf, n, t);
 }
 
 static void

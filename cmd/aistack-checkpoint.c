@@ -26,18 +26,18 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "stream/consumer.h"
-#include "stream/consumerlock.h"
 #include "base/err.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
-#include "format/json.h"
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
-#include "stream/reader.h"
 #include "base/statedir.h"
+#include "format/json.h"
 #include "state/stateview.h"
+#include "stream/consumer.h"
+#include "stream/consumerlock.h"
+#include "stream/reader.h"
 #include "stream/stream.h"
 
 #define DEFAULT_BATCH		100
@@ -877,13 +877,8 @@ json_str(struct buf *b, const char *s)
 static void
 rfc3339(char *buf, size_t n, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+	if (t == 0 || clock_rfc3339(buf, n, t) == -1)
 		snprintf(buf, n, "-");
-	else
-		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* A counter of the stream's, or null when it keeps none yet. */

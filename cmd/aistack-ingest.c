@@ -21,22 +21,22 @@
 #include <unistd.h>
 
 #include "base/buf.h"
-#include "format/canon.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "stream/consumer.h"
-#include "dedup/dedupkey.h"
 #include "base/err.h"
 #include "base/exitcode.h"
-#include "stream/follow.h"
 #include "base/fsutil.h"
-#include "format/json.h"
-#include "format/keypath.h"
 #include "base/lock.h"
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
+#include "dedup/dedupkey.h"
+#include "format/canon.h"
+#include "format/json.h"
+#include "format/keypath.h"
 #include "pg/pg.h"
+#include "stream/consumer.h"
+#include "stream/follow.h"
 #include "stream/stream.h"
 
 #define DEFAULT_MAX_RECORD	(1024 * 1024)
@@ -289,7 +289,7 @@ backpressure(struct ingest *ing, struct error *e)
 	    ing->backlog + ing->appended_since <= o->max_backlog)
 		return 0;
 	for (;;) {
-		if (stream_backlog(ing->out.dir, &ing->head, &ing->backlog,
+		if (consumer_backlog(ing->out.dir, &ing->head, &ing->backlog,
 		    &ing->min_committed, e) == -1)
 			return error_wrap(e, "%s: backlog", ing->out.name);
 		ing->checked_at = t = clock_mono_ms();
@@ -375,7 +375,7 @@ reject_head(struct ingest *ing, struct buf *b, const char *reason)
 	char now[32];
 	const char *src = ing->source;
 
-	rfc3339_now(now, sizeof(now));
+	clock_rfc3339_now(now, sizeof(now));
 	buf_printf(b, "{\"reason\":\"");
 	buf_json_escape(b, reason, strlen(reason));
 	buf_printf(b, "\",\"source\":\"");
@@ -822,7 +822,7 @@ report_losses(struct ingest *ing, struct follow *f, struct error *e)
 
 	while (follow_loss_next(f, &l)) {
 		b.len = 0;
-		rfc3339_now(now, sizeof(now));
+		clock_rfc3339_now(now, sizeof(now));
 		buf_printf(&b, "{\"reason\":\"lost\",\"source\":\"");
 		if (utf8_valid(l.file, strlen(l.file)))
 			buf_json_escape(&b, l.file, strlen(l.file));

@@ -24,20 +24,21 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/config.h"
-#include "stream/consumer.h"
-#include "stream/copytrunc.h"
 #include "base/err.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
-#include "stream/gzfile.h"
-#include "format/json.h"
 #include "base/lock.h"
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
-#include "stream/retention.h"
 #include "base/statedir.h"
+#include "format/json.h"
+#include "stream/consumer.h"
+#include "stream/copytrunc.h"
+#include "stream/gzfile.h"
+#include "stream/retention.h"
 #include "stream/stream.h"
 
 #define DEFAULT_SEAL_SIZE	(64ULL * 1024 * 1024)
@@ -128,15 +129,6 @@ worse(struct rotate *r, int status)
 {
 	if (status > r->status)
 		r->status = status;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t
@@ -252,7 +244,7 @@ write_metrics(const struct rotate *r, const char *target, const char *name,
 	metrics_sample(&m, MN_ROTATE_FILES, (double)t->ngz, "target", target,
 	    "form", "gz", NULL);
 	metrics_family(&m, MN_ROTATE_LAST_RUN, "gauge", MH_ROTATE_LAST_RUN);
-	metrics_sample(&m, MN_ROTATE_LAST_RUN, (double)(wall_ms() / 1000),
+	metrics_sample(&m, MN_ROTATE_LAST_RUN, (double)(clock_wall_ms() / 1000),
 	    "target", target, NULL);
 	metrics_last_success(&m, "rotate", name, ok, MN_ROTATE_LAST_SUCCESS,
 	    MH_ROTATE_LAST_SUCCESS, "target", target, NULL);
@@ -1106,7 +1098,7 @@ run(const struct rotate_opts *o)
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
-	r.now_ms = wall_ms();
+	r.now_ms = clock_wall_ms();
 	r.progress = isatty(STDERR_FILENO);
 	r.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (o->noperands == 0)

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "breaker/breaker.h"
 #include "base/fsutil.h"
+#include "breaker/breaker.h"
 #include "fuzz.h"
 
 static char statedir[64];

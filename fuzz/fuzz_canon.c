@@ -20,8 +20,8 @@
 
 #include "base/buf.h"
 #include "format/canon.h"
-#include "fuzz.h"
 #include "format/json.h"
+#include "fuzz.h"
 
 static struct canon *cn;
 

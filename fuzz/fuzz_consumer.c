@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "stream/consumer.h"
 #include "base/exitcode.h"
-#include "fuzz.h"
 #include "format/json.h"
+#include "stream/consumer.h"
+#include "fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

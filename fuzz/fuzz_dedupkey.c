@@ -26,11 +26,11 @@
 #include <wctype.h>
 
 #include "base/buf.h"
-#include "format/canon.h"
 #include "dedup/dedupkey.h"
-#include "fuzz.h"
+#include "format/canon.h"
 #include "format/json.h"
 #include "format/keypath.h"
+#include "fuzz.h"
 
 static struct dedupkey dk;
 static struct canon *cn;

@@ -16,8 +16,8 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "fuzz.h"
 #include "format/json.h"
+#include "fuzz.h"
 
 static int
 jansson_loads(const uint8_t *p, size_t n, size_t flags, int want_object,

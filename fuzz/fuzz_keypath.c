@@ -13,9 +13,9 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "fuzz.h"
 #include "format/json.h"
 #include "format/keypath.h"
+#include "fuzz.h"
 
 static int
 same_paths(const struct keypath_list *a, const struct keypath_list *b)

@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fuzz.h"
 #include "base/parse.h"
+#include "fuzz.h"
 
 typedef unsigned __int128 u128;
 

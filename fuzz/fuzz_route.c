@@ -16,8 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "fuzz.h"
 #include "net/route.h"
+#include "fuzz.h"
 
 static const char *const qdrant_allow[] = {
 	"/collections", "/health", "/collections/docs/points/search?limit=10",

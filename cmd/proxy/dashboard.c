@@ -14,8 +14,8 @@
 
 #include "base/exitcode.h"
 
-#include "embed.h"
 #include "base/fsutil.h"
+#include "embed.h"
 
 #include "proxy.h"
 

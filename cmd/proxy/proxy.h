@@ -19,15 +19,15 @@
 
 #include <microhttpd.h>
 
-#include "breaker/breaker.h"
 #include "base/buf.h"
 #include "base/config.h"
-#include "net/connlimit.h"
 #include "base/err.h"
+#include "base/statedir.h"
+#include "breaker/breaker.h"
+#include "net/connlimit.h"
 #include "net/httpclient.h"
 #include "net/ratelimit.h"
 #include "net/route.h"
-#include "base/statedir.h"
 
 #define MAX_TOKEN		4096
 #define DASHBOARD_MAX_FILES	64

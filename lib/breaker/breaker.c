@@ -14,7 +14,6 @@
 
 #include <jansson.h>
 
-#include "breaker.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/exitcode.h"
@@ -23,6 +22,7 @@
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
+#include "breaker.h"
 
 #define STATE_MAX_BYTES	8192		/* a state file is about 400 */
 #define BUSY_RETRY_MS	1000
@@ -400,32 +400,6 @@ data_init(struct breaker_data *d)
 	d->state = BREAKER_CLOSED;
 }
 
-static void
-rfc3339(char *buf, size_t n, int64_t t)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL)
-		snprintf(buf, n, "1970-01-01T00:00:00Z");
-	else
-		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int
-rfc3339_parse(const char *s, int64_t *t)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	*t = (int64_t)timegm(&tm);
-	return 0;
-}
-
 static int
 data_format(const struct breaker_data *d, struct buf *b)
 {
@@ -433,9 +407,9 @@ data_format(const struct breaker_data *d, struct buf *b)
 	int rc;
 
 	if (d->opened_at != 0)
-		rfc3339(opened, sizeof(opened), d->opened_at);
+		(void)clock_rfc3339(opened, sizeof(opened), d->opened_at);
 	if (d->last_failure != 0)
-		rfc3339(failed, sizeof(failed), d->last_failure);
+		(void)clock_rfc3339(failed, sizeof(failed), d->last_failure);
 	rc = buf_printf(b, "{\"state\":\"%s\",\"generation\":%llu,"
 	    "\"failures\":%llu,\"successes\":%llu,\"streak\":%llu,"
 	    "\"open_ms\":%llu,\"opened_at_ms\":%llu,\"boot_id\":\"",
@@ -476,7 +450,7 @@ get_time(json_t *o, const char *key, int64_t *t)
 		return 0;
 	if (!json_is_string(j))
 		return -1;
-	return rfc3339_parse(json_string_value(j), t);
+	return clock_rfc3339_parse(json_string_value(j), t);
 }
 
 static int

@@ -9,10 +9,10 @@
 
 #include <openssl/evp.h>
 
-#include "digestset.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
 #include "base/le.h"
+#include "digestset.h"
 
 #define HEADER_SIZE	4096
 #define MIN_BITS	10

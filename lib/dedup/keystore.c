@@ -13,8 +13,8 @@
 
 #include "base/exitcode.h"
 #include "base/fsutil.h"
-#include "keystore.h"
 #include "base/le.h"
+#include "keystore.h"
 
 #define K_MAGIC		"AISTKEYS"
 #define K_VERSION	2

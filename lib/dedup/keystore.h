@@ -50,8 +50,8 @@
 #include <stdint.h>
 
 #include "base/buf.h"
-#include "digestset.h"
 #include "base/err.h"
+#include "digestset.h"
 #include "minhash.h"
 
 #define KEYSTORE_META_MAX	3520

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canon.h"
 #include "base/exitcode.h"
+#include "canon.h"
 #include "json.h"
 #include "keypath.h"
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/siphash.h"
 #include "connlimit.h"
 #include "ratelimit.h"
-#include "base/siphash.h"
 
 struct client {
 	unsigned char key[RATELIMIT_KEY_LEN];

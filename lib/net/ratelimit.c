@@ -7,8 +7,8 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "ratelimit.h"
 #include "base/siphash.h"
+#include "ratelimit.h"
 
 #define NIL		UINT32_MAX
 #define MIN_SHADOW	1024

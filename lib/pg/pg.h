@@ -32,8 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dedup/dedupkey.h"
 #include "base/err.h"
+#include "dedup/dedupkey.h"
 
 struct pg_sink;
 

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
 #include "stateview.h"
@@ -27,14 +28,9 @@ stateview_init(struct stateview *v)
 static int64_t
 rfc3339_time(const char *s)
 {
-	struct tm tm;
-	const char *end;
+	int64_t t;
 
-	memset(&tm, 0, sizeof(tm));
-	if (s[0] == '\0' || (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ",
-	    &tm)) == NULL || *end != '\0')
-		return 0;
-	return (int64_t)timegm(&tm);
+	return clock_rfc3339_parse(s, &t) == -1 ? 0 : t;
 }
 
 /* --- streams ---------------------------------------------------------------- */

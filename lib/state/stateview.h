@@ -30,11 +30,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "breaker/breaker.h"
 #include "base/config.h"
-#include "stream/consumer.h"
 #include "base/err.h"
 #include "base/statedir.h"
+#include "breaker/breaker.h"
+#include "stream/consumer.h"
 #include "stream/stream.h"
 
 struct sv_consumer {

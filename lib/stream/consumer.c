@@ -7,23 +7,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "consumer.h"
+#include "base/clock.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
 #include "base/statedir.h"
+#include "consumer.h"
 #include "stream.h"
 
 #define CONSUMER_FILE_MAX 4096
-
-void
-rfc3339_now(char *buf, size_t n)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 int
 consumer_path(const char *streamdir, const char *name, char *buf, size_t n,
@@ -120,7 +111,7 @@ save(const char *streamdir, const char *name, struct consumer_state *st,
 	if (mkdir_p(dir, 0700) == -1)
 		return error_errno(e, error_code_for_errno(errno), "%s", dir);
 	if (stamp || st->updated[0] == '\0')
-		rfc3339_now(st->updated, sizeof(st->updated));
+		clock_rfc3339_now(st->updated, sizeof(st->updated));
 	n = snprintf(text, sizeof(text), "{\"committed\":%llu,\"pending\":%llu,"
 	    "\"records\":%llu,\"updated\":\"%s\"",
 	    (unsigned long long)st->committed, (unsigned long long)st->pending,
@@ -174,7 +165,7 @@ consumer_list(const char *streamdir, char ***names, size_t *n,
 }
 
 int
-stream_backlog(const char *streamdir, uint64_t *head, uint64_t *backlog,
+consumer_backlog(const char *streamdir, uint64_t *head, uint64_t *backlog,
     uint64_t *min_committed, struct error *e)
 {
 	struct consumer_state st;

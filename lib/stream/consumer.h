@@ -57,15 +57,12 @@ int consumer_list(const char *streamdir, char ***names, size_t *n,
     struct error *e);
 
 /*
- * The stream's head and backlog: head minus the lowest committed offset
+ * A stream's head and its consumers' backlog: head minus the lowest committed offset
  * among its consumers (0 without consumers), from file sizes and consumer
  * files only.  *min_committed (when not NULL) gets that lowest offset, or
  * head when there are no consumers.
  */
-int stream_backlog(const char *streamdir, uint64_t *head, uint64_t *backlog,
+int consumer_backlog(const char *streamdir, uint64_t *head, uint64_t *backlog,
     uint64_t *min_committed, struct error *e);
-
-/* Write the current UTC time as RFC 3339 ("2026-11-27T07:18:37Z"). */
-void rfc3339_now(char *buf, size_t n);
 
 #endif

@@ -4,11 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "consumerlock.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
 #include "base/lock.h"
 #include "base/statedir.h"
+#include "consumerlock.h"
 
 int
 consumer_lock(const char *streamdir, const char *name, int64_t timeout_ms,

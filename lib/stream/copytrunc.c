@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "copytrunc.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
+#include "copytrunc.h"
 
 #define COPY_CHUNK (1024 * 1024)
 

@@ -15,11 +15,12 @@
 #include <zlib.h>
 
 #include "base/buf.h"
-#include "consumer.h"
+#include "base/clock.h"
 #include "base/exitcode.h"
-#include "follow.h"
 #include "base/fsutil.h"
 #include "format/json.h"
+#include "consumer.h"
+#include "follow.h"
 #include "reader.h"
 #include "stream.h"
 
@@ -54,15 +55,6 @@ int
 follow_stop_requested(void)
 {
 	return stop_flag != 0;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t
@@ -246,7 +238,7 @@ save_state(struct follow *f, struct error *e)
 	int rc;
 
 	cur_store(f);
-	rfc3339_now(now, sizeof(now));
+	clock_rfc3339_now(now, sizeof(now));
 	buf_printf(&b, "{\"path\":\"");
 	json_path(&b, f->path);
 	buf_printf(&b, "\",\"file\":\"");
@@ -787,7 +779,7 @@ scan(struct follow *f, int first, struct error *e)
 	size_t n = 0, i, tries;
 	int cur_open_ok, pass;
 	size_t live_at;
-	int64_t now = wall_ms();
+	int64_t now = clock_wall_ms();
 	struct stat st;
 
 	for (tries = 0;; tries++) {
@@ -1354,7 +1346,7 @@ follow_read(struct follow *f, char *buf, size_t room, int *flags,
 		 * has not been written to for a while (by its mtime, so that
 		 * a restart need not wait again) */
 		quiet = f->draining && !f->rescan && nl == NULL && n < room &&
-		    wall_ms() - ((int64_t)st.st_mtim.tv_sec * 1000 +
+		    clock_wall_ms() - ((int64_t)st.st_mtim.tv_sec * 1000 +
 		    st.st_mtim.tv_nsec / 1000000) >= DRAIN_QUIET_MS;
 		if (n == 0) {
 			if (f->rescan)
@@ -1442,7 +1434,7 @@ follow_wait(struct follow *f, int timeout_ms)
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
 		nanosleep(&ts, NULL);
-		if (wall_ms() - f->seen_ms >= RESCAN_MS)
+		if (clock_wall_ms() - f->seen_ms >= RESCAN_MS)
 			f->rescan = 1;
 		return;
 	}
@@ -1461,7 +1453,7 @@ follow_wait(struct follow *f, int timeout_ms)
 				p += sizeof(*ie) + ie->len;
 			}
 		}
-	if (wall_ms() - f->seen_ms >= RESCAN_MS)
+	if (clock_wall_ms() - f->seen_ms >= RESCAN_MS)
 		f->rescan = 1;
 }
 

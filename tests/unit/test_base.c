@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/err.h"
@@ -265,4 +266,24 @@ TEST(error_messages_compose)
 	error_wrap(&e, "batch");
 	CHECK_STR(e.msg, "batch: telemetry: write: No space left on device");
 	CHECK_INT(e.code, EXIT_IOERR);
+}
+
+TEST(clock_rfc3339_round_trip)
+{
+	char b[CLOCK_RFC3339_SIZE], small[8];
+	int64_t t;
+
+	CHECK(clock_rfc3339(b, sizeof(b), 1795767517) == 0);
+	CHECK_STR(b, "2026-11-27T08:18:37Z");
+	CHECK(clock_rfc3339_parse(b, &t) == 0 && t == 1795767517);
+	CHECK(clock_rfc3339(b, sizeof(b), 0) == 0);
+	CHECK_STR(b, "1970-01-01T00:00:00Z");
+	CHECK(clock_rfc3339(small, sizeof(small), 1795767517) == -1);
+	CHECK_STR(small, "");
+	CHECK(clock_rfc3339_parse("2026-11-27T07:38:37", &t) == -1);
+	CHECK(clock_rfc3339_parse("2026-11-27T08:18:37Z ", &t) == -1);
+	CHECK(clock_rfc3339_parse("", &t) == -1);
+	CHECK(clock_wall_ms() > (int64_t)1795767517 * 1000);
+	clock_rfc3339_now(b, sizeof(b));
+	CHECK(clock_rfc3339_parse(b, &t) == 0);
 }

@@ -10,11 +10,11 @@
 #include <wctype.h>
 
 #include "base/buf.h"
-#include "format/canon.h"
 #include "dedup/dedupkey.h"
+#include "dedup/minhash.h"
+#include "format/canon.h"
 #include "format/json.h"
 #include "format/keypath.h"
-#include "dedup/minhash.h"
 #include "unit.h"
 
 /* The canonical form of s with flags, in a static buffer ("<error>" when

@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/exitcode.h"
 #include "stream/consumer.h"
 #include "stream/consumerlock.h"
-#include "base/exitcode.h"
 #include "unit.h"
 
 TEST(consumerlock_is_exclusive_and_released_on_close)

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fsutil.h"
 #include "stream/copytrunc.h"
 #include "stream/follow.h"
-#include "base/fsutil.h"
 #include "stream/stream.h"
 #include "unit.h"
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "stream/copytrunc.h"
 #include "base/fsutil.h"
+#include "stream/copytrunc.h"
 #include "stream/gzfile.h"
 #include "stream/retention.h"
 #include "unit.h"

@@ -14,16 +14,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "breaker/breaker.h"
 #include "base/config.h"
-#include "stream/consumer.h"
 #include "base/exitcode.h"
 #include "base/fsutil.h"
-#include "dedup/keystore.h"
 #include "base/lock.h"
 #include "base/metrics.h"
+#include "breaker/breaker.h"
+#include "dedup/keystore.h"
 #include "state/stateprom.h"
 #include "state/stateview.h"
+#include "stream/consumer.h"
 #include "stream/stream.h"
 #include "unit.h"
 
