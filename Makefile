@@ -57,7 +57,7 @@ pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 # --- the library: lib/FOLDER/NAME.c, layered (lib/*/README) ------------
 LIB_BASE    = err parse buf clock fsutil lock statedir config metrics
-LIB_FORMAT  = json stream reader consumer
+LIB_FORMAT  = json jsonget stream reader consumer
 LIB_SRCS   := $(wildcard lib/*/*.c)
 LIB_HDRS   := $(wildcard lib/*/*.h)
 # every module, by name (lib/FOLDER/NAME.c)
@@ -73,7 +73,7 @@ cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath dedupkey diges
 pkg_aistack-dedup       = jansson zlib libcrypto
 cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc
 pkg_aistack-rotate      = jansson zlib
-cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe stateview stream consumer
+cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe stateview stream consumer jsonget
 pkg_aistack-breaker     = jansson
 cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash connlimit httpclient route promtext
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd

@@ -22,6 +22,7 @@
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
+#include "format/jsonget.h"
 #include "breaker.h"
 
 #define STATE_MAX_BYTES	8192		/* a state file is about 400 */
@@ -429,19 +430,6 @@ data_format(const struct breaker_data *d, struct buf *b)
 }
 
 static int
-get_u64(json_t *o, const char *key, uint64_t *v)
-{
-	json_t *j = json_object_get(o, key);
-
-	if (j == NULL || json_is_null(j))
-		return 0;
-	if (!json_is_integer(j) || json_integer_value(j) < 0)
-		return -1;
-	*v = (uint64_t)json_integer_value(j);
-	return 0;
-}
-
-static int
 get_time(json_t *o, const char *key, int64_t *t)
 {
 	json_t *j = json_object_get(o, key);
@@ -471,15 +459,15 @@ data_parse(const char *text, size_t len, struct breaker_data *d)
 	if (!json_is_string(j) || state_parse(json_string_value(j),
 	    &d->state) == -1)
 		bad = 1;
-	bad |= get_u64(o, "generation", &d->generation);
-	bad |= get_u64(o, "failures", &d->failures);
-	bad |= get_u64(o, "successes", &d->successes);
-	bad |= get_u64(o, "streak", &d->streak);
-	bad |= get_u64(o, "open_ms", &d->open_ms);
-	bad |= get_u64(o, "opened_at_ms", &d->opened_at_ms);
-	bad |= get_u64(o, "opened", &d->opened);
-	bad |= get_u64(o, "half_opened", &d->half_opened);
-	bad |= get_u64(o, "closed", &d->closed);
+	bad |= jsonget_u64_opt(o, "generation", &d->generation);
+	bad |= jsonget_u64_opt(o, "failures", &d->failures);
+	bad |= jsonget_u64_opt(o, "successes", &d->successes);
+	bad |= jsonget_u64_opt(o, "streak", &d->streak);
+	bad |= jsonget_u64_opt(o, "open_ms", &d->open_ms);
+	bad |= jsonget_u64_opt(o, "opened_at_ms", &d->opened_at_ms);
+	bad |= jsonget_u64_opt(o, "opened", &d->opened);
+	bad |= jsonget_u64_opt(o, "half_opened", &d->half_opened);
+	bad |= jsonget_u64_opt(o, "closed", &d->closed);
 	bad |= get_time(o, "opened_at", &d->opened_at);
 	bad |= get_time(o, "last_failure", &d->last_failure);
 	j = json_object_get(o, "boot_id");

@@ -11,6 +11,7 @@
 #include "base/exitcode.h"
 #include "base/fsutil.h"
 #include "base/statedir.h"
+#include "format/jsonget.h"
 #include "consumer.h"
 #include "stream.h"
 
@@ -28,17 +29,6 @@ consumer_path(const char *streamdir, const char *name, char *buf, size_t n,
 	return 0;
 }
 
-static int
-get_u64(json_t *root, const char *key, uint64_t *v)
-{
-	json_t *j = json_object_get(root, key);
-
-	if (!json_is_integer(j) || json_integer_value(j) < 0)
-		return -1;
-	*v = (uint64_t)json_integer_value(j);
-	return 0;
-}
-
 int
 consumer_parse(const char *text, size_t n, struct consumer_state *st,
     struct error *e)
@@ -49,9 +39,9 @@ consumer_parse(const char *text, size_t n, struct consumer_state *st,
 	memset(st, 0, sizeof(*st));
 	if ((root = json_loadb(text, n, 0, &je)) == NULL)
 		return error_set(e, EXIT_DATAERR, "invalid JSON: %s", je.text);
-	if (!json_is_object(root) || get_u64(root, "committed",
-	    &st->committed) == -1 || get_u64(root, "pending", &st->pending) == -1 ||
-	    get_u64(root, "records", &st->records) == -1) {
+	if (!json_is_object(root) || jsonget_u64(root, "committed",
+	    &st->committed) == -1 || jsonget_u64(root, "pending", &st->pending) == -1 ||
+	    jsonget_u64(root, "records", &st->records) == -1) {
 		json_decref(root);
 		return error_set(e, EXIT_DATAERR, "expected non-negative integers "
 		    "\"committed\", \"pending\" and \"records\"");
@@ -65,7 +55,7 @@ consumer_parse(const char *text, size_t n, struct consumer_state *st,
 		snprintf(st->updated, sizeof(st->updated), "%s",
 		    json_string_value(upd));
 	if (json_object_get(root, "batches_failed") != NULL &&
-	    get_u64(root, "batches_failed", &st->batches_failed) == -1) {
+	    jsonget_u64(root, "batches_failed", &st->batches_failed) == -1) {
 		json_decref(root);
 		return error_set(e, EXIT_DATAERR, "expected a non-negative "
 		    "integer \"batches_failed\"");

@@ -19,6 +19,7 @@
 #include "base/exitcode.h"
 #include "base/fsutil.h"
 #include "format/json.h"
+#include "format/jsonget.h"
 #include "consumer.h"
 #include "follow.h"
 #include "reader.h"
@@ -295,22 +296,11 @@ save_state(struct follow *f, struct error *e)
 }
 
 static int
-get_u64(json_t *o, const char *key, uint64_t *v)
-{
-	json_t *j = json_object_get(o, key);
-
-	if (!json_is_integer(j) || json_integer_value(j) < 0)
-		return -1;
-	*v = (uint64_t)json_integer_value(j);
-	return 0;
-}
-
-static int
 get_u32(json_t *o, const char *key, uint32_t *v)
 {
 	uint64_t x;
 
-	if (get_u64(o, key, &x) == -1 || x > UINT32_MAX)
+	if (jsonget_u64(o, key, &x) == -1 || x > UINT32_MAX)
 		return -1;
 	*v = (uint32_t)x;
 	return 0;
@@ -323,15 +313,15 @@ get_file(json_t *o, struct follow_file *c)
 	json_t *h = json_object_get(o, "fp_hash"), *j;
 	uint64_t fpl;
 
-	if (get_u64(o, "dev", &c->dev) == -1 ||
-	    get_u64(o, "ino", &c->ino) == -1 ||
-	    get_u64(o, "fp_len", &fpl) == -1 || fpl > FOLLOW_FP_MAX ||
-	    !json_is_string(h) || get_u64(o, "offset", &c->offset) == -1 ||
-	    get_u64(o, "lines", &c->lines) == -1)
+	if (jsonget_u64(o, "dev", &c->dev) == -1 ||
+	    jsonget_u64(o, "ino", &c->ino) == -1 ||
+	    jsonget_u64(o, "fp_len", &fpl) == -1 || fpl > FOLLOW_FP_MAX ||
+	    !json_is_string(h) || jsonget_u64(o, "offset", &c->offset) == -1 ||
+	    jsonget_u64(o, "lines", &c->lines) == -1)
 		return -1;
 	c->fp_len = (size_t)fpl;
 	c->fp_hash = strtoull(json_string_value(h), NULL, 16);
-	(void)get_u64(o, "size", &c->size);
+	(void)jsonget_u64(o, "size", &c->size);
 	if (json_is_integer(j = json_object_get(o, "mtime_ms")))
 		c->mtime_ms = (int64_t)json_integer_value(j);
 	c->done = json_is_true(json_object_get(o, "done"));
@@ -363,9 +353,9 @@ load_state(struct follow *f, struct error *e)
 	if (root == NULL)
 		return error_set(e, EXIT_DATAERR, "%s: invalid JSON: %s",
 		    f->state, je.text);
-	bad = get_u64(root, "replay_until", &f->replay_until) == -1;
-	(void)get_u64(root, "lines_total", &f->lines_total);
-	(void)get_u64(root, "lost_bytes_total", &f->lost_total);
+	bad = jsonget_u64(root, "replay_until", &f->replay_until) == -1;
+	(void)jsonget_u64(root, "lines_total", &f->lines_total);
+	(void)jsonget_u64(root, "lost_bytes_total", &f->lost_total);
 	if (json_is_integer(j = json_object_get(root, "seen_ms")))
 		f->seen_ms = (int64_t)json_integer_value(j);
 	else if (stat(f->state, &st) == 0)	/* an older position file */
@@ -399,7 +389,7 @@ load_state(struct follow *f, struct error *e)
 		struct follow_loss *nl;
 		uint64_t bytes;
 		if (!json_is_string(fl = json_object_get(l, "file")) ||
-		    get_u64(l, "bytes", &bytes) == -1) {
+		    jsonget_u64(l, "bytes", &bytes) == -1) {
 			bad = 1;
 			break;
 		}
@@ -415,17 +405,17 @@ load_state(struct follow *f, struct error *e)
 	}
 	if (!bad && (pend = json_object_get(root, "pending")) != NULL) {
 		p->active = 1;
-		bad = get_u64(pend, "offset", &p->offset) == -1 ||
-		    get_u64(pend, "lines", &p->lines) == -1 ||
-		    get_u64(pend, "at", &p->at) == -1 ||
-		    get_u64(pend, "len", &p->len) == -1 ||
+		bad = jsonget_u64(pend, "offset", &p->offset) == -1 ||
+		    jsonget_u64(pend, "lines", &p->lines) == -1 ||
+		    jsonget_u64(pend, "at", &p->at) == -1 ||
+		    jsonget_u64(pend, "len", &p->len) == -1 ||
 		    get_u32(pend, "crc", &p->crc) == -1 ||
-		    get_u64(pend, "first_len", &p->first_len) == -1 ||
+		    jsonget_u64(pend, "first_len", &p->first_len) == -1 ||
 		    get_u32(pend, "first_crc", &p->first_crc) == -1 ||
-		    get_u64(pend, "rat", &p->rat) == -1 ||
-		    get_u64(pend, "rlen", &p->rlen) == -1 ||
+		    jsonget_u64(pend, "rat", &p->rat) == -1 ||
+		    jsonget_u64(pend, "rlen", &p->rlen) == -1 ||
 		    get_u32(pend, "rcrc", &p->rcrc) == -1 ||
-		    get_u64(pend, "rfirst_len", &p->rfirst_len) == -1 ||
+		    jsonget_u64(pend, "rfirst_len", &p->rfirst_len) == -1 ||
 		    get_u32(pend, "rfirst_crc", &p->rfirst_crc) == -1;
 	}
 	json_decref(root);
