@@ -151,6 +151,15 @@ open_breaker(const struct breaker_opts *o, struct breaker *b)
 	return 0;
 }
 
+/* A damaged state file (EXIT_DATAERR from lib/breaker): say how to mend it. */
+static void
+reset_hint(struct error *e, const char *name)
+{
+	if (e->code == EXIT_DATAERR)
+		error_append(e, " (aistack-breaker reset %s starts it afresh)",
+		    name);
+}
+
 /* Ask the breaker; 0 when allowed, else the exit status (75: refused). */
 static int
 admit(const struct breaker_opts *o, const struct breaker *b,
@@ -161,8 +170,10 @@ admit(const struct breaker_opts *o, const struct breaker *b,
 	int rc;
 
 	rc = breaker_acquire(b, t, &retry_ms, &e);
-	if (rc == -1)
+	if (rc == -1) {
+		reset_hint(&e, b->name);
 		return error_report(&e);
+	}
 	if (rc == BREAKER_REFUSED) {
 		warnmsg("%s is open; retry in %llus", b->name,
 		    (unsigned long long)(ceil_s(retry_ms) > 0 ?
@@ -181,6 +192,7 @@ record(const struct breaker_opts *o, const struct breaker *b,
 	struct error e;
 
 	if (breaker_record(b, t, success, &e) == -1) {
+		reset_hint(&e, b->name);
 		warnmsg("%s: outcome not recorded: %s", b->name, e.msg);
 		return;
 	}
@@ -343,7 +355,8 @@ run_probe(const struct breaker_opts *o)
 		return rc;
 	if ((rc = admit(o, &b, &t)) != 0)
 		return rc;
-	if (probe_run(o->url, b.set.timeout_ms, &timed_out, &e) == -1) {
+	if (probe_run(o->url, b.set.timeout_ms,
+	    "aistack-breaker/" AISTACK_VERSION, &timed_out, &e) == -1) {
 		if (e.code != EXIT_UNAVAILABLE) {
 			breaker_cancel(&t);
 			return error_report(&e);
@@ -442,6 +455,7 @@ run_status(const struct breaker_opts *o)
 	}
 	for (i = 0; i < v.nbreakers; i++) {
 		if (!v.breakers[i].ok) {
+			reset_hint(&v.breakers[i].err, v.breakers[i].st.name);
 			status = error_report(&v.breakers[i].err);
 			continue;
 		}

@@ -598,13 +598,11 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 		}
 		if (rc == -1) {
 			uint64_t landed = records_count(data, done);
-			size_t l = strlen(e->msg);
 			ing->n.records += landed;
 			ing->n.bytes += done;
-			snprintf(e->msg + l, sizeof(e->msg) - l, " (%llu of the "
-			    "batch's %llu records landed, none acknowledged)",
+			return error_append(e, " (%llu of the batch's %llu "
+			    "records landed, none acknowledged)",
 			    (unsigned long long)landed, (unsigned long long)nrec);
-			return -1;
 		}
 		ing->n.records += nrec;
 		ing->n.bytes += n;

@@ -68,6 +68,18 @@ error_wrap(struct error *e, const char *fmt, ...)
 }
 
 int
+error_append(struct error *e, const char *fmt, ...)
+{
+	size_t n = strnlen(e->msg, sizeof(e->msg) - 1);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg + n, sizeof(e->msg) - n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
 error_code_for_errno(int errnum)
 {
 	switch (errnum) {

@@ -31,6 +31,10 @@ int error_errno(struct error *e, int code, const char *fmt, ...)
 int error_wrap(struct error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Append the formatted text to the existing message, keeping the code. */
+int error_append(struct error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The exit code for an I/O failure with errno errnum: 74, or 73 for EACCES-like. */
 int error_code_for_errno(int errnum);
 

@@ -513,10 +513,9 @@ read_error(const char *path, struct error *e)
 }
 
 static int
-parse_error(const struct breaker *b, const char *path, struct error *e)
+parse_error(const char *path, struct error *e)
 {
-	return error_set(e, EXIT_DATAERR, "%s: invalid breaker state "
-	    "(aistack-breaker reset %s starts it afresh)", path, b->name);
+	return error_set(e, EXIT_DATAERR, "%s: invalid breaker state", path);
 }
 
 /* Read the state file open at fd; 0, -1 with errno, or -2 unparsable. */
@@ -582,7 +581,7 @@ data_read_cached(const struct breaker *b, const char *path,
 	}
 	if (rc == -2) {
 		close(fd);
-		return parse_error(b, path, e);
+		return parse_error(path, e);
 	}
 	pthread_mutex_lock(&c->mu);
 	if (c->fd != -1)
@@ -621,7 +620,7 @@ data_read(const struct breaker *b, struct breaker_data *d, int trust,
 		read_error(path, e);
 	close(fd);
 	if (rc == -2)
-		return parse_error(b, path, e);
+		return parse_error(path, e);
 	return rc;
 }
 

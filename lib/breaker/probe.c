@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "base/clock.h"
 #include "base/exitcode.h"
 #include "pg/pqdl.h"
 #include "probe.h"
@@ -157,8 +158,8 @@ discard(char *p, size_t size, size_t n, void *arg)
 }
 
 static int
-probe_http(const char *url, uint64_t timeout_ms, int *timed_out,
-    struct error *e)
+probe_http(const char *url, uint64_t timeout_ms, const char *user_agent,
+    int *timed_out, struct error *e)
 {
 	char ebuf[CURL_ERROR_SIZE] = "";
 	struct curl_api *a = &curl_api;
@@ -176,11 +177,8 @@ probe_http(const char *url, uint64_t timeout_ms, int *timed_out,
 	a->easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	a->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	a->easy_setopt(c, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
-	a->easy_setopt(c, CURLOPT_USERAGENT, "aistack-breaker/"
-#ifdef AISTACK_VERSION
-	    AISTACK_VERSION
-#endif
-	    );
+	if (user_agent != NULL)
+		a->easy_setopt(c, CURLOPT_USERAGENT, user_agent);
 	a->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (timeout_ms > 0) {
 		a->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
@@ -198,15 +196,6 @@ probe_http(const char *url, uint64_t timeout_ms, int *timed_out,
 	if (code < 200 || code > 299)
 		return error_set(e, EXIT_UNAVAILABLE, "HTTP status %ld", code);
 	return 0;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* libpq's message, first line only, without the trailing newline. */
@@ -227,7 +216,7 @@ probe_pg(const char *url, uint64_t timeout_ms, int *timed_out,
     struct error *e)
 {
 	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-	int64_t deadline = now_ms() + (int64_t)timeout_ms, left;
+	int64_t deadline = (int64_t)clock_mono_ms() + (int64_t)timeout_ms, left;
 	struct pollfd pfd;
 	PGconn *conn;
 	int rc;
@@ -247,7 +236,7 @@ probe_pg(const char *url, uint64_t timeout_ms, int *timed_out,
 		pfd.fd = pq->socket(conn);
 		pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 		pfd.revents = 0;
-		left = timeout_ms > 0 ? deadline - now_ms() : -1;
+		left = timeout_ms > 0 ? deadline - (int64_t)clock_mono_ms() : -1;
 		if (timeout_ms > 0 && left <= 0) {
 			*timed_out = 1;
 			pq->finish(conn);
@@ -267,8 +256,8 @@ probe_pg(const char *url, uint64_t timeout_ms, int *timed_out,
 }
 
 int
-probe_run(const char *url, uint64_t timeout_ms, int *timed_out,
-    struct error *e)
+probe_run(const char *url, uint64_t timeout_ms, const char *user_agent,
+    int *timed_out, struct error *e)
 {
 	enum probe_kind kind;
 
@@ -276,6 +265,6 @@ probe_run(const char *url, uint64_t timeout_ms, int *timed_out,
 	if (probe_check(url, &kind, e) == -1)
 		return -1;
 	if (kind == PROBE_HTTP)
-		return probe_http(url, timeout_ms, timed_out, e);
+		return probe_http(url, timeout_ms, user_agent, timed_out, e);
 	return probe_pg(url, timeout_ms, timed_out, e);
 }

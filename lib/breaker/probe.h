@@ -32,13 +32,14 @@ enum probe_kind {
 int probe_check(const char *url, enum probe_kind *kind, struct error *e);
 
 /*
- * Probe url once, giving up after timeout_ms (0: no limit).  Returns 0
+ * Probe url once, giving up after timeout_ms (0: no limit); an HTTP probe
+ * sends user_agent (NULL: libcurl's none).  Returns 0
  * when the dependency is up, -1 otherwise with the reason in e
  * (EXIT_UNAVAILABLE when it is down or timed out, *timed_out set
  * then; EXIT_USAGE for a URL that probe_check refuses).  Not
  * thread-safe on its first call (libcurl's global initialisation).
  */
-int probe_run(const char *url, uint64_t timeout_ms, int *timed_out,
-    struct error *e);
+int probe_run(const char *url, uint64_t timeout_ms, const char *user_agent,
+    int *timed_out, struct error *e);
 
 #endif
