@@ -865,12 +865,7 @@ static void
 json_str(struct buf *b, const char *s)
 {
 	buf_putc(b, '"');
-	if (utf8_valid(s, strlen(s)))
-		buf_json_escape(b, s, strlen(s));
-	else
-		for (; *s != '\0'; s++)	/* a path that is not UTF-8 */
-			buf_json_escape(b, (unsigned char)*s < 0x80 ? s : "?",
-			    1);
+	json_escape_name(b, s);
 	buf_putc(b, '"');
 }
 

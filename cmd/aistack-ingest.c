@@ -379,11 +379,7 @@ reject_head(struct ingest *ing, struct buf *b, const char *reason)
 	buf_printf(b, "{\"reason\":\"");
 	buf_json_escape(b, reason, strlen(reason));
 	buf_printf(b, "\",\"source\":\"");
-	if (utf8_valid(src, strlen(src)))
-		buf_json_escape(b, src, strlen(src));
-	else
-		for (; *src != '\0'; src++)
-			buf_putc(b, (*src & 0x80) || *src < 0x20 ? '?' : *src);
+	json_escape_name(b, src);
 	buf_printf(b, ":%llu\",\"time\":\"%s\",", (unsigned long long)ing->lineno,
 	    now);
 }
@@ -822,10 +818,7 @@ report_losses(struct ingest *ing, struct follow *f, struct error *e)
 		b.len = 0;
 		clock_rfc3339_now(now, sizeof(now));
 		buf_printf(&b, "{\"reason\":\"lost\",\"source\":\"");
-		if (utf8_valid(l.file, strlen(l.file)))
-			buf_json_escape(&b, l.file, strlen(l.file));
-		else
-			buf_printf(&b, "?");
+		json_escape_name(&b, l.file);
 		if (buf_printf(&b, "\",\"time\":\"%s\",\"lost_bytes\":%llu,"
 		    "\"record\":\"\"}\n", now, (unsigned long long)l.bytes) == -1) {
 			buf_release(&b);

@@ -139,20 +139,6 @@ mtime_ms(const struct stat *st)
 
 /* --- reporting ------------------------------------------------------------ */
 
-/* Append s as a JSON string's inside, replacing bytes that are not UTF-8. */
-static void
-json_str(struct buf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (utf8_valid(s, n)) {
-		buf_json_escape(b, s, n);
-		return;
-	}
-	for (; *s != '\0'; s++)
-		buf_putc(b, (*s & 0x80) || (unsigned char)*s < 0x20 ? '?' : *s);
-}
-
 struct action {
 	const char *what;		/* seal, compress, delete, keep, rotate, recover */
 	const char *target;
@@ -176,9 +162,9 @@ report(const struct rotate *r, const struct action *a)
 
 	if (o->json) {
 		buf_printf(&b, "{\"action\":\"%s\",\"target\":\"", a->what);
-		json_str(&b, a->target);
+		json_escape_name(&b, a->target);
 		buf_printf(&b, "\",\"file\":\"");
-		json_str(&b, a->file);
+		json_escape_name(&b, a->file);
 		buf_printf(&b, "\",\"bytes\":%llu", (unsigned long long)a->bytes);
 		if (a->compressed >= 0)
 			buf_printf(&b, ",\"compressed_bytes\":%lld",

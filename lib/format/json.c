@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "json.h"
 
 /* Byte classes inside a string: 0 plain, 1 quote, 2 backslash, 3 control,
@@ -534,4 +535,18 @@ json_result_str(const struct json_result *r, char *buf, size_t n)
 		break;
 	}
 	return buf;
+}
+
+int
+json_escape_name(struct buf *b, const char *s)
+{
+	size_t n = strlen(s), i;
+	int rc = 0;
+
+	if (utf8_valid(s, n))
+		return buf_json_escape(b, s, n);
+	for (i = 0; i < n; i++)
+		rc |= buf_json_escape(b, (unsigned char)s[i] < 0x80 ? s + i :
+		    "?", 1);
+	return rc != 0 ? -1 : 0;
 }

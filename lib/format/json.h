@@ -132,6 +132,16 @@ json_hex4(const unsigned char *s, uint32_t *u)
 /* Nonzero when p[0..n) is valid UTF-8 (the rule above). */
 int utf8_valid(const char *p, size_t n);
 
+struct buf;
+
+/*
+ * Append the name s (a file name, a path: bytes, not always UTF-8) as the
+ * inside of a JSON string: escaped as buf_json_escape does when s is
+ * UTF-8; otherwise each byte >= 0x80 becomes '?', so that the record
+ * stays valid.  -1 when out of memory.
+ */
+int json_escape_name(struct buf *b, const char *s);
+
 /* Describe r in words: "invalid UTF-8 at byte 17" (into buf, returned). */
 const char *json_result_str(const struct json_result *r, char *buf, size_t n);
 

@@ -211,19 +211,6 @@ follow_lines(const struct follow *f)
 
 /* --- the position file ------------------------------------------------------ */
 
-static void
-json_path(struct buf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (utf8_valid(s, n))
-		buf_json_escape(b, s, n);
-	else
-		for (; *s != '\0'; s++)
-			buf_putc(b, (*s & 0x80) || (unsigned char)*s < 0x20 ?
-			    '?' : *s);
-}
-
 /*
  * Replace the position file: the current file's position at the top
  * level (what lib/state/stateview reads), the cumulative counters, the chain
@@ -241,9 +228,9 @@ save_state(struct follow *f, struct error *e)
 	cur_store(f);
 	clock_rfc3339_now(now, sizeof(now));
 	buf_printf(&b, "{\"path\":\"");
-	json_path(&b, f->path);
+	json_escape_name(&b, f->path);
 	buf_printf(&b, "\",\"file\":\"");
-	json_path(&b, f->source);
+	json_escape_name(&b, f->source);
 	buf_printf(&b, "\",\"dev\":%llu,\"ino\":%llu,\"fp_len\":%zu,"
 	    "\"fp_hash\":\"%016llx\",\"offset\":%llu,\"lines\":%llu,"
 	    "\"replay_until\":%llu,\"lines_total\":%llu,"
@@ -269,7 +256,7 @@ save_state(struct follow *f, struct error *e)
 	for (i = 0; i < f->nfiles; i++) {
 		const struct follow_file *c = &f->files[i];
 		buf_printf(&b, "%s{\"name\":\"", i ? "," : "");
-		json_path(&b, c->name);
+		json_escape_name(&b, c->name);
 		buf_printf(&b, "\",\"dev\":%llu,\"ino\":%llu,\"fp_len\":%zu,"
 		    "\"fp_hash\":\"%016llx\",\"offset\":%llu,\"lines\":%llu,"
 		    "\"size\":%llu,\"mtime_ms\":%lld,\"done\":%s,\"gz\":%s}",
@@ -282,7 +269,7 @@ save_state(struct follow *f, struct error *e)
 	buf_printf(&b, "],\"losses\":[");
 	for (i = 0; i < f->nlosses; i++) {
 		buf_printf(&b, "%s{\"file\":\"", i ? "," : "");
-		json_path(&b, f->losses[i].file);
+		json_escape_name(&b, f->losses[i].file);
 		buf_printf(&b, "\",\"bytes\":%llu}",
 		    (unsigned long long)f->losses[i].bytes);
 	}
