@@ -221,12 +221,16 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 }
 
 @test "README: the tree names the directories there are" {
-	text=$(ex_text README.md:5172c5b3)
+	text=$(ex_text README.md:863267b1)
 	dirs=$(grep -oE '^[a-z]+/' <<< "$text")
 	[ "$(wc -l <<< "$dirs")" -ge 8 ]
 	for dir in $dirs; do
 		[ -d "$EX_DOCS/$dir" ] || { echo "no directory $dir" >&2; false; }
 	done
+	# the folders of lib/, each of them and no other
+	shown=$(grep -oE '^  [a-z]+/' <<< "$text" | tr -d ' ' | sort)
+	there=$(cd "$EX_DOCS/lib" && ls -d -- */ | sort)
+	[ "$shown" = "$there" ] || { echo "lib/ shows: $shown; has: $there" >&2; false; }
 	# and the command folders and files it names
 	for f in $(grep -oE 'cmd/[a-z]+/([a-z]+\.c)?' <<< "$text"); do
 		[ -e "$EX_DOCS/$f" ] || { echo "no $f" >&2; false; }
