@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -528,35 +527,6 @@ process_text(struct dedup *dd, const char *text, size_t len, int index,
 }
 
 /* --- input --------------------------------------------------------------- */
-
-/*
- * Read into p[0..room): once, then again while more is ready at once, so
- * that chunks are large when input is fast and prompt when it trickles.
- */
-static ssize_t
-read_more(int fd, char *p, size_t room, int *eof)
-{
-	size_t got = 0;
-
-	*eof = 0;
-	while (got < room) {
-		ssize_t r = read(fd, p + got, room - got);
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return got > 0 ? (ssize_t)got : -1;
-		}
-		if (r == 0) {
-			*eof = 1;
-			break;
-		}
-		got += (size_t)r;
-		if (got < room && poll(&pfd, 1, 0) != 1)
-			break;
-	}
-	return (ssize_t)got;
-}
 
 static int
 filter_stdin(struct dedup *dd, struct error *e)

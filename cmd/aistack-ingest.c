@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,7 +523,7 @@ oversize_end(struct ingest *ing, struct error *e)
 /*
  * fdatasync the batch appended last, if it is not yet.  Under --sync
  * batch the sync of batch k runs while batch k+1 is read and validated
- * (its writeback was started at once with sync_file_range), and always
+ * (its writeback was started at once, stream_writeback_start), and always
  * before the next append, before the input position is recorded and
  * before exit: no batch is acknowledged unsynced.
  */
@@ -588,8 +587,7 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 		stream_unlock(s);
 		if (rc == 0 && ing->o->sync == SYNC_BATCH) {
 			/* start writeback now; sync_pending waits for it */
-			sync_file_range(s->segfd, (off_t)(s->size - n), (off_t)n,
-			    SYNC_FILE_RANGE_WRITE);
+			stream_writeback_start(s, n);
 			ing->unsynced = 1;
 		}
 		if (rc == -1) {
@@ -676,37 +674,6 @@ classify(struct ingest *ing, char *buf, size_t len, int final, size_t *vlen,
 	*used = (size_t)(p - buf);
 	*vlen = (size_t)(w - buf);
 	return 0;
-}
-
-/*
- * Read more input into in[len..cap): once, then again while more is
- * ready at once (a burst, or a regular file), so that batches are large
- * when input is fast and prompt when it trickles.  Returns the bytes
- * read (*eof set when the end of input was seen), or -1 on error.
- */
-static ssize_t
-read_more(int fd, char *p, size_t room, int *eof)
-{
-	size_t got = 0;
-
-	*eof = 0;
-	while (got < room) {
-		ssize_t r = read(fd, p + got, room - got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return got > 0 ? (ssize_t)got : -1;
-		}
-		if (r == 0) {
-			*eof = 1;
-			break;
-		}
-		got += (size_t)r;
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		if (got < room && poll(&pfd, 1, 0) != 1)
-			break;
-	}
-	return (ssize_t)got;
 }
 
 static int ingest_fd_unsynced(struct ingest *, int, const char *,
@@ -948,7 +915,7 @@ run(const struct ingest_opts *o)
 		warnmsg("input buffer of %zu bytes: %s", ing.cap, strerror(errno));
 		return EXIT_SOFTWARE;
 	}
-	ing.out.lockfd = ing.out.segfd = ing.out.pausefd = ing.out.ctrfd = -1;
+	stream_init(&ing.out);
 	if (pg_uri_is(o->target)) {
 		ing.label = o->table;
 		if (pg_sink_open(&ing.pg, o->target, o->table, &o->key,

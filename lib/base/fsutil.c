@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -360,4 +361,30 @@ counters_file_map(const char *path, size_t bytes, uint64_t magic,
 	if (counters_file_create(path, bytes, magic, errno != ENOENT) == -1)
 		return NULL;
 	return counters_file_open(path, bytes, magic, writable, fdp);
+}
+
+ssize_t
+read_more(int fd, void *p, size_t room, int *eof)
+{
+	char *c = p;
+	size_t got = 0;
+	ssize_t r;
+
+	*eof = 0;
+	while (got < room) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		if ((r = read(fd, c + got, room - got)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return got > 0 ? (ssize_t)got : -1;
+		}
+		if (r == 0) {
+			*eof = 1;
+			break;
+		}
+		got += (size_t)r;
+		if (got < room && poll(&pfd, 1, 0) != 1)
+			break;
+	}
+	return (ssize_t)got;
 }

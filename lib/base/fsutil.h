@@ -17,6 +17,14 @@ ssize_t write_all(int fd, const void *p, size_t n);
 /* Read until n bytes or end of file; returns the count or -1 with errno. */
 ssize_t read_full(int fd, void *p, size_t n);
 
+/*
+ * Read into p[0..room): once (waiting), then again while more is ready at
+ * once (a burst, or a regular file), so that batches are large when input
+ * is fast and prompt when it trickles.  Returns the bytes read (*eof set
+ * when the end of input was seen), or -1 with errno when nothing was.
+ */
+ssize_t read_more(int fd, void *p, size_t room, int *eof);
+
 /* pread until n bytes or end of file; returns the count or -1 with errno. */
 ssize_t pread_full(int fd, void *p, size_t n, off_t off);
 

@@ -120,15 +120,21 @@ segments_free(struct segment_list *l)
 	l->n = 0;
 }
 
+void
+stream_init(struct stream *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->lockfd = s->segfd = s->pausefd = s->ctrfd = -1;
+	s->max_backlog = UINT64_MAX;
+}
+
 int
 stream_open(struct stream *s, const char *arg, int create, struct error *e)
 {
 	char path[PATH_MAX + 16];
 	struct stat st;
 
-	memset(s, 0, sizeof(*s));
-	s->lockfd = s->segfd = s->pausefd = s->ctrfd = -1;
-	s->max_backlog = UINT64_MAX;
+	stream_init(s);
 	if (statedir_resolve(arg, "streams", s->dir, sizeof(s->dir), e) == -1)
 		return -1;
 	snprintf(s->name, sizeof(s->name), "%s", arg);
@@ -706,6 +712,14 @@ stream_sync(struct stream *s, struct error *e)
 	if (rc == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fdatasync", s->name);
 	return 0;
+}
+
+void
+stream_writeback_start(struct stream *s, size_t n)
+{
+	if (s->segfd != -1 && n > 0 && n <= s->size)
+		(void)sync_file_range(s->segfd, (off_t)(s->size - n), (off_t)n,
+		    SYNC_FILE_RANGE_WRITE);
 }
 
 int

@@ -97,6 +97,9 @@ void segment_name(char *buf, size_t n, uint64_t base, int gz);
 int segments_list(const char *dir, struct segment_list *l, struct error *e);
 void segments_free(struct segment_list *l);
 
+/* An unopened stream: what stream_close may be given before stream_open. */
+void stream_init(struct stream *s);
+
 /*
  * Resolve a stream operand (NAME under statedir/streams, or a path) into
  * s and open its lock file, creating the directory, lock file and
@@ -161,6 +164,13 @@ int stream_paused(const char *dir);
 
 /* fdatasync the active segment (the lock must be held). */
 int stream_sync(struct stream *s, struct error *e);
+
+/*
+ * Start the writeback of the last n bytes appended to the active segment
+ * without waiting for it (sync_file_range), so that the stream_sync that
+ * must follow before they are acknowledged finds them on their way.
+ */
+void stream_writeback_start(struct stream *s, size_t n);
 
 /*
  * Seal the active segment if it is not empty (the lock must be held):
