@@ -1093,29 +1093,32 @@ help(void)
 	fputs(help_text, stdout);
 }
 
-/* Apply [checkpoint] batch and AISTACK_CHECKPOINT_BATCH when no -n. */
-static int
-apply_config(struct checkpoint_opts *o)
-{
-	struct config c;
-	struct error e;
-	const char *v, *src;
-	int rc = 0;
+/* [checkpoint] batch and AISTACK_CHECKPOINT_BATCH, for run without -n. */
+static const struct config_option config_keys[] = {
+	{ "batch", 'n' },
+};
 
-	if (o->verb != VERB_RUN || o->batch_given)
-		return 0;
-	if (config_load(&c, &e) == -1) {
-		error_report(&e);
-		return -1;
-	}
-	if ((v = config_lookup(&c, "checkpoint", "batch", &src)) != NULL &&
-	    (parse_u64(v, &o->batch) == -1 || o->batch == 0 ||
-	    o->batch > SIZE_MAX / 2)) {
-		warnmsg("%s: invalid batch \"%s\"", src, v);
-		rc = -1;
-	}
-	config_release(&c);
-	return rc;
+static int
+option_given(void *arg, int opt)
+{
+	const struct checkpoint_opts *o = arg;
+
+	(void)opt;
+	return o->batch_given;
+}
+
+static int
+set_option(void *arg, int opt, const char *v, const char *src,
+    struct error *e)
+{
+	struct checkpoint_opts *o = arg;
+
+	(void)opt;
+	if (parse_u64(v, &o->batch) == -1 || o->batch == 0 ||
+	    o->batch > SIZE_MAX / 2)
+		return error_set(e, EXIT_CONFIG, "%s: invalid batch \"%s\"",
+		    src, v);
+	return 0;
 }
 
 /* Parse argv after the verb into o; returns 0, or an exit status. */
@@ -1274,6 +1277,7 @@ main(int argc, char **argv)
 {
 	struct checkpoint_opts o;
 	size_t vi;
+	struct error e;
 	int status, done;
 
 	progname = "aistack-checkpoint";
@@ -1301,8 +1305,12 @@ main(int argc, char **argv)
 	status = parse_verb(&o, argc - 1, argv + 1, (int)vi, &done);
 	if (status != EXIT_OK || done)
 		goto out;
-	if (apply_config(&o) == -1)
-		return EXIT_CONFIG;
+	if (o.verb == VERB_RUN && config_apply("checkpoint", config_keys,
+	    sizeof(config_keys) / sizeof(config_keys[0]), option_given,
+	    set_option, &o, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
 	if (o.verb == VERB_RUN)
 		signal(SIGPIPE, SIG_IGN);
 	status = run(&o);

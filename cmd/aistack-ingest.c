@@ -65,6 +65,7 @@ struct ingest_opts {
 	const char *follow;		/* --follow FILE */
 	enum lock_kind lock;		/* the lock its writers take */
 	enum on_loss on_loss;		/* --follow: data found gone */
+	uint64_t given;			/* bit opt - OPT_MAX_BACKLOG: a flag set it */
 };
 
 struct counters {
@@ -1023,8 +1024,10 @@ static const struct option longopts[] = {
  * config file's (then "from" names the source and errors are EXIT_CONFIG).
  */
 static int
-set_option(struct ingest_opts *o, int opt, const char *v, const char *from)
+set_option(void *arg, int opt, const char *v, const char *from,
+    struct error *e)
 {
+	struct ingest_opts *o = arg;
 	const char *what = NULL;
 
 	switch (opt) {
@@ -1067,49 +1070,69 @@ set_option(struct ingest_opts *o, int opt, const char *v, const char *from)
 	if (what == NULL)
 		return 0;
 	if (from != NULL)
-		warnmsg("%s: invalid %s \"%s\"", from, what, v);
-	else
-		warnmsg("--%s: invalid value \"%s\"", what, v);
-	return -1;
+		return error_set(e, EXIT_CONFIG, "%s: invalid %s \"%s\"", from,
+		    what, v);
+	return error_set(e, EXIT_USAGE, "--%s: invalid value \"%s\"", what, v);
 }
 
-/* Apply [ingest] settings and AISTACK_INGEST_* for what no flag set. */
 static int
-apply_config(struct ingest_opts *o, const int *given)
+option_given(void *arg, int opt)
 {
-	static const struct {
-		const char *key;
-		int opt;
-	} keys[] = {
-		{ "max_backlog", OPT_MAX_BACKLOG }, { "max_record", OPT_MAX_RECORD },
-		{ "on_full", OPT_ON_FULL }, { "on_loss", OPT_ON_LOSS },
-		{ "sync", OPT_SYNC },
-	};
-	struct config c;
-	struct error e;
-	size_t i;
-	int rc = 0;
+	const struct ingest_opts *o = arg;
 
-	if (config_load(&c, &e) == -1) {
-		error_report(&e);
-		return -1;
+	return (int)(o->given >> (opt - OPT_MAX_BACKLOG) & 1);
+}
+
+/* [ingest] settings and AISTACK_INGEST_*, for what no flag set. */
+static const struct config_option config_keys[] = {
+	{ "max_backlog", OPT_MAX_BACKLOG }, { "max_record", OPT_MAX_RECORD },
+	{ "on_full", OPT_ON_FULL }, { "on_loss", OPT_ON_LOSS },
+	{ "sync", OPT_SYNC },
+};
+
+/* Check the operands and the options' combinations; EXIT_OK or 64. */
+static int
+check_args(struct ingest_opts *o, int argc, char **argv)
+{
+	struct error e;
+
+	if (optind >= argc)
+		return usage_error(usage_text, "missing TARGET");
+	o->target = argv[optind];
+	if (pg_uri_is(o->target) && pg_uri_has_password(o->target))
+		return usage_error(usage_text, "the PostgreSQL URI carries a "
+		    "password; give it in PGPASSWORD or a PGPASSFILE instead");
+	if (!pg_table_valid(o->table))
+		return usage_error(usage_text, "--table: invalid name \"%s\" "
+		    "(expected [schema.]name in lower case)", o->table);
+	o->files = argv + optind + 1;
+	o->nfiles = argc - optind - 1;
+	if (o->follow != NULL && (o->nfiles > 0 || pg_uri_is(o->target)))
+		return usage_error(usage_text, "--follow: %s", o->nfiles > 0 ?
+		    "no FILE operand with --follow" :
+		    "the target must be a stream");
+	if (o->follow == NULL && option_given(o, OPT_LOCK))
+		return usage_error(usage_text, "--lock: only with --follow");
+	if (o->follow == NULL && option_given(o, OPT_ON_LOSS))
+		return usage_error(usage_text, "--on-loss: only with --follow");
+	if ((o->key_arg != NULL || o->key.norm != 0) && !pg_uri_is(o->target))
+		return usage_error(usage_text, "%s: only for a PostgreSQL "
+		    "target (a stream keeps every record; aistack-dedup -k "
+		    "filters by key)", o->key_arg != NULL ? "--key" :
+		    "--normalize");
+	if (o->key_arg != NULL) {
+		if (keypath_parse(o->key_arg, &o->key.paths, &e) == -1)
+			return usage_error(usage_text, "--key: %s", e.msg);
+		o->key.mode = DEDUPKEY_PATHS;
 	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
-		const char *src, *v;
-		if (given[keys[i].opt - OPT_MAX_BACKLOG])
-			continue;
-		if ((v = config_lookup(&c, "ingest", keys[i].key, &src)) != NULL)
-			rc = set_option(o, keys[i].opt, v, src);
-	}
-	config_release(&c);
-	return rc;
+	return EXIT_OK;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct ingest_opts o;
-	int given[OPT_VERSION - OPT_MAX_BACKLOG + 1] = { 0 };
+	struct error e;
 	int ch, status;
 
 	progname = "aistack-ingest";
@@ -1133,11 +1156,10 @@ main(int argc, char **argv)
 			o.key_arg = optarg;
 			break;
 		case OPT_NORMALIZE:
-			if (canon_flags_parse(optarg, &o.key.norm) == -1) {
-				warnmsg("--normalize: invalid list \"%s\" "
-				    "(expected trim, lower, space)", optarg);
-				return EXIT_USAGE;
-			}
+			if (canon_flags_parse(optarg, &o.key.norm) == -1)
+				return usage_error(usage_text, "--normalize: "
+				    "invalid list \"%s\" (expected trim, lower, "
+				    "space)", optarg);
 			break;
 		case 'v':
 			o.verbose = 1;
@@ -1147,9 +1169,9 @@ main(int argc, char **argv)
 		case OPT_ON_FULL:
 		case OPT_ON_LOSS:
 		case OPT_SYNC:
-			if (set_option(&o, ch, optarg, NULL) == -1)
-				return EXIT_USAGE;
-			given[ch - OPT_MAX_BACKLOG] = 1;
+			if (set_option(&o, ch, optarg, NULL, &e) == -1)
+				return usage_error(usage_text, "%s", e.msg);
+			o.given |= 1ULL << (ch - OPT_MAX_BACKLOG);
 			break;
 		case OPT_REJECTS:
 			o.rejects = optarg;
@@ -1164,72 +1186,27 @@ main(int argc, char **argv)
 			o.follow = optarg;
 			break;
 		case OPT_LOCK:
-			if (lock_kind_parse(optarg, &o.lock) == -1) {
-				warnmsg("--lock: invalid value \"%s\"", optarg);
-				return EXIT_USAGE;
-			}
-			given[ch - OPT_MAX_BACKLOG] = 1;
+			if (lock_kind_parse(optarg, &o.lock) == -1)
+				return usage_error(usage_text, "--lock: invalid "
+				    "value \"%s\"", optarg);
+			o.given |= 1ULL << (ch - OPT_MAX_BACKLOG);
 			break;
 		case OPT_VERSION:
 			printf("aistack-ingest %s\n", AISTACK_VERSION);
 			status = EXIT_OK;
 			goto out;
 		default:
-			fprintf(stderr, "%s", usage_text);
-			return EXIT_USAGE;
+			return usage_error(usage_text, NULL);
 		}
 	}
-	if (optind >= argc) {
-		warnmsg("missing TARGET");
-		fprintf(stderr, "%s", usage_text);
-		return EXIT_USAGE;
-	}
-	o.target = argv[optind];
-	if (pg_uri_is(o.target) && pg_uri_has_password(o.target)) {
-		warnmsg("the PostgreSQL URI carries a password; give it in "
-		    "PGPASSWORD or a PGPASSFILE instead");
-		return EXIT_USAGE;
-	}
-	if (!pg_table_valid(o.table)) {
-		warnmsg("--table: invalid name \"%s\" (expected [schema.]name "
-		    "in lower case)", o.table);
-		return EXIT_USAGE;
-	}
-	o.files = argv + optind + 1;
-	o.nfiles = argc - optind - 1;
-	if (o.follow != NULL && (o.nfiles > 0 || pg_uri_is(o.target))) {
-		warnmsg("--follow: %s", o.nfiles > 0 ? "no FILE operand with "
-		    "--follow" : "the target must be a stream");
-		return EXIT_USAGE;
-	}
-	if (o.follow == NULL && given[OPT_LOCK - OPT_MAX_BACKLOG]) {
-		warnmsg("--lock: only with --follow");
-		return EXIT_USAGE;
-	}
-	if (o.follow == NULL && given[OPT_ON_LOSS - OPT_MAX_BACKLOG]) {
-		warnmsg("--on-loss: only with --follow");
-		return EXIT_USAGE;
-	}
-	if ((o.key_arg != NULL || o.key.norm != 0) && !pg_uri_is(o.target)) {
-		warnmsg("%s: only for a PostgreSQL target (a stream keeps "
-		    "every record; aistack-dedup -k filters by key)",
-		    o.key_arg != NULL ? "--key" : "--normalize");
-		return EXIT_USAGE;
-	}
-	if (o.key_arg != NULL) {
-		struct error e;
-		if (keypath_parse(o.key_arg, &o.key.paths, &e) == -1) {
-			warnmsg("--key: %s", e.msg);
-			return EXIT_USAGE;
-		}
-		o.key.mode = DEDUPKEY_PATHS;
-	}
-	if (apply_config(&o, given) == -1) {
-		dedupkey_def_release(&o.key);
-		return EXIT_CONFIG;
-	}
-	status = run(&o);
-	dedupkey_def_release(&o.key);
+	if ((status = check_args(&o, argc, argv)) != EXIT_OK)
+		goto out;
+	if (config_apply("ingest", config_keys, sizeof(config_keys) /
+	    sizeof(config_keys[0]), option_given, set_option, &o, &e) == -1)
+		status = error_report(&e);
+	else
+		status = run(&o);
 out:
+	dedupkey_def_release(&o.key);
 	return exit_flush(status);
 }

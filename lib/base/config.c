@@ -322,3 +322,28 @@ config_release(struct config *c)
 	c->entries = NULL;
 	c->n = 0;
 }
+
+int
+config_apply(const char *section, const struct config_option *opts,
+    size_t n, int (*given)(void *arg, int opt),
+    int (*set)(void *arg, int opt, const char *value, const char *source,
+    struct error *e), void *arg, struct error *e)
+{
+	const char *v, *src;
+	struct config c;
+	size_t i;
+	int rc = 0;
+
+	if (config_load(&c, e) == -1)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++) {
+		if (given(arg, opts[i].opt))
+			continue;
+		if ((v = config_lookup(&c, section, opts[i].key, &src)) != NULL)
+			rc = set(arg, opts[i].opt, v, src, e);
+	}
+	config_release(&c);
+	if (rc == -1)
+		e->code = EXIT_CONFIG;
+	return rc;
+}

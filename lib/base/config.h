@@ -59,6 +59,24 @@ int config_parse(struct config *c, const char *path, const char *text,
 const char *config_lookup(const struct config *c, const char *section,
     const char *key, const char **source);
 
+/* A setting of a command's section and the option it stands for. */
+struct config_option {
+	const char *key;	/* "max_backlog" */
+	int opt;		/* the command's option code */
+};
+
+/*
+ * A command's settings from the configuration: load it, and for each of
+ * the n options that given(arg, opt) says no flag set, look the key up
+ * in section and hand a value found to set(arg, opt, value, source, e).
+ * Returns 0, or -1 with e when the file cannot be loaded or set fails
+ * (the code EXIT_CONFIG then).
+ */
+int config_apply(const char *section, const struct config_option *opts,
+    size_t n, int (*given)(void *arg, int opt),
+    int (*set)(void *arg, int opt, const char *value, const char *source,
+    struct error *e), void *arg, struct error *e);
+
 /* Every file value of section/key, in file order (no environment); the
  * caller frees the array, not the strings.  Returns the count. */
 size_t config_lookup_all(const struct config *c, const char *section,
