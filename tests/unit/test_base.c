@@ -287,3 +287,58 @@ TEST(clock_rfc3339_round_trip)
 	clock_rfc3339_now(b, sizeof(b));
 	CHECK(clock_rfc3339_parse(b, &t) == 0);
 }
+
+struct applied {
+	int given2;
+	char seen[3][64];
+	int fail;
+};
+
+static int
+applied_given(void *arg, int opt)
+{
+	return opt == 2 && ((struct applied *)arg)->given2;
+}
+
+static int
+applied_set(void *arg, int opt, const char *v, const char *src,
+    struct error *e)
+{
+	struct applied *a = arg;
+
+	if (a->fail)
+		return error_set(e, EXIT_CONFIG, "%s: invalid \"%s\"", src, v);
+	snprintf(a->seen[opt], sizeof(a->seen[opt]), "%s@%s", v, src);
+	return 0;
+}
+
+TEST(config_apply_fills_what_no_flag_set)
+{
+	static const struct config_option opts[] = {
+		{ "one", 1 }, { "two", 2 }, { "none", 0 },
+	};
+	struct applied a;
+	struct error e;
+	FILE *f = fopen("apply.conf", "w");
+
+	fputs("[x]\none = 1\ntwo = 2\n[y]\nnone = 0\n", f);
+	fclose(f);
+	setenv("AISTACK_CONFIG", "apply.conf", 1);
+	memset(&a, 0, sizeof(a));
+	a.given2 = 1;
+	CHECK(config_apply("x", opts, 3, applied_given, applied_set, &a,
+	    &e) == 0);
+	CHECK_STR(a.seen[1], "1@apply.conf:2");
+	CHECK_STR(a.seen[2], "");		/* a flag set it */
+	CHECK_STR(a.seen[0], "");		/* another section's */
+	a.given2 = 0;
+	CHECK(config_apply("x", opts, 3, applied_given, applied_set, &a,
+	    &e) == 0);
+	CHECK_STR(a.seen[2], "2@apply.conf:3");
+	a.fail = 1;
+	CHECK(config_apply("x", opts, 3, applied_given, applied_set, &a,
+	    &e) == -1);
+	CHECK_INT(e.code, EXIT_CONFIG);
+	CHECK_STR(e.msg, "apply.conf:2: invalid \"1\"");
+	unsetenv("AISTACK_CONFIG");
+}
