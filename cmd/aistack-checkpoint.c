@@ -1121,135 +1121,164 @@ set_option(void *arg, int opt, const char *v, const char *src,
 	return 0;
 }
 
-/* Parse argv after the verb into o; returns 0, or an exit status. */
+/*
+ * run: COMMAND follows the first "--"; *nargs gets the count of the
+ * arguments before it.  Returns 0, or an exit status (*done after -h).
+ */
 static int
-parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
+split_command(struct checkpoint_opts *o, int argc, char **argv, int *nargs,
     int *done)
 {
-	int ch, nargs = argc, k, nop;
+	int k;
+
+	for (k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+		;
+	if (k == argc) {
+		/* no "--": still honour -h */
+		for (k = 1; k < argc; k++)
+			if (strcmp(argv[k], "-h") == 0 ||
+			    strcmp(argv[k], "--help") == 0) {
+				help();
+				*done = 1;
+				return EXIT_OK;
+			}
+		return usage_error(usage_text, "run: missing -- COMMAND");
+	}
+	if (k + 1 == argc)
+		return usage_error(usage_text, "run: missing COMMAND after --");
+	o->command = argv + k + 1;
+	*nargs = k;
+	return EXIT_OK;
+}
+
+/* A count option's value: 1 .. SIZE_MAX / 2. */
+static int
+parse_count(const char *s, uint64_t *v)
+{
+	return parse_u64(s, v) == -1 || *v == 0 || *v > SIZE_MAX / 2 ? -1 : 0;
+}
+
+/* One option ch (its argument arg) into o; 0, or an exit status. */
+static int
+set_flag(struct checkpoint_opts *o, int ch, const char *arg, int *done)
+{
 	uint64_t v;
 
-	*done = 0;
-	if (o->verb == VERB_RUN) {
-		/* COMMAND follows the first "--" */
-		for (k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
-			;
-		if (k == argc) {
-			/* no "--": still honour -h */
-			for (k = 1; k < argc; k++)
-				if (strcmp(argv[k], "-h") == 0 ||
-				    strcmp(argv[k], "--help") == 0) {
-					help();
-					*done = 1;
-					return EXIT_OK;
-				}
-			return usage_error(usage_text, "run: missing -- COMMAND");
-		}
-		if (k + 1 == argc)
-			return usage_error(usage_text, "run: missing COMMAND after --");
-		o->command = argv + k + 1;
-		nargs = k;
+	switch (ch) {
+	case 'f':
+		o->follow = 1;
+		break;
+	case 'h':
+		help();
+		*done = 1;
+		break;
+	case 'n':
+		if (parse_count(arg, &v) == -1)
+			return usage_error(usage_text, "-n: invalid value \"%s\"",
+			    arg);
+		if (o->verb == VERB_RUN) {
+			o->batch = v;
+			o->batch_given = 1;
+		} else
+			o->max = v;
+		break;
+	case 'v':
+		o->verbose = 1;
+		break;
+	case OPT_END:
+	case OPT_START:
+	case OPT_OFFSET:
+		if (o->seek != SEEK_TO_NONE)
+			return usage_error(usage_text, "seek: give one of "
+			    "--start, --end and --offset");
+		o->seek = ch == OPT_END ? SEEK_TO_END :
+		    ch == OPT_START ? SEEK_TO_START : SEEK_TO_OFFSET;
+		if (ch == OPT_OFFSET && parse_u64(arg, &o->offset) == -1)
+			return usage_error(usage_text, "--offset: invalid value "
+			    "\"%s\"", arg);
+		break;
+	case OPT_FROM:
+		if (strcmp(arg, "start") != 0 && strcmp(arg, "end") != 0)
+			return usage_error(usage_text, "--from: invalid value "
+			    "\"%s\" (expected start or end)", arg);
+		o->from_end = strcmp(arg, "end") == 0;
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case OPT_MAX_BATCH:
+		if (parse_count(arg, &o->max_batch) == -1)
+			return usage_error(usage_text, "--max-batch: invalid "
+			    "value \"%s\"", arg);
+		break;
+	case OPT_MAX_BYTES:
+		if (parse_size(arg, &o->max_bytes) == -1 || o->max_bytes == 0)
+			return usage_error(usage_text, "--max-batch-bytes: "
+			    "invalid size \"%s\"", arg);
+		break;
+	case OPT_TIMEOUT:
+		if (parse_duration_ms(arg, &o->timeout_ms) == -1 ||
+		    o->timeout_ms == 0)
+			return usage_error(usage_text, "--timeout: invalid value "
+			    "\"%s\"", arg);
+		break;
+	case OPT_VERSION:
+		printf("aistack-checkpoint %s\n", AISTACK_VERSION);
+		*done = 1;
+		break;
+	default:
+		return usage_error(usage_text, "%s", "");
 	}
+	return EXIT_OK;
+}
+
+/* The operands of verb vi (nop of them at ops) into o; 0 or 64. */
+static int
+take_operands(struct checkpoint_opts *o, size_t vi, int nop, char **ops)
+{
+	if (verbs[vi].operands == -1) {
+		o->streams = ops;
+		o->nstreams = nop;
+		return EXIT_OK;
+	}
+	if (nop != 2)
+		return usage_error(usage_text, nop < 2 ?
+		    "%s: missing CONSUMER STREAM" : "%s: too many operands",
+		    verbs[vi].name);
+	o->consumer = ops[0];
+	o->stream = ops[1];
+	if (!name_valid(o->consumer))
+		return usage_error(usage_text, "%s: invalid consumer name "
+		    "(expected [a-z0-9][a-z0-9._-]{0,63})", o->consumer);
+	if (o->verb == VERB_SEEK && o->seek == SEEK_TO_NONE)
+		return usage_error(usage_text, "seek: give one of --start, "
+		    "--end and --offset");
+	if (o->timeout_ms != 0 && !o->follow)
+		return usage_error(usage_text, "--timeout: needs -f");
+	return EXIT_OK;
+}
+
+/* Parse argv after the verb into o; returns 0, or an exit status. */
+static int
+parse_verb(struct checkpoint_opts *o, int argc, char **argv, size_t vi,
+    int *done)
+{
+	int ch, nargs = argc, status;
+
+	*done = 0;
+	if (o->verb == VERB_RUN && ((status = split_command(o, argc, argv,
+	    &nargs, done)) != EXIT_OK || *done))
+		return status;
 	optind = 1;
 	while ((ch = getopt_long(nargs, argv, verbs[vi].shortopts, longopts,
 	    NULL)) != -1) {
 		if (ch >= OPT_END && !long_allowed(o->verb, ch))
 			return usage_error(usage_text, "%s: option not valid here",
 			    argv[optind - 1]);
-		switch (ch) {
-		case 'f':
-			o->follow = 1;
-			break;
-		case 'h':
-			help();
-			*done = 1;
-			return EXIT_OK;
-		case 'n':
-			if (parse_u64(optarg, &v) == -1 || v == 0 ||
-			    v > SIZE_MAX / 2)
-				return usage_error(usage_text, "-n: invalid value \"%s\"",
-				    optarg);
-			if (o->verb == VERB_RUN) {
-				o->batch = v;
-				o->batch_given = 1;
-			} else
-				o->max = v;
-			break;
-		case 'v':
-			o->verbose = 1;
-			break;
-		case OPT_END:
-		case OPT_START:
-		case OPT_OFFSET:
-			if (o->seek != SEEK_TO_NONE)
-				return usage_error(usage_text, "seek: give one of --start, "
-				    "--end and --offset");
-			o->seek = ch == OPT_END ? SEEK_TO_END :
-			    ch == OPT_START ? SEEK_TO_START : SEEK_TO_OFFSET;
-			if (ch == OPT_OFFSET && parse_u64(optarg,
-			    &o->offset) == -1)
-				return usage_error(usage_text, "--offset: invalid value "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_FROM:
-			if (strcmp(optarg, "start") == 0)
-				o->from_end = 0;
-			else if (strcmp(optarg, "end") == 0)
-				o->from_end = 1;
-			else
-				return usage_error(usage_text, "--from: invalid value "
-				    "\"%s\" (expected start or end)", optarg);
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_MAX_BATCH:
-			if (parse_u64(optarg, &v) == -1 || v == 0 ||
-			    v > SIZE_MAX / 2)
-				return usage_error(usage_text, "--max-batch: invalid "
-				    "value \"%s\"", optarg);
-			o->max_batch = v;
-			break;
-		case OPT_MAX_BYTES:
-			if (parse_size(optarg, &v) == -1 || v == 0)
-				return usage_error(usage_text, "--max-batch-bytes: "
-				    "invalid size \"%s\"", optarg);
-			o->max_bytes = v;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_duration_ms(optarg, &o->timeout_ms) == -1 ||
-			    o->timeout_ms == 0)
-				return usage_error(usage_text, "--timeout: invalid value "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_VERSION:
-			printf("aistack-checkpoint %s\n", AISTACK_VERSION);
-			*done = 1;
-			return EXIT_OK;
-		default:
-			return usage_error(usage_text, "%s", "");
-		}
+		if ((status = set_flag(o, ch, optarg, done)) != EXIT_OK || *done)
+			return status;
 	}
-	nop = nargs - optind;
-	if (verbs[vi].operands == -1) {
-		o->streams = argv + optind;
-		o->nstreams = nop;
-		return 0;
-	}
-	if (nop != 2)
-		return usage_error(usage_text, nop < 2 ? "%s: missing CONSUMER STREAM" :
-		    "%s: too many operands", verbs[vi].name);
-	o->consumer = argv[optind];
-	o->stream = argv[optind + 1];
-	if (!name_valid(o->consumer))
-		return usage_error(usage_text, "%s: invalid consumer name "
-		    "(expected [a-z0-9][a-z0-9._-]{0,63})", o->consumer);
-	if (o->verb == VERB_SEEK && o->seek == SEEK_TO_NONE)
-		return usage_error(usage_text, "seek: give one of --start, --end and "
-		    "--offset");
-	if (o->timeout_ms != 0 && !o->follow)
-		return usage_error(usage_text, "--timeout: needs -f");
-	return 0;
+	return take_operands(o, vi, nargs - optind, argv + optind);
 }
 
 static int
@@ -1302,7 +1331,7 @@ main(int argc, char **argv)
 	if (vi == sizeof(verbs) / sizeof(verbs[0]))
 		return usage_error(usage_text, "%s: unknown command", argv[1]);
 	o.verb = verbs[vi].verb;
-	status = parse_verb(&o, argc - 1, argv + 1, (int)vi, &done);
+	status = parse_verb(&o, argc - 1, argv + 1, vi, &done);
 	if (status != EXIT_OK || done)
 		goto out;
 	if (o.verb == VERB_RUN && config_apply("checkpoint", config_keys,
