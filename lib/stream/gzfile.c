@@ -21,6 +21,7 @@ deflate_chunk(z_stream *z, const unsigned char *in, size_t n, int flush,
     unsigned char *out, int fd, uint64_t *written, const char *tmp,
     struct error *e)
 {
+	size_t have;
 	int zrc;
 
 	z->next_in = (unsigned char *)in;
@@ -32,7 +33,7 @@ deflate_chunk(z_stream *z, const unsigned char *in, size_t n, int flush,
 		if (zrc == Z_STREAM_ERROR)
 			return error_set(e, EXIT_SOFTWARE, "%s: deflate failed",
 			    tmp);
-		size_t have = GZ_CHUNK - z->avail_out;
+		have = GZ_CHUNK - z->avail_out;
 		if (have > 0 && write_all(fd, out, have) == -1)
 			return error_errno(e, error_code_for_errno(errno),
 			    "%s: write", tmp);
@@ -44,130 +45,162 @@ deflate_chunk(z_stream *z, const unsigned char *in, size_t n, int flush,
 	return 0;
 }
 
+/* A compression under way: the source, the temporary file beside dst. */
+struct gzjob {
+	const char *src, *dst;
+	char dir[PATH_MAX], tmp[PATH_MAX + 32];
+	int sfd, tfd;
+	struct stat st;
+	uint64_t done, written;
+};
+
+/* Create the temporary file of j beside dst. */
+static int
+job_temp(struct gzjob *j, struct error *e)
+{
+	path_dirname(j->dst, j->dir, sizeof(j->dir));
+	if (snprintf(j->tmp, sizeof(j->tmp), "%s/.%s.tmpXXXXXX", j->dir,
+	    path_basename(j->dst)) >= (int)sizeof(j->tmp))
+		return error_set(e, EXIT_CANTCREAT, "%s: path too long", j->dst);
+	if ((j->tfd = mkostemp(j->tmp, O_CLOEXEC)) == -1)
+		return error_errno(e, error_code_for_errno(errno),
+		    "%s: create temporary file", j->dst);
+	return 0;
+}
+
+/* Deflate the whole source into the temporary file, as gzip(1) writes. */
+static int
+job_deflate(struct gzjob *j, int level, gzfile_progress_fn progress,
+    void *arg, struct error *e)
+{
+	unsigned char *in, *out;
+	uint64_t reported = 0;
+	ssize_t got;
+	z_stream z;
+	int rc = -1;
+
+	in = malloc(GZ_CHUNK);
+	out = malloc(GZ_CHUNK);
+	memset(&z, 0, sizeof(z));
+	/* windowBits 15 + 16: a gzip wrapper */
+	if (in == NULL || out == NULL) {
+		error_errno(e, EXIT_SOFTWARE, "%s", j->src);
+		goto out;
+	}
+	if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		error_set(e, EXIT_SOFTWARE, "%s: deflateInit failed", j->src);
+		goto out;
+	}
+	do {
+		if ((got = read_full(j->sfd, in, GZ_CHUNK)) < 0) {
+			error_errno(e, EXIT_IOERR, "%s: read", j->src);
+			goto end;
+		}
+		if (deflate_chunk(&z, in, (size_t)got, got == 0 ? Z_FINISH :
+		    Z_NO_FLUSH, out, j->tfd, &j->written, j->tmp, e) == -1)
+			goto end;
+		j->done += (uint64_t)got;
+		if (progress != NULL && j->done - reported >= GZ_REPORT) {
+			progress(arg, j->done, (uint64_t)j->st.st_size);
+			reported = j->done;
+		}
+	} while (got > 0);
+	rc = 0;
+	if (j->done != (uint64_t)j->st.st_size)
+		rc = error_set(e, EXIT_IOERR, "%s: changed while being "
+		    "compressed", j->src);
+end:
+	deflateEnd(&z);
+out:
+	free(in);
+	free(out);
+	return rc;
+}
+
+/* Give the temporary file the original's age and mode; fsync and close it. */
+static int
+job_seal(struct gzjob *j, struct error *e)
+{
+	struct timespec times[2];
+	int rc, fd = j->tfd;
+
+	times[0] = j->st.st_atim;
+	times[1] = j->st.st_mtim;
+	if (fchmod(fd, j->st.st_mode & 07777) == -1 ||
+	    futimens(fd, times) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", j->tmp);
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", j->tmp);
+	j->tfd = -1;
+	if (close(fd) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: close", j->tmp);
+	return 0;
+}
+
+/* The gzip form durable under its name, then the original removed. */
+static int
+job_publish(struct gzjob *j, struct error *e)
+{
+	if (rename(j->tmp, j->dst) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s: rename", j->dst);
+		unlink(j->tmp);
+		return -1;
+	}
+	if (fsync_dir(j->dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", j->dir);
+	if (unlink(j->src) == -1 && errno != ENOENT)
+		return error_errno(e, EXIT_IOERR, "%s: unlink", j->src);
+	if (fsync_dir(j->dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", j->dir);
+	return 0;
+}
+
 int
 gzfile_compress(const char *src, const char *dst, int level,
     gzfile_progress_fn progress, void *arg, struct gzfile_result *res,
     struct error *e)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 32];
-	unsigned char *in = NULL, *out = NULL;
-	uint64_t done = 0, written = 0, reported = 0;
-	struct timespec times[2];
-	struct stat st;
-	z_stream z;
-	int sfd, tfd = -1, zinit = 0, rc;
+	struct gzjob j;
+	int rc = -1;
 
+	memset(&j, 0, sizeof(j));
+	j.src = src;
+	j.dst = dst;
+	j.tfd = -1;
 	if (res != NULL)
 		res->in_bytes = res->out_bytes = 0;
-	if ((sfd = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((j.sfd = open(src, O_RDONLY | O_CLOEXEC)) == -1)
 		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT : EXIT_IOERR,
 		    "%s", src);
-	if (fstat(sfd, &st) == -1) {
+	if (fstat(j.sfd, &j.st) == -1) {
 		error_errno(e, EXIT_IOERR, "%s", src);
-		goto fail;
+		goto out;
 	}
-	(void)posix_fadvise(sfd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	path_dirname(dst, dir, sizeof(dir));
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir,
-	    path_basename(dst)) >= (int)sizeof(tmp)) {
-		error_set(e, EXIT_CANTCREAT, "%s: path too long", dst);
-		goto fail;
+	(void)posix_fadvise(j.sfd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (job_temp(&j, e) == -1)
+		goto out;
+	if (job_deflate(&j, level, progress, arg, e) == -1 ||
+	    job_seal(&j, e) == -1) {
+		if (j.tfd != -1)
+			close(j.tfd);
+		unlink(j.tmp);
+		goto out;
 	}
-	if ((tfd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		error_errno(e, error_code_for_errno(errno),
-		    "%s: create temporary file", dst);
-		goto fail;
-	}
-	if ((in = malloc(GZ_CHUNK)) == NULL ||
-	    (out = malloc(GZ_CHUNK)) == NULL) {
-		error_errno(e, EXIT_SOFTWARE, "%s", src);
-		goto fail;
-	}
-	memset(&z, 0, sizeof(z));
-	/* windowBits 15 + 16: a gzip wrapper, as gzip(1) writes */
-	if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK) {
-		error_set(e, EXIT_SOFTWARE, "%s: deflateInit failed", src);
-		goto fail;
-	}
-	zinit = 1;
-	for (;;) {
-		ssize_t got = read_full(sfd, in, GZ_CHUNK);
-		if (got < 0) {
-			error_errno(e, EXIT_IOERR, "%s: read", src);
-			goto fail;
-		}
-		if (deflate_chunk(&z, in, (size_t)got, got == 0 ? Z_FINISH :
-		    Z_NO_FLUSH, out, tfd, &written, tmp, e) == -1)
-			goto fail;
-		if (got == 0)
-			break;
-		done += (uint64_t)got;
-		if (progress != NULL && done - reported >= GZ_REPORT) {
-			progress(arg, done, (uint64_t)st.st_size);
-			reported = done;
+	if ((rc = job_publish(&j, e)) == 0) {
+		if (progress != NULL)
+			progress(arg, j.done, (uint64_t)j.st.st_size);
+		if (res != NULL) {
+			res->in_bytes = j.done;
+			res->out_bytes = j.written;
 		}
 	}
-	if (done != (uint64_t)st.st_size) {
-		error_set(e, EXIT_IOERR, "%s: changed while being compressed",
-		    src);
-		goto fail;
-	}
-	deflateEnd(&z);
-	zinit = 0;
-	/* the gzip form keeps the age and the permissions of the original */
-	times[0] = st.st_atim;
-	times[1] = st.st_mtim;
-	if (fchmod(tfd, st.st_mode & 07777) == -1 ||
-	    futimens(tfd, times) == -1) {
-		error_errno(e, EXIT_IOERR, "%s", tmp);
-		goto fail;
-	}
-	do
-		rc = fsync(tfd);
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1) {
-		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
-		goto fail;
-	}
-	if (close(tfd) == -1) {
-		tfd = -1;
-		error_errno(e, EXIT_IOERR, "%s: close", tmp);
-		goto fail;
-	}
-	tfd = -1;
-	if (rename(tmp, dst) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s: rename", dst);
-		goto fail;
-	}
-	free(in);
-	free(out);
-	close(sfd);
-	if (fsync_dir(dir) == -1)
-		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
-	if (progress != NULL)
-		progress(arg, done, (uint64_t)st.st_size);
-	/* the gzip form is durable under its name: the original may go */
-	if (unlink(src) == -1 && errno != ENOENT)
-		return error_errno(e, EXIT_IOERR, "%s: unlink", src);
-	if (fsync_dir(dir) == -1)
-		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
-	if (res != NULL) {
-		res->in_bytes = done;
-		res->out_bytes = written;
-	}
-	return 0;
-fail:
-	if (zinit)
-		deflateEnd(&z);
-	if (tfd != -1) {
-		close(tfd);
-		unlink(tmp);
-	}
-	free(in);
-	free(out);
-	close(sfd);
-	return -1;
+out:
+	close(j.sfd);
+	return rc;
 }
 
 /* Read the ISIZE field (input size modulo 2^32) of a gzip file's trailer. */
