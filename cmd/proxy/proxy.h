@@ -150,7 +150,8 @@ struct request {
 	enum route_label label;
 	struct ratelimit_verdict rv;
 	int have_rv;
-	char method[16];
+	char method[16];	/* its first 15 bytes (logged escaped) */
+	size_t methodlen;	/* its full length */
 	char client[INET6_ADDRSTRLEN];
 	/* an upstream call: made while the connection is suspended */
 	int up_state;		/* UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED */
