@@ -227,3 +227,33 @@ print(data.split(b"\r\n", 1)[0].decode("latin-1"))
 	assert_line --index 0 --regexp '^127\.0\.0\.1 - - \[[^]]*\] "(\\x1b\]0;pwn\\x07|-) /health" '
 	assert_line --index 1 --regexp '^127\.0\.0\.1 - - \[[^]]*\] "(G\\x22E\\x5cT\\x7f\\xc3|-) /health\?\\x1b\[2J" '
 }
+
+# --- hole 7: Cache-Control -------------------------------------------------
+
+@test "proxy-holes: an upstream header with a control byte is dropped and said; the proxy's Cache-Control stays (hole 7)" {
+	local path
+	start_proxy
+	[ "$(fetch /upstream/aidb/ctl)" = 200 ]
+	cat "$HDRS"
+	[ "$(header Cache-Control)" = no-store ]
+	[ "$(grep -ci '^Cache-Control:' "$HDRS")" -eq 1 ]
+	[ "$(grep -ci '^Set-Cookie' "$HDRS")" -eq 0 ]
+	# the clean header of the same answer passes
+	[ "$(header ETag)" = '"ctl"' ]
+	grep -F 'aistack-proxy: aidb: /upstream/aidb/ctl: header Cache-Control dropped: a control byte (0x0d) in its value' "$LOG"
+	# HEAD too; an upstream's clean Cache-Control passes instead of ours
+	[ "$(fetch /upstream/aidb/ctl -I)" = 200 ]
+	[ "$(header Cache-Control)" = no-store ]
+	[ "$(fetch /upstream/aidb/v1/health)" = 200 ]
+	[ "$(header Cache-Control)" = max-age=5 ]
+	[ "$(grep -ci '^Cache-Control:' "$HDRS")" -eq 1 ]
+	# and every answer of the proxy's own
+	for path in / /health /metrics /api/stats /nope /upstream/aidb/not-allowed /upstream/nope/x; do
+		fetch "$path" > /dev/null
+		[ -n "$(header Cache-Control)" ] || {
+			echo "$path: no Cache-Control"
+			cat "$HDRS"
+			false
+		}
+	done
+}

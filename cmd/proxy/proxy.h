@@ -68,6 +68,7 @@ struct upstream {
 	uint64_t hist[PROXY_NBUCKETS + 1];	/* atomic */
 	uint64_t sum_us;			/* atomic */
 	uint64_t outcomes[U_N];			/* atomic */
+	int warned_header;	/* atomic: a header of its was dropped */
 };
 
 /* A file of the dashboard, held in memory: read from --dashboard's
@@ -200,7 +201,10 @@ void request_end(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* respond.c: queue an answer with the headers every answer carries.
  * body: owned nonzero passes its memory on (freed with free); otherwise
- * it must outlive the response.  extra: "Name: value\n" lines, or NULL. */
+ * it must outlive the response.  extra: "Name: value\n" lines, or NULL;
+ * a line whose value holds a control byte is dropped (and said once an
+ * upstream).  cache: the proxy's Cache-Control, sent unless one of extra
+ * was. */
 enum MHD_Result respond(struct request *rq, struct MHD_Connection *conn,
     int status, const char *ctype, const char *body, size_t len, int owned,
     const char *cache, const struct buf *extra);

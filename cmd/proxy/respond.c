@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy.h"
 
@@ -18,32 +19,76 @@ add_header(struct MHD_Response *r, const char *name, const char *value)
 	return MHD_add_response_header(r, name, value) == MHD_YES ? 0 : -1;
 }
 
-/* Add "Name: value\n" lines (from an upstream) to r. */
+/* A header an upstream sent that cannot be passed on: said once an
+ * upstream, and every time with -v. */
 static void
-add_header_lines(struct MHD_Response *r, const struct buf *lines)
+dropped(const struct request *rq, const char *name, size_t namelen,
+    const char *why)
 {
-	char name[128], value[1024];
-	size_t i = 0, end, nl;
-	const char *colon;
+	struct upstream *u = rq->up;
 
-	while (i < lines->len) {
+	if (u == NULL || (__atomic_exchange_n(&u->warned_header, 1,
+	    __ATOMIC_RELAXED) && !rq->p->o->verbose))
+		return;
+	warnmsg("%s: %s: header %.*s dropped: %s", u->name, rq->target,
+	    (int)(namelen < 64 ? namelen : 64), name, why);
+}
+
+/* Add "Name: value\n" lines (an upstream's, or the proxy's own) to r,
+ * each only when its value is free of control bytes (a CR in it would
+ * have made it two headers).  Returns nonzero when a Cache-Control was
+ * added. */
+static int
+add_header_lines(const struct request *rq, struct MHD_Response *r,
+    const struct buf *lines)
+{
+	char name[128], value[1024], why[64];
+	const unsigned char *v;
+	size_t i = 0, end, nl, vl, j;
+	const char *line, *colon;
+	int cache = 0;
+
+	for (; i < lines->len; i = end + 1) {
+		line = lines->data + i;
 		end = i;
 		while (end < lines->len && lines->data[end] != '\n')
 			end++;
-		colon = memchr(lines->data + i, ':', end - i);
-		if (colon != NULL) {
-			nl = (size_t)(colon - (lines->data + i));
-			if (nl < sizeof(name) && end - nl - i - 2 < sizeof(value) &&
-			    end >= i + nl + 2) {
-				memcpy(name, lines->data + i, nl);
-				name[nl] = '\0';
-				memcpy(value, colon + 2, end - i - nl - 2);
-				value[end - i - nl - 2] = '\0';
-				add_header(r, name, value);
-			}
+		if ((colon = memchr(line, ':', end - i)) == NULL)
+			continue;
+		nl = (size_t)(colon - line);
+		if (nl >= sizeof(name)) {
+			dropped(rq, line, nl, "name too long");
+			continue;
 		}
-		i = end + 1;
+		v = (const unsigned char *)colon + 1;
+		vl = end - i - nl - 1;
+		for (; vl > 0 && (*v == ' ' || *v == '\t'); v++, vl--)
+			;
+		if (vl >= sizeof(value)) {
+			dropped(rq, line, nl, "value too long");
+			continue;
+		}
+		for (j = 0; j < vl; j++)
+			if ((v[j] < 0x20 && v[j] != '\t') || v[j] == 0x7f)
+				break;
+		if (j < vl) {
+			snprintf(why, sizeof(why), "a control byte (0x%02x) in "
+			    "its value", v[j]);
+			dropped(rq, line, nl, why);
+			continue;
+		}
+		memcpy(name, line, nl);
+		name[nl] = '\0';
+		memcpy(value, v, vl);
+		value[vl] = '\0';
+		if (add_header(r, name, value) == -1) {
+			dropped(rq, line, nl, "refused by libmicrohttpd");
+			continue;
+		}
+		if (strcasecmp(name, "Cache-Control") == 0)
+			cache = 1;
 	}
+	return cache;
 }
 
 enum MHD_Result
@@ -73,7 +118,8 @@ respond(struct request *rq, struct MHD_Connection *conn, int status,
 	add_header(r, "Cross-Origin-Resource-Policy", "same-origin");
 	if (ctype != NULL)
 		add_header(r, "Content-Type", ctype);
-	if (cache != NULL)
+	/* the proxy's Cache-Control, unless an upstream's got through */
+	if ((extra == NULL || !add_header_lines(rq, r, extra)) && cache != NULL)
 		add_header(r, "Cache-Control", cache);
 	if (rq->have_rv) {
 		snprintf(v, sizeof(v), "\"client\";q=%llu;w=%llu",
@@ -85,8 +131,6 @@ respond(struct request *rq, struct MHD_Connection *conn, int status,
 		    (unsigned long long)rq->rv.reset_s);
 		add_header(r, "RateLimit", v);
 	}
-	if (extra != NULL)
-		add_header_lines(r, extra);
 	rq->status = status;
 	rq->bytes = len;
 	ret = MHD_queue_response(conn, (unsigned)status, r);
