@@ -257,3 +257,48 @@ print(data.split(b"\r\n", 1)[0].decode("latin-1"))
 		}
 	done
 }
+
+# --- hole 9: HEAD through /upstream/ ----------------------------------------
+
+@test "proxy-holes: HEAD through /upstream/ answers with the upstream's Content-Length, or none (hole 9)" {
+	start_proxy
+	[ "$(fetch /upstream/aidb/v1/health)" = 200 ]
+	[ "$(header Content-Length)" = 11 ]
+	[ "$(fetch /upstream/aidb/v1/health -I)" = 200 ]
+	cat "$HDRS"
+	[ "$(header Content-Length)" = 11 ]
+	[ "$(header Content-Type)" = "application/json; charset=utf-8" ]
+	[ "$(header Cache-Control)" = max-age=5 ]
+	# none when the upstream sent none (the connection closes after it,
+	# as HTTP/1.0 does: libmicrohttpd would announce chunks and send one)
+	[ "$(fetch /upstream/aidb/nolength -I)" = 200 ]
+	cat "$HDRS"
+	[ -z "$(header Content-Length)" ]
+	[ -z "$(header Transfer-Encoding)" ]
+	[ "$(header Connection)" = close ]
+	[ "$(header Content-Type)" = text/plain ]
+	[ "$(header Cache-Control)" = no-store ]
+	# a HEAD with a length leaves its connection fit for the next request
+	run curl -s -I -w '%{http_code} %{num_connects}\n' --max-time 10 \
+	    -o /dev/null "$URL/upstream/aidb/v1/health" \
+	    -o /dev/null "$URL/upstream/aidb/v1/health"
+	assert_output "200 1
+200 0"
+}
+
+@test "proxy-holes: --rate is at least one a minute: 59/h is refused, 60/h is not (hole 9, as the man page says)" {
+	run timeout 10 aistack-proxy --rate 59/h -l 127.0.0.1:0
+	assert_failure 64
+	assert_output 'aistack-proxy: --rate: invalid value "59/h"'
+	run timeout 10 aistack-proxy --rate 0/min -l 127.0.0.1:0
+	assert_failure 64
+	printf '[proxy]\nrate = 59/h\n' > "$AISTACK_CONFIG"
+	run timeout 10 aistack-proxy -l 127.0.0.1:0
+	assert_failure 78
+	assert_output "aistack-proxy: $AISTACK_CONFIG:2: invalid rate \"59/h\""
+	start_proxy --rate 60/h
+	fetch /health > /dev/null
+	[ "$(header RateLimit-Policy)" = '"client";q=1;w=60' ]
+	# the bound is documented
+	grep -F '(59/h is refused, exit 64 on the command line, 78 in the file).' "$TESTS_DIR/../man/aistack-proxy.1"
+}

@@ -208,6 +208,11 @@ void request_end(void *cls, struct MHD_Connection *conn, void **req_cls,
 enum MHD_Result respond(struct request *rq, struct MHD_Connection *conn,
     int status, const char *ctype, const char *body, size_t len, int owned,
     const char *cache, const struct buf *extra);
+/* The answer to a HEAD that an upstream answered: its headers, and
+ * length as the Content-Length (-1: none is sent). */
+enum MHD_Result respond_head(struct request *rq, struct MHD_Connection *conn,
+    int status, const char *ctype, int64_t length, const char *cache,
+    const struct buf *extra);
 /* A JSON answer built in b, whose memory passes on. */
 enum MHD_Result respond_json(struct request *rq, struct MHD_Connection *conn,
     int status, struct buf *b, const struct buf *extra);

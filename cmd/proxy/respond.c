@@ -91,26 +91,15 @@ add_header_lines(const struct request *rq, struct MHD_Response *r,
 	return cache;
 }
 
-enum MHD_Result
-respond(struct request *rq, struct MHD_Connection *conn, int status,
-    const char *ctype, const char *body, size_t len, int owned,
-    const char *cache, const struct buf *extra)
+/* Queue r with the headers every answer carries; r is released. */
+static enum MHD_Result
+queue(struct request *rq, struct MHD_Connection *conn, int status,
+    struct MHD_Response *r, const char *ctype, const char *cache,
+    const struct buf *extra)
 {
-	struct MHD_Response *r;
 	enum MHD_Result ret;
 	char v[160];
 
-	if (owned)
-		r = MHD_create_response_from_buffer_with_free_callback(len,
-		    (void *)body, free);
-	else
-		r = MHD_create_response_from_buffer(len, (void *)body,
-		    MHD_RESPMEM_PERSISTENT);
-	if (r == NULL) {
-		if (owned)
-			free((void *)body);
-		return MHD_NO;
-	}
 	add_header(r, "Content-Security-Policy", CSP);
 	add_header(r, "X-Content-Type-Options", "nosniff");
 	add_header(r, "Referrer-Policy", "no-referrer");
@@ -132,10 +121,67 @@ respond(struct request *rq, struct MHD_Connection *conn, int status,
 		add_header(r, "RateLimit", v);
 	}
 	rq->status = status;
-	rq->bytes = len;
 	ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+enum MHD_Result
+respond(struct request *rq, struct MHD_Connection *conn, int status,
+    const char *ctype, const char *body, size_t len, int owned,
+    const char *cache, const struct buf *extra)
+{
+	struct MHD_Response *r;
+
+	if (owned)
+		r = MHD_create_response_from_buffer_with_free_callback(len,
+		    (void *)body, free);
+	else
+		r = MHD_create_response_from_buffer(len, (void *)body,
+		    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL) {
+		if (owned)
+			free((void *)body);
+		return MHD_NO;
+	}
+	rq->bytes = len;
+	return queue(rq, conn, status, r, ctype, cache, extra);
+}
+
+/* A HEAD answer's body: never asked for (libmicrohttpd sends none). */
+static ssize_t
+no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+enum MHD_Result
+respond_head(struct request *rq, struct MHD_Connection *conn, int status,
+    const char *ctype, int64_t length, const char *cache,
+    const struct buf *extra)
+{
+	struct MHD_Response *r;
+
+	/* libmicrohttpd sends the size it is given as the Content-Length
+	 * of a HEAD answer */
+	r = MHD_create_response_from_callback(length >= 0 ? (uint64_t)length :
+	    MHD_SIZE_UNKNOWN, 4096, no_body, NULL, NULL);
+	if (r == NULL)
+		return MHD_NO;
+	/* of an unknown size, libmicrohttpd would announce chunks and
+	 * send the last one after the head: HTTP/1.0's way instead (no
+	 * length, the connection closed after the answer) */
+	if (length < 0 && MHD_set_response_options(r,
+	    MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	rq->bytes = 0;
+	return queue(rq, conn, status, r, ctype, cache, extra);
 }
 
 enum MHD_Result

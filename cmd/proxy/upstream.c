@@ -117,6 +117,12 @@ upstream_answer(struct request *rq, struct MHD_Connection *conn)
 			    NULL);
 		}
 		breaker_record(&u->br, t, status < 500, &e);
+		/* HEAD: the upstream's Content-Length, not that of no body */
+		if (strcmp(rq->method, "HEAD") == 0)
+			return respond_head(rq, conn, status,
+			    resp->content_type[0] != '\0' ? resp->content_type :
+			    "application/octet-stream", resp->length, "no-store",
+			    &resp->headers);
 		len = resp->body.len;
 		if (buf_reserve(&resp->body, 1) == -1)
 			return MHD_NO;
