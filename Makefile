@@ -236,8 +236,6 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 0755 examples/learning-flow.sh $(DESTDIR)$(DATADIR)/aistack/
 	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
-	install -d $(DESTDIR)$(DATADIR)/aistack/dashboard
-	install -m 0644 $(wildcard dashboard/*) $(DESTDIR)$(DATADIR)/aistack/dashboard/
 	$(if $(PROM_RULES),install -d $(DESTDIR)$(DATADIR)/aistack/prometheus)
 	$(if $(PROM_RULES),install -m 0644 $(PROM_RULES) $(DESTDIR)$(DATADIR)/aistack/prometheus/)
 	for m in $(MANPAGES); do \
