@@ -6,7 +6,8 @@
  *
  * The rooms, in the order a request meets them:
  *	main.c		options, run()
- *	setup.c		the configuration made into a struct proxy
+ *	setup.c		the configuration made into a struct proxy (token.c:
+ *			the bearer token's rules, pure)
  *	server.c	sockets, workers and their event loops, signals
  *	request.c	a request: admit, rate limit, route, auth, dispatch
  *	respond.c	answers: the headers every answer carries, errors
