@@ -94,7 +94,7 @@ DASH_FILES  = $(sort $(wildcard dashboard/*))
 cmdgen_aistack-proxy = $(BUILD)/gen/proxy-dashboard.o
 # The pure rooms of commands (no I/O, no command's struct): tests/unit
 # links them beside lib/ (README, "The tree").
-UNIT_CMD    = proxy/logline
+UNIT_CMD    = proxy/logline proxy/token
 UNIT_CMD_OBJS = $(addprefix $(BUILD)/cmd/,$(addsuffix .o,$(UNIT_CMD)))
 BINS        = $(addprefix $(BUILD)/bin/,$(COMMANDS))
 MANPAGES    = $(wildcard man/*.[1-8])
@@ -241,8 +241,6 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 0755 examples/learning-flow.sh $(DESTDIR)$(DATADIR)/aistack/
 	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
-	install -d $(DESTDIR)$(DATADIR)/aistack/dashboard
-	install -m 0644 $(wildcard dashboard/*) $(DESTDIR)$(DATADIR)/aistack/dashboard/
 	$(if $(PROM_RULES),install -d $(DESTDIR)$(DATADIR)/aistack/prometheus)
 	$(if $(PROM_RULES),install -m 0644 $(PROM_RULES) $(DESTDIR)$(DATADIR)/aistack/prometheus/)
 	for m in $(MANPAGES); do \

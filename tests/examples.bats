@@ -375,7 +375,6 @@ EOF
 	telemetry 50
 	ex_run README.md:ef671261 --sub localhost:8888 "localhost:$port" \
 		--env "AISTACK_PROXY_LISTEN=127.0.0.1:$port" \
-		--env "AISTACK_PROXY_DASHBOARD=$EX_DOCS/dashboard" \
 		--env "TOKEN=$token" --env "AISTACK_PROXY_TOKEN=$token" \
 		--bg 1 --then 1 "ex_wait 'curl -sf localhost:$port/health > /dev/null'
 			for p in / /metrics; do curl -sf localhost:$port\$p > /dev/null || echo \"ex: --then 1 failed\"; done
@@ -988,7 +987,7 @@ for i in range(10):
 		--sub /etc/aistack/ "$T/etc/aistack/" --sub localhost:8888 "localhost:$port" \
 		--sub '-o aistack -g aistack' "-o $(id -un) -g $(id -gn)" \
 		--instead 3 "run-unit --state-root '$T/var/lib' --setenv 'AISTACK_CONFIG=$T/etc/aistack/aistack.conf' \
-			--setenv 'AISTACK_PROXY_DASHBOARD=$EX_DOCS/dashboard' '$T/units/aistack-proxy.service'" \
+			'$T/units/aistack-proxy.service'" \
 			"PID 1 is not systemd here: the unit's own command is started instead" \
 		--bg 3 --then 3 "ex_wait 'curl -s localhost:$port/health > /dev/null'"
 	ex_ok 1 2 4 5

@@ -68,6 +68,7 @@ struct upstream {
 	uint64_t hist[PROXY_NBUCKETS + 1];	/* atomic */
 	uint64_t sum_us;			/* atomic */
 	uint64_t outcomes[U_N];			/* atomic */
+	int warned_header;	/* atomic: a header of its was dropped */
 };
 
 /* A file of the dashboard, held in memory: read from --dashboard's
@@ -150,7 +151,8 @@ struct request {
 	enum route_label label;
 	struct ratelimit_verdict rv;
 	int have_rv;
-	char method[16];
+	char method[16];	/* its first 15 bytes (logged escaped) */
+	size_t methodlen;	/* its full length */
 	char client[INET6_ADDRSTRLEN];
 	/* an upstream call: made while the connection is suspended */
 	int up_state;		/* UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED */
@@ -199,10 +201,18 @@ void request_end(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* respond.c: queue an answer with the headers every answer carries.
  * body: owned nonzero passes its memory on (freed with free); otherwise
- * it must outlive the response.  extra: "Name: value\n" lines, or NULL. */
+ * it must outlive the response.  extra: "Name: value\n" lines, or NULL;
+ * a line whose value holds a control byte is dropped (and said once an
+ * upstream).  cache: the proxy's Cache-Control, sent unless one of extra
+ * was. */
 enum MHD_Result respond(struct request *rq, struct MHD_Connection *conn,
     int status, const char *ctype, const char *body, size_t len, int owned,
     const char *cache, const struct buf *extra);
+/* The answer to a HEAD that an upstream answered: its headers, and
+ * length as the Content-Length (-1: none is sent). */
+enum MHD_Result respond_head(struct request *rq, struct MHD_Connection *conn,
+    int status, const char *ctype, int64_t length, const char *cache,
+    const struct buf *extra);
 /* A JSON answer built in b, whose memory passes on. */
 enum MHD_Result respond_json(struct request *rq, struct MHD_Connection *conn,
     int status, struct buf *b, const struct buf *extra);

@@ -139,6 +139,7 @@ request_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	rq->answered = 1;
 	snprintf(rq->method, sizeof(rq->method), "%s", method);
+	rq->methodlen = strlen(method);
 	sa = client_address(rq, conn);
 
 	/* every request costs a token, refused ones included */

@@ -15,6 +15,7 @@
 #include "base/parse.h"
 
 #include "proxy.h"
+#include "token.h"
 
 #define DEFAULT_LISTEN		"127.0.0.1:8888"
 #define DEFAULT_RATE		"60/min"
@@ -244,11 +245,15 @@ load_upstreams(struct proxy *p, struct error *e)
 	return 0;
 }
 
+/* The bearer token: AISTACK_PROXY_TOKEN, else token_file's bytes
+ * (token.h has the rules); none: no route asks for one. */
 static int
 load_token(struct proxy *p, struct error *e)
 {
 	const char *env = getenv("AISTACK_PROXY_TOKEN"), *v, *src;
-	size_t i;
+	char why[64];
+	size_t i, len;
+	long n;
 
 	for (i = 0; i < p->cfg.n; i++)
 		if (strcmp(p->cfg.entries[i].section, "proxy") == 0 &&
@@ -258,18 +263,27 @@ load_token(struct proxy *p, struct error *e)
 			    "token_file (mode 0600)", p->cfg.path,
 			    p->cfg.entries[i].line);
 	if (env != NULL) {
-		p->toklen = strlen(env);
-		if (p->toklen == 0 || p->toklen >= sizeof(p->token))
-			return error_set(e, EXIT_CONFIG, "AISTACK_PROXY_TOKEN: %s",
-			    p->toklen == 0 ? "empty" : "too long");
-		memcpy(p->token, env, p->toklen + 1);
+		if (strlen(env) >= sizeof(p->token))
+			return error_set(e, EXIT_CONFIG,
+			    "AISTACK_PROXY_TOKEN: too long");
+		if ((n = token_parse(env, strlen(env), 0, why,
+		    sizeof(why))) == -1)
+			return error_set(e, EXIT_CONFIG, "AISTACK_PROXY_TOKEN: "
+			    "%s", why);
+		memcpy(p->token, env, (size_t)n);
+		p->toklen = (size_t)n;
 		return 0;
 	}
 	if ((v = config_lookup(&p->cfg, "proxy", "token_file", &src)) == NULL)
 		return 0;
-	if (secret_file_read(v, p->token, sizeof(p->token), e) == -1)
+	if (secret_file_read(v, p->token, sizeof(p->token), &len, e) == -1)
 		return error_wrap(e, "%s: token_file", src);
-	p->toklen = strlen(p->token);
+	if ((n = token_parse(p->token, len, 1, why, sizeof(why))) == -1) {
+		explicit_bzero(p->token, sizeof(p->token));
+		return error_set(e, EXIT_CONFIG, "%s: token_file: %s: %s", src,
+		    v, why);
+	}
+	p->toklen = (size_t)n;
 	return 0;
 }
 

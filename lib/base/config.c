@@ -272,37 +272,54 @@ config_lookup_all(const struct config *c, const char *section,
 }
 
 int
-secret_file_read(const char *path, char *buf, size_t n, struct error *e)
+secret_file_read(const char *path, char *buf, size_t n, size_t *len,
+    struct error *e)
 {
 	struct stat st;
 	ssize_t r;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	*len = 0;
+	/* O_NONBLOCK: a FIFO or a device must not hang the caller */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1 && errno == ELOOP)
+		return error_set(e, EXIT_CONFIG, "%s: a symbolic link; a "
+		    "secret file is never read through one", path);
+	if (fd == -1)
 		return error_errno(e, EXIT_CONFIG, "%s", path);
 	if (fstat(fd, &st) == -1) {
 		close(fd);
 		return error_errno(e, EXIT_CONFIG, "%s", path);
 	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return error_set(e, EXIT_CONFIG, "%s: not a regular file",
+		    path);
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		close(fd);
+		return error_set(e, EXIT_CONFIG, "%s: owned by uid %u; a "
+		    "secret file must be owned by the user reading it (uid %u) "
+		    "or root", path, (unsigned)st.st_uid, (unsigned)geteuid());
+	}
+	if ((st.st_mode & 077) != 0) {
 		close(fd);
 		return error_set(e, EXIT_CONFIG, "%s: permissions %04o are too "
 		    "open; a secret file must be mode 0600 or stricter", path,
 		    (unsigned)(st.st_mode & 07777));
 	}
-	r = read_full(fd, buf, n - 1);
+	r = read_full(fd, buf, n);
 	close(fd);
-	if (r < 0)
-		return error_errno(e, EXIT_CONFIG, "%s", path);
-	if ((size_t)r == n - 1) {
+	if (r < 0) {
 		explicit_bzero(buf, n);
-		return error_set(e, EXIT_CONFIG, "%s: secret too long", path);
+		return error_errno(e, EXIT_CONFIG, "%s", path);
 	}
-	buf[r] = '\0';
-	while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
-		buf[--r] = '\0';
-	if (r == 0)
-		return error_set(e, EXIT_CONFIG, "%s: empty secret", path);
+	if ((size_t)r == n) {
+		explicit_bzero(buf, n);
+		return error_set(e, EXIT_CONFIG, "%s: secret too long (%zu "
+		    "bytes at most)", path, n - 1);
+	}
+	*len = (size_t)r;
 	return 0;
 }
 

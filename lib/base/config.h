@@ -83,11 +83,17 @@ size_t config_lookup_all(const struct config *c, const char *section,
     const char *key, const char ***values);
 
 /*
- * Read a secret from path into buf (NUL-terminated, trailing newline
- * removed), refusing a file that group or others can read or write
- * (EXIT_CONFIG).  The caller wipes buf with explicit_bzero after use.
+ * Read the secret file path, every byte of it, into buf (*len bytes,
+ * fewer than n; not NUL-terminated, nothing stripped: what a secret is
+ * made of is the caller's rule).  Refused (EXIT_CONFIG): a symbolic link,
+ * anything but a regular file (opened without blocking: a FIFO never
+ * hangs the caller), a file owned by another user than the one running
+ * (root excepted), a file that group or others can read or write, a file
+ * of n bytes or more.  The caller wipes buf with explicit_bzero after
+ * use.
  */
-int secret_file_read(const char *path, char *buf, size_t n, struct error *e);
+int secret_file_read(const char *path, char *buf, size_t n, size_t *len,
+    struct error *e);
 
 void config_release(struct config *c);
 

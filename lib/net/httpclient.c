@@ -52,6 +52,7 @@ struct call {
 	struct buf connection;	/* the Connection header's tokens */
 	struct buf raw;		/* end-to-end headers seen */
 	size_t header_bytes;
+	int encoded;		/* a Content-Encoding: the length is not the body's */
 	char errbuf[CURL_ERROR_SIZE];
 	/* httpc_loop_submit's */
 	httpc_done_fn *done;
@@ -271,6 +272,25 @@ trim(const char **p, size_t *n)
 		(*n)--;
 }
 
+/* A Content-Length value (v, n bytes) after the answer's earlier one
+ * (prev, -1 for none): its length, or -1 when it is not one number or
+ * disagrees with prev. */
+static int64_t
+content_length(const char *v, size_t n, int64_t prev)
+{
+	int64_t x = 0;
+	size_t i;
+
+	if (n == 0 || n > 18)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return prev != -1 && prev != x ? -1 : x;
+}
+
 static size_t
 on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -286,6 +306,8 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 		k->raw.len = 0;
 		k->connection.len = 0;
 		k->r->content_type[0] = '\0';
+		k->r->length = -1;
+		k->encoded = 0;
 		return n;
 	}
 	if ((colon = memchr(p, ':', n)) == NULL)
@@ -298,6 +320,15 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 		if (buf_append(&k->connection, v, vlen) == -1 ||
 		    buf_putc(&k->connection, ',') == -1)
 			return 0;
+		return n;
+	}
+	if (name_is(p, namelen, "Content-Length")) {
+		k->r->length = content_length(v, vlen, k->r->length);
+		return n;
+	}
+	if (name_is(p, namelen, "Content-Encoding")) {
+		if (!(vlen == 8 && strncasecmp(v, "identity", 8) == 0))
+			k->encoded = 1;
 		return n;
 	}
 	if (name_is(p, namelen, "Content-Type")) {
@@ -422,7 +453,6 @@ handle_get(struct httpc *c, struct httpc_loop *l)
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
-	if (getenv("HTTPC_DEBUG")) curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	return h;
 }
 
@@ -455,6 +485,7 @@ call_begin(struct call *k, struct httpc *c, struct httpc_loop *l,
 	r->content_type[0] = '\0';
 	r->error[0] = '\0';
 	r->seconds = 0;
+	r->length = -1;
 	memset(k, 0, sizeof(*k));
 	k->c = c;
 	k->l = l;
@@ -503,6 +534,9 @@ call_end(struct call *k, CURLcode rc)
 	switch (rc) {
 	case CURLE_OK:
 		res = keep_headers(k) == 0 ? HTTPC_OK : HTTPC_ERROR;
+		/* decoded, the body is not the length the upstream said */
+		if (k->encoded)
+			r->length = -1;
 		break;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:

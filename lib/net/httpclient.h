@@ -60,9 +60,12 @@ struct httpc_response {
 	struct buf headers;	/* kept headers: "Name: value\n" each */
 	double seconds;		/* the call's duration */
 	char error[256];	/* curl's words when not HTTPC_OK */
+	int64_t length;		/* the answer's Content-Length (for HEAD, the
+				 * body's it would have had); -1: none, two
+				 * that disagree, or a Content-Encoding */
 };
 
-#define HTTPC_RESPONSE_INIT { 0, BUF_INIT, "", BUF_INIT, 0, "" }
+#define HTTPC_RESPONSE_INIT { 0, BUF_INIT, "", BUF_INIT, 0, "", -1 }
 
 /* libcurl's global set-up; once, before threads.  -1 with e set. */
 int httpc_global_init(struct error *e);

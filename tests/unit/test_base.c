@@ -180,16 +180,32 @@ TEST(secret_files_must_be_private)
 {
 	struct error e;
 	char buf[64];
+	size_t len;
 	int fd = open("tok", O_CREAT | O_WRONLY, 0644);
 
 	CHECK(write(fd, "s3cret\n", 7) == 7);
 	close(fd);
 	chmod("tok", 0644);
-	CHECK(secret_file_read("tok", buf, sizeof(buf), &e) == -1);
+	CHECK(secret_file_read("tok", buf, sizeof(buf), &len, &e) == -1);
 	CHECK_INT(e.code, EXIT_CONFIG);
 	chmod("tok", 0600);
-	CHECK(secret_file_read("tok", buf, sizeof(buf), &e) == 0);
-	CHECK_STR(buf, "s3cret");
+	CHECK(secret_file_read("tok", buf, sizeof(buf), &len, &e) == 0);
+	/* every byte, the newline too: the caller's rules strip it */
+	CHECK_INT(len, 7);
+	CHECK(memcmp(buf, "s3cret\n", 7) == 0);
+	/* neither a directory nor a FIFO (which must not block) */
+	CHECK(mkdir("tokdir", 0700) == 0);
+	CHECK(secret_file_read("tokdir", buf, sizeof(buf), &len, &e) == -1);
+	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(mkfifo("tokfifo", 0600) == 0);
+	CHECK(secret_file_read("tokfifo", buf, sizeof(buf), &len, &e) == -1);
+	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(symlink("tok", "toklink") == 0);
+	CHECK(secret_file_read("toklink", buf, sizeof(buf), &len, &e) == -1);
+	CHECK(strstr(e.msg, "symbolic link") != NULL);
+	/* too long: n bytes or more */
+	CHECK(secret_file_read("tok", buf, 7, &len, &e) == -1);
+	CHECK(strstr(e.msg, "too long") != NULL);
 }
 
 TEST(statedir_resolution_order)
