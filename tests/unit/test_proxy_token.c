@@ -1,6 +1,6 @@
 /* aistack-proxy's bearer token rules (cmd/proxy/token.c, a pure room). */
+#include "net/route.h"
 #include "proxy/token.h"
-#include "route.h"
 #include "unit.h"
 
 static long
