@@ -326,17 +326,75 @@ digestset_save(struct digestset *s, const char *path, const void *meta,
 	return rc;
 }
 
+/* The header fields of a key set file. */
+struct ds_header {
+	uint64_t cap, count, extralen;
+	uint32_t metalen, zero;
+	unsigned bits;
+};
+
+/* Check the header hdr (got bytes read) of a file of size bytes. */
+static int
+header_parse(const unsigned char *hdr, ssize_t got, uint64_t size,
+    const char *path, struct ds_header *h, struct error *e)
+{
+	if (got < HEADER_SIZE || memcmp(hdr + H_MAGIC, MAGIC, 8) != 0)
+		return error_set(e, EXIT_DATAERR, "%s: not a key set file", path);
+	h->cap = get64(hdr + H_CAP);
+	h->count = get64(hdr + H_COUNT);
+	h->zero = get32(hdr + H_ZERO);
+	h->metalen = get32(hdr + H_METALEN);
+	h->extralen = get64(hdr + H_EXTRALEN);
+	for (h->bits = MIN_BITS; h->bits < MAX_BITS &&
+	    ((uint64_t)1 << h->bits) < h->cap; h->bits++)
+		;
+	if (get32(hdr + H_VERSION) != VERSION ||
+	    get32(hdr + H_DIGEST) != DIGEST_BYTES)
+		return error_set(e, EXIT_DATAERR, "%s: unknown version of the "
+		    "key set file", path);
+	if (((uint64_t)1 << h->bits) != h->cap ||
+	    h->count > h->cap / 4 * 3 + 1 || h->zero > 1 ||
+	    h->metalen > DIGESTSET_META_MAX || h->extralen > size ||
+	    size != HEADER_SIZE + h->cap * DIGEST_BYTES + h->extralen)
+		return error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
+		    "(bad header or size)", path);
+	return 0;
+}
+
+/* Check the table and extra data read against the header's sum and count. */
+static int
+body_verify(const struct digestset *s, const struct ds_header *h,
+    const unsigned char *hdr, const char *extra, const char *path,
+    struct error *e)
+{
+	unsigned char sum[32];
+	uint64_t i, n;
+
+	if (checksum(hdr, hdr + H_META, h->metalen, s->slots,
+	    (size_t)h->cap * DIGEST_BYTES, extra, (size_t)h->extralen,
+	    sum) == -1)
+		return error_errno(e, EXIT_SOFTWARE, "%s: checksum", path);
+	if (memcmp(sum, hdr + H_SUM, sizeof(sum)) != 0)
+		return error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
+		    "(checksum mismatch)", path);
+	for (i = 0, n = 0; i < h->cap; i++)
+		if (!is_zero(s->slots + i * DIGEST_BYTES))
+			n++;
+	if (n + h->zero != h->count)
+		return error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
+		    "(count)", path);
+	return 0;
+}
+
 int
 digestset_load(struct digestset *s, const char *path, struct buf *meta,
     struct buf *extra, struct error *e)
 {
-	unsigned char hdr[HEADER_SIZE], sum[32];
+	unsigned char hdr[HEADER_SIZE];
 	struct buf ext = BUF_INIT, *xb;
-	size_t xoff;
-	uint64_t cap, count, extralen, n, i;
-	uint32_t metalen, zero;
-	unsigned bits;
+	struct ds_header h = { 0 };
 	struct stat st;
+	size_t xoff;
 	ssize_t got;
 	int fd;
 
@@ -347,42 +405,14 @@ digestset_load(struct digestset *s, const char *path, struct buf *meta,
 		return error_errno(e, errno == EACCES ? EXIT_NOINPUT :
 		    EXIT_IOERR, "%s", path);
 	}
-	if (fstat(fd, &st) == -1) {
+	if (fstat(fd, &st) == -1 ||
+	    (got = read_full(fd, hdr, HEADER_SIZE)) == -1) {
 		error_errno(e, EXIT_IOERR, "%s", path);
 		goto fail;
 	}
-	if ((got = read_full(fd, hdr, HEADER_SIZE)) == -1) {
-		error_errno(e, EXIT_IOERR, "%s", path);
+	if (header_parse(hdr, got, (uint64_t)st.st_size, path, &h, e) == -1)
 		goto fail;
-	}
-	if (got < HEADER_SIZE || memcmp(hdr + H_MAGIC, MAGIC, 8) != 0) {
-		error_set(e, EXIT_DATAERR, "%s: not a key set file", path);
-		goto fail;
-	}
-	cap = get64(hdr + H_CAP);
-	count = get64(hdr + H_COUNT);
-	zero = get32(hdr + H_ZERO);
-	metalen = get32(hdr + H_METALEN);
-	extralen = get64(hdr + H_EXTRALEN);
-	for (bits = MIN_BITS; bits < MAX_BITS && ((uint64_t)1 << bits) < cap;
-	    bits++)
-		;
-	if (get32(hdr + H_VERSION) != VERSION ||
-	    get32(hdr + H_DIGEST) != DIGEST_BYTES) {
-		error_set(e, EXIT_DATAERR, "%s: unknown version of the key set "
-		    "file", path);
-		goto fail;
-	}
-	if (((uint64_t)1 << bits) != cap || count > cap / 4 * 3 + 1 ||
-	    zero > 1 || metalen > DIGESTSET_META_MAX ||
-	    extralen > (uint64_t)st.st_size ||
-	    (uint64_t)st.st_size != HEADER_SIZE + cap * DIGEST_BYTES +
-	    extralen) {
-		error_set(e, EXIT_DATAERR, "%s: corrupt key set file (bad "
-		    "header or size)", path);
-		goto fail;
-	}
-	if (map_table(s, bits) == -1) {
+	if (map_table(s, h.bits) == -1) {
 		error_errno(e, EXIT_SOFTWARE, "%s", path);
 		goto fail;
 	}
@@ -390,38 +420,21 @@ digestset_load(struct digestset *s, const char *path, struct buf *meta,
 	/* the extra data is read straight into the caller's buffer */
 	xb = extra != NULL ? extra : &ext;
 	xoff = xb->len;
-	if ((got = read_full(fd, s->slots, (size_t)cap * DIGEST_BYTES)) == -1 ||
-	    buf_reserve(xb, (size_t)extralen) == -1 ||
-	    (extralen > 0 &&
-	    (got = read_full(fd, xb->data + xoff, (size_t)extralen)) == -1)) {
+	if (read_full(fd, s->slots, (size_t)h.cap * DIGEST_BYTES) == -1 ||
+	    buf_reserve(xb, (size_t)h.extralen) == -1 || (h.extralen > 0 &&
+	    read_full(fd, xb->data + xoff, (size_t)h.extralen) == -1)) {
 		error_errno(e, EXIT_IOERR, "%s", path);
 		goto fail;
 	}
-	if (checksum(hdr, hdr + H_META, metalen, s->slots,
-	    (size_t)cap * DIGEST_BYTES, xb->data != NULL ? xb->data + xoff : "",
-	    (size_t)extralen, sum) == -1) {
-		error_errno(e, EXIT_SOFTWARE, "%s: checksum", path);
+	if (body_verify(s, &h, hdr, xb->data != NULL ? xb->data + xoff : "",
+	    path, e) == -1)
 		goto fail;
-	}
-	if (memcmp(sum, hdr + H_SUM, sizeof(sum)) != 0) {
-		error_set(e, EXIT_DATAERR, "%s: corrupt key set file (checksum "
-		    "mismatch)", path);
-		goto fail;
-	}
-	for (i = 0, n = 0; i < cap; i++)
-		if (!is_zero(s->slots + i * DIGEST_BYTES))
-			n++;
-	if (n + zero != count) {
-		error_set(e, EXIT_DATAERR, "%s: corrupt key set file (count)",
-		    path);
-		goto fail;
-	}
-	s->count = count;
-	s->has_zero = (int)zero;
+	s->count = h.count;
+	s->has_zero = (int)h.zero;
 	close(fd);
-	xb->len = xoff + (size_t)extralen;
+	xb->len = xoff + (size_t)h.extralen;
 	buf_release(&ext);
-	if (meta != NULL && buf_append(meta, hdr + H_META, metalen) == -1) {
+	if (meta != NULL && buf_append(meta, hdr + H_META, h.metalen) == -1) {
 		digestset_release(s);
 		return error_errno(e, EXIT_SOFTWARE, "%s", path);
 	}
