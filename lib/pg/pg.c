@@ -193,6 +193,65 @@ def_words(const char *def, char *out, size_t n)
 }
 
 /*
+ * The key definition have (the sha256 column's comment; NULL: a table
+ * made before --key, its digests of the canonical form) must be want.
+ */
+static int
+key_check(const struct pg_sink *ps, const char *have, const char *want,
+    struct error *e)
+{
+	char a[256], b[256];
+
+	if (have == NULL)
+		have = KEY_COMMENT "key canonical\nnormalize none\n";
+	if (strcmp(have, want) == 0)
+		return 0;
+	if (strncmp(have, KEY_COMMENT, strlen(KEY_COMMENT)) != 0)
+		return error_set(e, EXIT_CONFIG, "%s: the comment of the sha256 "
+		    "column is not a key definition of aistack-ingest; its "
+		    "digests cannot be trusted to be this key's", ps->name);
+	def_words(have + strlen(KEY_COMMENT), a, sizeof(a));
+	def_words(want + strlen(KEY_COMMENT), b, sizeof(b));
+	return error_set(e, EXIT_CONFIG, "%s: the table's sha256 is the "
+	    "digest of another key (%s), not of this one (%s): load it with "
+	    "the table's --key and --normalize, or into another --table",
+	    ps->name, a, b);
+}
+
+/*
+ * The INSERT of a batch, in digest order: two loaders whose batches
+ * share keys take their locks in one order, and so never deadlock; ids
+ * (from the sequence seq, when the table has one) in input order.
+ */
+static int
+insert_prepare(struct pg_sink *ps, const char *seq, struct error *e)
+{
+	struct buf sql = BUF_INIT;
+	char *ls = NULL;
+	int rc;
+
+	if (seq != NULL && (ls = literal(ps, seq)) == NULL)
+		return error_set(e, EXIT_SOFTWARE, "%s: cannot quote the "
+		    "sequence name", ps->name);
+	if (ls != NULL)
+		rc = buf_printf(&sql, "INSERT INTO %s (id, sha256, record) "
+		    "SELECT id, sha256, record FROM (SELECT "
+		    "nextval(%s::regclass) AS id, sha256, record, ord FROM "
+		    "(SELECT * FROM aistack_load ORDER BY ord) o) n "
+		    "ORDER BY sha256, ord ON CONFLICT (sha256) DO NOTHING",
+		    ps->table, ls);
+	else
+		rc = buf_printf(&sql, "INSERT INTO %s (sha256, record) SELECT "
+		    "sha256, record FROM aistack_load ORDER BY sha256, ord "
+		    "ON CONFLICT (sha256) DO NOTHING", ps->table);
+	free(ls);
+	if (rc == -1 || (ps->insert = strdup(sql.data)) == NULL)
+		rc = error_errno(e, EXIT_SOFTWARE, "%s", ps->name);
+	buf_release(&sql);
+	return rc;
+}
+
+/*
  * Make sure the table exists and that its digests are of this key
  * definition: create it when missing, with the definition as its sha256
  * column's comment, or compare the comment of the one there (a table
@@ -205,7 +264,6 @@ table_prepare(struct pg_sink *ps, struct error *e)
 {
 	struct buf sql = BUF_INIT, want = BUF_INIT;
 	char *lt = NULL, *lk = NULL, *lc = NULL, *have = NULL, *seq = NULL;
-	char *ls = NULL, a[256], b[256];
 	int rc = -1, r;
 
 	if (buf_printf(&want, "%s", KEY_COMMENT) == -1 ||
@@ -251,59 +309,16 @@ table_prepare(struct pg_sink *ps, struct error *e)
 			    "column (not made by aistack-ingest?)", ps->name);
 			goto fail;
 		}
-		if (have == NULL && (have = strdup(KEY_COMMENT
-		    "key canonical\nnormalize none\n")) == NULL) {
-			error_errno(e, EXIT_SOFTWARE, "%s", ps->name);
+		if (key_check(ps, have, want.data, e) == -1)
 			goto fail;
-		}
-		if (strcmp(have, want.data) != 0) {
-			if (strncmp(have, KEY_COMMENT, strlen(KEY_COMMENT)) != 0)
-				error_set(e, EXIT_CONFIG, "%s: the comment of the "
-				    "sha256 column is not a key definition of "
-				    "aistack-ingest; its digests cannot be "
-				    "trusted to be this key's", ps->name);
-			else {
-				def_words(have + strlen(KEY_COMMENT), a, sizeof(a));
-				def_words(want.data + strlen(KEY_COMMENT), b,
-				    sizeof(b));
-				error_set(e, EXIT_CONFIG, "%s: the table's sha256 "
-				    "is the digest of another key (%s), not of "
-				    "this one (%s): load it with the table's "
-				    "--key and --normalize, or into another "
-				    "--table", ps->name, a, b);
-			}
-			goto fail;
-		}
 	}
 	/* ids in input order, though rows are inserted in digest order */
 	if (SQL("SELECT pg_get_serial_sequence(%s, 'id')", lt) == -1 ||
 	    query1(ps, sql.data, &seq, e) == -1)
 		goto fail;
-	if (exec(ps, "COMMIT", e) == -1)
-		goto out;
-	if (seq != NULL && (ls = literal(ps, seq)) == NULL) {
-		error_set(e, EXIT_SOFTWARE, "%s: cannot quote the sequence name",
-		    ps->name);
-		goto out;
-	}
-	/*
-	 * In digest order: two loaders whose batches share keys take their
-	 * locks in one order, and so never deadlock.
-	 */
-	if (ls != NULL)
-		rc = SQL("INSERT INTO %s (id, sha256, record) "
-		    "SELECT id, sha256, record FROM (SELECT "
-		    "nextval(%s::regclass) AS id, sha256, record, ord FROM "
-		    "(SELECT * FROM aistack_load ORDER BY ord) o) n "
-		    "ORDER BY sha256, ord ON CONFLICT (sha256) DO NOTHING",
-		    ps->table, ls);
-	else
-		rc = SQL("INSERT INTO %s (sha256, record) SELECT sha256, "
-		    "record FROM aistack_load ORDER BY sha256, ord "
-		    "ON CONFLICT (sha256) DO NOTHING", ps->table);
 #undef SQL
-	if (rc == 0 && (ps->insert = strdup(sql.data)) == NULL)
-		rc = error_errno(e, EXIT_SOFTWARE, "%s", ps->name);
+	if (exec(ps, "COMMIT", e) == 0)
+		rc = insert_prepare(ps, seq, e);
 	goto out;
 fail:
 	if (ps->pq->status(ps->conn) == CONNECTION_OK) {
@@ -314,7 +329,6 @@ out:
 	free(lt);
 	free(lk);
 	free(lc);
-	free(ls);
 	free(have);
 	free(seq);
 	buf_release(&sql);
