@@ -9,9 +9,6 @@
 
 #include "proxy.h"
 
-#define CSP "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; " \
-	"form-action 'self'"
-
 static int
 add_header(struct MHD_Response *r, const char *name, const char *value)
 {
@@ -66,7 +63,7 @@ respond(struct request *rq, struct MHD_Connection *conn, int status,
 			free((void *)body);
 		return MHD_NO;
 	}
-	add_header(r, "Content-Security-Policy", CSP);
+	add_header(r, "Content-Security-Policy", PROXY_CSP);
 	add_header(r, "X-Content-Type-Options", "nosniff");
 	add_header(r, "Referrer-Policy", "no-referrer");
 	add_header(r, "X-Frame-Options", "DENY");
