@@ -139,6 +139,7 @@ struct worker {
 	pthread_t thread;
 	int started;
 	int resumed;		/* a connection was resumed since MHD_run */
+	int freed;		/* a connection closed in the last MHD_run */
 	struct buf log;		/* access log lines not yet written */
 	/* its connections (server.c's struct conn), their phases */
 	struct conn_state **tab;

@@ -252,9 +252,9 @@ request_end(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (rq == NULL)
 		return;
 	*req_cls = NULL;
+	sa = rq->client[0] == '\0' ? client_address(rq, conn) : NULL;
 	/* one libmicrohttpd answered itself costs a token all the same */
-	if (!rq->have_rv && rq->status == 0 &&
-	    (sa = client_address(rq, conn)) != NULL)
+	if (!rq->have_rv && rq->status == 0 && sa != NULL)
 		ratelimit_take_addr(p->rl, sa, clock_mono_us(), &rq->rv);
 	if (rq->status >= 100 && rq->status < MAX_STATUS)
 		count(&p->requests[rq->label][rq->status], 1);

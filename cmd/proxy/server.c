@@ -246,6 +246,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx,
 		if (c->counted && sa != NULL)
 			connlimit_leave(p->conns, sa);
 		table_remove(w, c);
+		w->freed = 1;
 		free(c);
 		*socket_ctx = NULL;
 		return;
@@ -338,7 +339,9 @@ wait_ms(const struct worker *w, uint64_t until)
 	uint64_t now;
 	int t, c;
 
-	if (w->resumed)
+	/* libmicrohttpd takes up accepting again (at its connection limit
+	 * it had stopped) only in the MHD_run after a connection closed */
+	if (w->resumed || w->freed)
 		return 0;
 	t = MHD_get_timeout(w->mhd, &mt) == MHD_YES ?
 	    (mt > INT_MAX ? INT_MAX : (int)mt) : -1;
@@ -394,7 +397,7 @@ serve(void *arg)
 		httpc_loop_timer(w->loop);
 		/* the connections whose calls ended above are answered here,
 		 * and new requests read */
-		w->resumed = 0;
+		w->resumed = w->freed = 0;
 		MHD_run(w->mhd);
 		if (w->next_check != 0 && clock_mono_us() >= w->next_check) {
 			check_deadlines(w);
