@@ -119,3 +119,48 @@ trickle() {
 	assert_line --regexp '^408 [1-9][0-9]*$'
 	assert_line --regexp '^503 [1-9][0-9]*$'
 }
+
+# raw FORMAT [SECONDS]: send printf FORMAT to the proxy, what comes back
+# in $output (tests/bin/raw-http)
+raw() {
+	# shellcheck disable=SC2059
+	run bash -c 'printf "$1" | raw-http "$2" "$3"' _ "$1" "$PORT" "${2:-5}"
+	assert_success
+}
+
+@test "proxy-slow: a head not in within header_timeout is answered 408 and closed" {
+	printf '[proxy]\nheader_timeout = 1s\nidle_timeout = 2s\n' > "$AISTACK_CONFIG"
+	start_proxy
+	# the first request's head: timed from the opening
+	raw 'GET /health HTTP/1.1\r\nHost: x\r\n'
+	assert_line --index 0 'HTTP/1.1 408 Request Timeout'
+	assert_line 'Connection: close'
+	assert_line 'Content-Type: application/json'
+	assert_line 'X-Content-Type-Options: nosniff'
+	assert_line 'Cache-Control: no-store'
+	assert_line --regexp '^Content-Security-Policy: '
+	assert_line '{"error":"request header timeout"}'
+	assert_line '<closed>'
+	grep -q '^127\.0\.0\.1 .* "- /health" 408 35 ' "$LOG"
+	# nothing at all: the same
+	raw ''
+	assert_line --index 0 'HTTP/1.1 408 Request Timeout'
+	assert_line '<closed>'
+	# a later request on a kept-alive connection: from its request line
+	raw 'GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n'
+	assert_line --index 0 'HTTP/1.1 200 OK'
+	assert_line 'HTTP/1.1 408 Request Timeout'
+	assert_line '<closed>'
+	# idle after an answer: closed after idle_timeout without a word
+	raw 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' 5
+	assert_line --index 0 'HTTP/1.1 200 OK'
+	refute_line --partial '408'
+	assert_line '<closed>'
+}
+
+@test "proxy-slow: header_timeout is checked" {
+	printf '[proxy]\nheader_timeout = 0\n' > "$AISTACK_CONFIG"
+	run aistack-proxy -l 127.0.0.1:0
+	assert_failure 78
+	assert_output --partial 'invalid header_timeout "0"'
+}
