@@ -11,7 +11,10 @@
  * ends: nothing ever waits for an upstream, and a request crosses no
  * thread.  Connections are bounded in total (shared out among the
  * workers) and per client (counted across them, lib/connlimit) and time
- * out when idle.  The main thread waits for signals: SIGTERM or SIGINT
+ * out when idle; a request head has header_timeout to come in whole (else
+ * 408), and a worker whose share is full sheds the connection that has
+ * waited longest for its head (shed.c chooses).  The main thread waits
+ * for signals: SIGTERM or SIGINT
  * tell the workers to stop accepting, let the requests in flight finish
  * (up to shutdown_grace; calls still running then are given up with 503)
  * and exit 0; SIGHUP reopens the access log.
