@@ -202,7 +202,7 @@ table_add(struct worker *w, struct conn *c)
 
 	if (w->ntab == w->captab) {
 		cap = w->captab ? w->captab * 2 : 64;
-		if ((nt = realloc(w->tab, cap * sizeof(*nt))) == NULL)
+		if ((nt = realloc(w->tab, cap * sizeof(struct conn_state *))) == NULL)
 			return -1;
 		w->tab = nt;
 		w->captab = cap;
