@@ -397,11 +397,15 @@ journal_replay(struct keystore *ks, struct error *e)
 		close(fd);
 		return error_errno(e, EXIT_IOERR, "%s", ks->journal);
 	}
-	if (got < J_HEAD || memcmp(head, J_MAGIC, 4) != 0) {
+	v = head + J_VALUES;
+	/* a record already applied (the usual case) is not read further:
+	 * after a large commit, such as a rebuild's, it would cost every
+	 * later open the read and checksum of megabytes */
+	if (got < J_HEAD || memcmp(head, J_MAGIC, 4) != 0 ||
+	    get64(v + S_SEQ) != ks->seq + 1 || !values_valid(v, ks->gen)) {
 		close(fd);
 		return 0;
 	}
-	v = head + J_VALUES;
 	n = get32(head + J_N);
 	sigstart = get64(head + J_SIGSTART);
 	size = J_HEAD + n * DIGEST_BYTES + J_SUM;
@@ -790,6 +794,11 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 		error_errno(e, EXIT_IOERR, "%s", ks->tmp);
 		goto fail;
 	}
+	/* as in map_table: random writes, so no read-around that would
+	 * fill the page cache with large folios, which later lookups of
+	 * any run would map whole (a 2 MB folio for a 16-byte slot) */
+	madvise(m, len, MADV_RANDOM);
+	madvise(m, len, MADV_NOHUGEPAGE);
 	memcpy(m + F_MAGIC, K_MAGIC, 8);
 	put32(m + F_VERSION, K_VERSION);
 	put32(m + F_DIGEST, DIGEST_BYTES);
