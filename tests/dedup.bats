@@ -398,6 +398,34 @@ EOF
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/second")" '{"id":2}'
 }
 
+@test "-a: the index truncated under a run is SIGBUS, exit 74 with nothing passed on; the next run rebuilds it" {
+	printf '%s\n' '{"id":1}' '{"id":2}' '{"id":3}' | put_stream ds
+	aistack-dedup -a ds -k .id < /dev/null
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	aistack-dedup -v -a ds -k .id < "$BATS_TEST_TMPDIR/fifo" \
+	    > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	exec 7> "$BATS_TEST_TMPDIR/fifo"
+	for i in $(seq 1 100); do	# the index is open and mapped
+		grep -q 'index holds' "$BATS_TEST_TMPDIR/err" && break
+		sleep 0.1
+	done
+	truncate -s 0 "$AISTACK_STATE_DIR/dedup/_stream.ds"
+	printf '%s\n' '{"id":2}' '{"id":4}' >&7
+	exec 7>&-
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 74
+	run cat "$BATS_TEST_TMPDIR/err"
+	assert_line "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: the key set file changed size while in use (SIGBUS); nothing of this run was saved"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" ''
+	# the retry: a warning, the index rebuilt, the same answer as ever
+	run aistack-dedup -a ds -k .id <<< $'{"id":2}\n{"id":4}'
+	assert_success
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: not a key set file; rebuilding the index
+{\"id\":4}"
+}
+
 # chaos_events N SEED: records with about 30% duplicates written another
 # way (members reordered, spaced, numbers and escapes spelled otherwise).
 chaos_events() {
