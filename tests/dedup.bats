@@ -406,7 +406,7 @@ EOF
 	    > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
 	pid=$!
 	exec 7> "$BATS_TEST_TMPDIR/fifo"
-	for i in $(seq 1 100); do	# the index is open and mapped
+	for _ in $(seq 1 100); do	# the index is open and mapped
 		grep -q 'index holds' "$BATS_TEST_TMPDIR/err" && break
 		sleep 0.1
 	done
