@@ -517,6 +517,44 @@ PY
 	assert_output "$(sed -n 3p "$BATS_TEST_TMPDIR/in")"
 }
 
+@test "--near with -s: the signatures' band table is a mapped file, added to by later runs, made anew when unfit" {
+	python3 - 3> "$BATS_TEST_TMPDIR/edits" > "$BATS_TEST_TMPDIR/in" <<'PY'
+import json, random
+r = random.Random(6)
+words = ["w%d" % i for i in range(400)]
+with open("/dev/fd/3", "w") as e:
+    for i in range(40):
+        a = [r.choice(words) for _ in range(60)]
+        edit = list(a); edit[30] = "changed"
+        print(json.dumps({"id": i, "text": " ".join(a)}))
+        print(json.dumps({"id": i, "text": " ".join(edit), "edit": 1}), file=e)
+PY
+	d=$AISTACK_STATE_DIR/dedup
+	head -n 20 "$BATS_TEST_TMPDIR/in" | aistack-dedup -s nearly -k .text --near 0.8 > /dev/null
+	# the first run with signatures to read makes the band table...
+	run aistack-dedup -s nearly -k .text --near 0.8 < <(sed -n '21,40p' "$BATS_TEST_TMPDIR/in")
+	assert_output "$(sed -n '21,40p' "$BATS_TEST_TMPDIR/in")"
+	[ -s "$d/.nearly.bands" ]
+	ino=$(stat -c %i "$d/.nearly.bands")
+	# ...which later runs add to, not make again, and whose answers are
+	# those of every earlier run's records
+	run aistack-dedup -s nearly -k .text --near 0.8 < "$BATS_TEST_TMPDIR/edits"
+	assert_success
+	assert_output ''
+	assert_equal "$(stat -c %i "$d/.nearly.bands")" "$ino"
+	# another threshold (another band count), damage, a missing table:
+	# made anew, the same answers
+	run aistack-dedup -s nearly -k .text --near 0.5 < "$BATS_TEST_TMPDIR/edits"
+	assert_output ''
+	[ "$(stat -c %i "$d/.nearly.bands")" != "$ino" ]
+	printf 'xxxx' | dd of="$d/.nearly.bands" bs=1 seek=20 conv=notrunc 2>/dev/null
+	run aistack-dedup -s nearly -k .text --near 0.8 < "$BATS_TEST_TMPDIR/edits"
+	assert_output ''
+	rm "$d/.nearly.bands"
+	run aistack-dedup -s nearly -k .text --near 0.8 < "$BATS_TEST_TMPDIR/edits"
+	assert_output ''
+}
+
 @test "bad input: exit 65 naming the line, after the records before it" {
 	run aistack-dedup <<'EOF'
 {"a":1}
