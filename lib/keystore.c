@@ -141,6 +141,21 @@ pwrite_all(int fd, const void *p, size_t n, off_t off)
 	return 0;
 }
 
+/* Map len bytes of fd shared, for lookups and writes at random places:
+ * no read-around, no large folios (which a later lookup of any run would
+ * map whole, a 2 MB folio for a 16-byte slot). */
+static void *
+map_random(int fd, size_t len, int prot)
+{
+	void *m = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+
+	if (m != MAP_FAILED) {
+		madvise(m, len, MADV_RANDOM);
+		madvise(m, len, MADV_NOHUGEPAGE);
+	}
+	return m;
+}
+
 static int
 counts_equal(const struct keystore_counts *a, const struct keystore_counts *b)
 {
@@ -338,12 +353,10 @@ bands_map(struct keystore *ks, int fd, uint64_t cap, uint64_t used,
 	size_t len = BHDR + (size_t)cap * 8;
 	void *m;
 
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = map_random(fd, len, PROT_READ | PROT_WRITE);
 	close(fd);
 	if (m == MAP_FAILED)
 		return error_errno(e, EXIT_IOERR, "%s", ks->bandpath);
-	madvise(m, len, MADV_RANDOM);
-	madvise(m, len, MADV_NOHUGEPAGE);
 	ks->bandmap = m;
 	ks->bandmaplen = len;
 	minhash_index_attach(&ks->mix, ks->threshold, ks->sigmap + G_HEAD,
@@ -375,15 +388,13 @@ bands_build(struct keystore *ks, struct error *e)
 	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
 	    -1)
 		return error_errno(e, error_code_for_errno(errno), "%s", tmp);
-	if (ftruncate(fd, (off_t)len) == -1 || (m = mmap(NULL, len,
-	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+	if (ftruncate(fd, (off_t)len) == -1 || (m = map_random(fd, len,
+	    PROT_READ | PROT_WRITE)) == MAP_FAILED) {
 		error_errno(e, error_code_for_errno(errno), "%s", tmp);
 		close(fd);
 		unlink(tmp);
 		return -1;
 	}
-	madvise(m, len, MADV_RANDOM);
-	madvise(m, len, MADV_NOHUGEPAGE);
 	minhash_index_attach(&t, ks->threshold, ks->sigmap + G_HEAD,
 	    (size_t)ks->nsigs, (uint32_t *)(void *)(m + BHDR), (size_t)cap, 0);
 	for (i = 0; i < ks->nsigs; i++)
@@ -490,12 +501,10 @@ sigs_load(struct keystore *ks, struct error *e)
 		ks->nosigs = 1;
 		return 0;
 	}
-	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	m = map_random(fd, len, PROT_READ);
 	close(fd);
 	if (m == MAP_FAILED)
 		return error_errno(e, EXIT_IOERR, "%s", ks->sigpath);
-	madvise(m, len, MADV_RANDOM);
-	madvise(m, len, MADV_NOHUGEPAGE);
 	ks->sigmap = m;
 	ks->sigmaplen = len;
 	return bands_open(ks, e);
@@ -636,7 +645,7 @@ map_table(struct keystore *ks, int fd, const unsigned char *h, uint64_t size,
 	struct stat st;
 	void *m;
 
-	m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = map_random(fd, (size_t)size, PROT_READ | PROT_WRITE);
 	if (m == MAP_FAILED)
 		return error_errno(e, EXIT_IOERR, "%s", ks->path);
 	ks->fd = fd;
@@ -649,9 +658,6 @@ map_table(struct keystore *ks, int fd, const unsigned char *h, uint64_t size,
 	if ((uint64_t)st.st_size != size)
 		return error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
 		    "(truncated while opened)", ks->path);
-	/* lookups are random: no read-ahead around them */
-	madvise(ks->map, ks->maplen, MADV_RANDOM);
-	madvise(ks->map, ks->maplen, MADV_NOHUGEPAGE);
 	digestset_attach(&ks->set, ks->map + HDR, get64(h + F_CAP), 0, 0);
 	ks->gen = get64(h + F_GEN);
 	return 0;
@@ -972,16 +978,11 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 		error_errno(e, error_code_for_errno(errno), "%s", ks->tmp);
 		goto fail;
 	}
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = map_random(fd, len, PROT_READ | PROT_WRITE);
 	if (m == MAP_FAILED) {
 		error_errno(e, EXIT_IOERR, "%s", ks->tmp);
 		goto fail;
 	}
-	/* as in map_table: random writes, so no read-around that would
-	 * fill the page cache with large folios, which later lookups of
-	 * any run would map whole (a 2 MB folio for a 16-byte slot) */
-	madvise(m, len, MADV_RANDOM);
-	madvise(m, len, MADV_NOHUGEPAGE);
 	memcpy(m + F_MAGIC, K_MAGIC, 8);
 	put32(m + F_VERSION, K_VERSION);
 	put32(m + F_DIGEST, DIGEST_BYTES);
