@@ -94,7 +94,7 @@ DASH_FILES  = $(sort $(wildcard dashboard/*))
 cmdgen_aistack-proxy = $(BUILD)/gen/proxy-dashboard.o
 # The pure rooms of commands (no I/O, no command's struct): tests/unit
 # links them beside lib/ (README, "The tree").
-UNIT_CMD    = proxy/logline proxy/token
+UNIT_CMD    = proxy/logline proxy/shed proxy/token
 UNIT_CMD_OBJS = $(addprefix $(BUILD)/cmd/,$(addsuffix .o,$(UNIT_CMD)))
 BINS        = $(addprefix $(BUILD)/bin/,$(COMMANDS))
 MANPAGES    = $(wildcard man/*.[1-8])

@@ -373,7 +373,7 @@ near_dup(struct dedup *dd, const unsigned char *sig)
 {
 	double sim;
 
-	if (dd->have_store && minhash_index_query(&dd->ks.ix, sig, &sim))
+	if (dd->have_store && keystore_near(&dd->ks, sig, &sim))
 		return 1;
 	return dd->use_run && minhash_index_query(&dd->runix, sig, &sim);
 }

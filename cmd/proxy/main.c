@@ -17,6 +17,7 @@
  *	upstream.c	GET /upstream/NAME/PATH, through its breaker
  *	accesslog.c	the access log (logline.c: its line, pure)
  *	files.c		listing the directories the proxy reads
+ *	shed.c		which connection a full table sheds (pure)
  *	proxy.h		the shared structs
  */
 #include <getopt.h>

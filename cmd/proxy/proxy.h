@@ -29,10 +29,16 @@
 #include "net/ratelimit.h"
 #include "net/route.h"
 
+#include "shed.h"
+
 #define MAX_TOKEN		4096
 #define DASHBOARD_MAX_FILES	64
 #define METRICS_MAX_FILE	(4 * 1024 * 1024)
 #define MAX_STATUS		600	/* counted status codes: 0..599 */
+
+/* The Content-Security-Policy of every answer. */
+#define PROXY_CSP	"default-src 'self'; base-uri 'none'; " \
+	"frame-ancestors 'none'; form-action 'self'"
 
 /* Upstream latency histogram: PROXY_NBUCKETS bounds, seconds
  * (upstream.c), and the +Inf bucket. */
@@ -110,6 +116,7 @@ struct proxy {
 	uint64_t max_connections;
 	uint64_t max_per_client;
 	uint64_t idle_timeout_ms;
+	uint64_t header_timeout_ms;
 	uint64_t shutdown_grace_ms;
 	uint64_t max_clients;
 	uint64_t prefix6;
@@ -133,7 +140,13 @@ struct worker {
 	pthread_t thread;
 	int started;
 	int resumed;		/* a connection was resumed since MHD_run */
+	int freed;		/* a connection closed in the last MHD_run */
 	struct buf log;		/* access log lines not yet written */
+	/* its connections (server.c's struct conn), their phases */
+	struct conn_state **tab;
+	size_t ntab, captab;
+	size_t limit;		/* its share of max_connections */
+	uint64_t next_check;	/* the first phase to run out, or 0 */
 };
 
 enum { UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED };
@@ -190,6 +203,16 @@ void proxy_free(struct proxy *p);
 int server_start(struct proxy *p, struct error *e);
 void server_wait(struct proxy *p);
 void server_stop(struct proxy *p);
+
+/*
+ * server.c: a connection's request moves on (request.c calls these): its
+ * request line is in (rq: its request, until server_request_done), its
+ * head is in (0: the connection was refused meanwhile, and the request
+ * is to be dropped with MHD_NO), its answer has ended.
+ */
+void server_request_line(struct MHD_Connection *conn, struct request *rq);
+int server_head_done(struct MHD_Connection *conn);
+void server_request_done(struct MHD_Connection *conn);
 
 /* request.c: the libmicrohttpd callbacks of a request. */
 void *request_begin(void *cls, const char *uri, struct MHD_Connection *conn);

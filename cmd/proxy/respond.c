@@ -10,9 +10,6 @@
 
 #include "proxy.h"
 
-#define CSP "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; " \
-	"form-action 'self'"
-
 static int
 add_header(struct MHD_Response *r, const char *name, const char *value)
 {
@@ -100,7 +97,7 @@ queue(struct request *rq, struct MHD_Connection *conn, int status,
 	enum MHD_Result ret;
 	char v[160];
 
-	add_header(r, "Content-Security-Policy", CSP);
+	add_header(r, "Content-Security-Policy", PROXY_CSP);
 	add_header(r, "X-Content-Type-Options", "nosniff");
 	add_header(r, "Referrer-Policy", "no-referrer");
 	add_header(r, "X-Frame-Options", "DENY");

@@ -316,6 +316,8 @@ load_limits(struct proxy *p, struct error *e)
 	    &p->max_per_client, e) == -1 ||
 	    numeric(p, "idle_timeout", K_DURATION, 30000, 1000, 86400000,
 	    &p->idle_timeout_ms, e) == -1 ||
+	    numeric(p, "header_timeout", K_DURATION, 10000, 1000, 3600000,
+	    &p->header_timeout_ms, e) == -1 ||
 	    numeric(p, "max_header", K_SIZE, 32768, 4096, 1 << 24,
 	    &p->max_header, e) == -1 ||
 	    numeric(p, "shutdown_grace", K_DURATION, 10000, 0, 3600000,
@@ -345,7 +347,7 @@ load_tables(struct proxy *p, struct error *e)
 	if ((p->rl = ratelimit_new(&rs)) == NULL)
 		return error_errno(e, EXIT_SOFTWARE, "rate limit table");
 	if ((p->conns = connlimit_new(p->max_connections,
-	    (unsigned)p->max_per_client)) == NULL)
+	    (unsigned)p->max_per_client, (unsigned)p->prefix6)) == NULL)
 		return error_errno(e, EXIT_SOFTWARE, "connection table");
 	return 0;
 }

@@ -141,6 +141,21 @@ pwrite_all(int fd, const void *p, size_t n, off_t off)
 	return 0;
 }
 
+/* Map len bytes of fd shared, for lookups and writes at random places:
+ * no read-around, no large folios (which a later lookup of any run would
+ * map whole, a 2 MB folio for a 16-byte slot). */
+static void *
+map_random(int fd, size_t len, int prot)
+{
+	void *m = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+
+	if (m != MAP_FAILED) {
+		madvise(m, len, MADV_RANDOM);
+		madvise(m, len, MADV_NOHUGEPAGE);
+	}
+	return m;
+}
+
 static int
 counts_equal(const struct keystore_counts *a, const struct keystore_counts *b)
 {
@@ -292,19 +307,181 @@ sigs_write(struct keystore *ks, const char *path, uint64_t gen,
 	return 0;
 }
 
-/* Read the committed signatures into the near-duplicate index; a file
- * that does not hold them all sets nosigs. */
+/* The band table file: header fields */
+#define B_MAGIC		"AISTBAND"
+#define B_VERSION	1
+#define B_ROWS		12	/* u32 */
+#define B_GEN		16	/* u64 */
+#define B_COVERED	24	/* u64: signatures 1..covered are in */
+#define B_CAP		32	/* u64: pairs */
+#define B_USED		40	/* u64 */
+#define B_SUM		48	/* 16: of [0, 48) */
+#define BHDR		4096
+#define B_MIN_CAP	1024
+
+static void
+bands_unmap(struct keystore *ks)
+{
+	if (ks->bandmap != NULL)
+		munmap(ks->bandmap, ks->bandmaplen);
+	if (ks->sigmap != NULL)
+		munmap(ks->sigmap, ks->sigmaplen);
+	ks->bandmap = ks->sigmap = NULL;
+	ks->bandmaplen = ks->sigmaplen = 0;
+	memset(&ks->mix, 0, sizeof(ks->mix));
+}
+
+static void
+bands_header(unsigned char *h, unsigned rows, uint64_t gen, uint64_t covered,
+    uint64_t cap, uint64_t used)
+{
+	memcpy(h, B_MAGIC, 8);
+	put32(h + 8, B_VERSION);
+	put32(h + B_ROWS, rows);
+	put64(h + B_GEN, gen);
+	put64(h + B_COVERED, covered);
+	put64(h + B_CAP, cap);
+	put64(h + B_USED, used);
+	sum16(h, B_SUM, NULL, 0, h + B_SUM);
+}
+
+/* Map a band table file of cap pairs, opened as fd (closed here). */
+static int
+bands_map(struct keystore *ks, int fd, uint64_t cap, uint64_t used,
+    struct error *e)
+{
+	size_t len = BHDR + (size_t)cap * 8;
+	void *m;
+
+	m = map_random(fd, len, PROT_READ | PROT_WRITE);
+	close(fd);
+	if (m == MAP_FAILED)
+		return error_errno(e, EXIT_IOERR, "%s", ks->bandpath);
+	ks->bandmap = m;
+	ks->bandmaplen = len;
+	minhash_index_attach(&ks->mix, ks->threshold, ks->sigmap + G_HEAD,
+	    (size_t)ks->nsigs, (uint32_t *)(void *)(ks->bandmap + BHDR),
+	    (size_t)cap, (size_t)used);
+	return 0;
+}
+
+/* Write a band table of every committed signature, renamed over the
+ * file, and map it. */
+static int
+bands_build(struct keystore *ks, struct error *e)
+{
+	char tmp[PATH_MAX + 8];
+	unsigned char *m;
+	uint64_t cap = B_MIN_CAP, i, need;
+	struct minhash_index t;
+	size_t len;
+	int fd;
+
+	minhash_index_attach(&t, ks->threshold, ks->sigmap + G_HEAD,
+	    (size_t)ks->nsigs, NULL, 0, 0);
+	need = ks->nsigs * t.bands;
+	/* at most 3/8 full when made: room for as much again */
+	while (cap < ((uint64_t)1 << 40) && cap / 8 * 3 < need)
+		cap *= 2;
+	len = BHDR + (size_t)cap * 8;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ks->bandpath);
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1)
+		return error_errno(e, error_code_for_errno(errno), "%s", tmp);
+	if (ftruncate(fd, (off_t)len) == -1 || (m = map_random(fd, len,
+	    PROT_READ | PROT_WRITE)) == MAP_FAILED) {
+		error_errno(e, error_code_for_errno(errno), "%s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	minhash_index_attach(&t, ks->threshold, ks->sigmap + G_HEAD,
+	    (size_t)ks->nsigs, (uint32_t *)(void *)(m + BHDR), (size_t)cap, 0);
+	for (i = 0; i < ks->nsigs; i++)
+		(void)minhash_index_put(&t, ks->sigmap + G_HEAD +
+		    i * MINHASH_SIG, (uint32_t)(i + 1));
+	bands_header(m, t.rows, ks->gen, ks->nsigs, cap, t.used);
+	if (msync(m, len, MS_SYNC) == -1 || fullsync(fd) == -1 ||
+	    rename(tmp, ks->bandpath) == -1) {
+		error_errno(e, EXIT_IOERR, "%s", tmp);
+		munmap(m, len);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	munmap(m, len);
+	return bands_map(ks, fd, cap, t.used, e);
+}
+
+/*
+ * The band table of the committed signatures: mapped, with the bands of
+ * the signatures committed since it last covered them added, or made
+ * anew when it does not fit this set (see keystore.h).
+ */
+static int
+bands_open(struct keystore *ks, struct error *e)
+{
+	unsigned char h[BHDR], sum[16];
+	struct stat st;
+	uint64_t cap, covered, used, i, need;
+	unsigned rows = minhash_rows(ks->threshold);
+	int fd;
+
+	if ((fd = open(ks->bandpath, O_RDWR | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			return error_errno(e, EXIT_IOERR, "%s", ks->bandpath);
+		return bands_build(ks, e);
+	}
+	if (fstat(fd, &st) == -1 || pread_full(fd, h, BHDR, 0) != BHDR) {
+		close(fd);
+		return bands_build(ks, e);
+	}
+	cap = get64(h + B_CAP);
+	covered = get64(h + B_COVERED);
+	used = get64(h + B_USED);
+	need = (ks->nsigs > covered ? ks->nsigs - covered : 0) *
+	    (MINHASH_PERM / rows);
+	if (memcmp(h, B_MAGIC, 8) != 0 || get32(h + 8) != B_VERSION ||
+	    get32(h + B_ROWS) != rows || get64(h + B_GEN) != ks->gen ||
+	    sum16(h, B_SUM, NULL, 0, sum) == -1 ||
+	    memcmp(sum, h + B_SUM, 16) != 0 || cap < B_MIN_CAP ||
+	    cap > ((uint64_t)1 << 40) || (cap & (cap - 1)) != 0 ||
+	    (uint64_t)st.st_size != BHDR + cap * 8 || covered > ks->nsigs ||
+	    used + need > cap / 4 * 3) {
+		close(fd);
+		return bands_build(ks, e);
+	}
+	if (bands_map(ks, fd, cap, used, e) == -1)
+		return -1;
+	if (covered == ks->nsigs)
+		return 0;
+	for (i = covered; i < ks->nsigs; i++)
+		(void)minhash_index_put(&ks->mix, ks->sigmap + G_HEAD +
+		    i * MINHASH_SIG, (uint32_t)(i + 1));
+	/* the pairs on disk before the header says they are */
+	bands_header(h, rows, ks->gen, ks->nsigs, cap, ks->mix.used);
+	if (msync(ks->bandmap + BHDR, ks->bandmaplen - BHDR, MS_SYNC) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", ks->bandpath);
+	memcpy(ks->bandmap, h, B_SUM + 16);
+	if (msync(ks->bandmap, BHDR, MS_SYNC) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", ks->bandpath);
+	return 0;
+}
+
+/* Map the committed signatures and their band table; a file that does
+ * not hold them all sets nosigs. */
 static int
 sigs_load(struct keystore *ks, struct error *e)
 {
 	unsigned char head[G_HEAD];
-	size_t bytes = (size_t)ks->nsigs * MINHASH_SIG;
-	char *data;
+	size_t len = G_HEAD + (size_t)ks->nsigs * MINHASH_SIG;
+	struct stat st;
+	void *m;
 	int fd;
 
 	if (ks->nsigs != ks->set.count)
 		ks->nosigs = 1;		/* made without them */
-	if (ks->nsigs == 0)
+	if (ks->nsigs == 0 || ks->nosigs)
 		return 0;
 	if ((fd = open(ks->sigpath, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT) {
@@ -313,22 +490,33 @@ sigs_load(struct keystore *ks, struct error *e)
 		}
 		return error_errno(e, EXIT_IOERR, "%s", ks->sigpath);
 	}
-	if ((data = malloc(bytes > 0 ? bytes : 1)) == NULL) {
+	if (fstat(fd, &st) == -1) {
 		close(fd);
-		return error_errno(e, EXIT_SOFTWARE, "%s", ks->sigpath);
+		return error_errno(e, EXIT_IOERR, "%s", ks->sigpath);
 	}
-	if (pread_full(fd, head, G_HEAD, 0) != G_HEAD ||
-	    memcmp(head, G_MAGIC, 8) != 0 || get64(head + 8) != ks->gen ||
-	    pread_full(fd, data, bytes, G_HEAD) != (ssize_t)bytes)
+	if ((uint64_t)st.st_size < len || pread_full(fd, head, G_HEAD, 0) !=
+	    G_HEAD || memcmp(head, G_MAGIC, 8) != 0 ||
+	    get64(head + 8) != ks->gen) {
+		close(fd);
 		ks->nosigs = 1;
-	else if (minhash_index_load(&ks->ix, data, bytes) == -1) {
-		free(data);
-		close(fd);
-		return error_errno(e, EXIT_SOFTWARE, "%s", ks->sigpath);
+		return 0;
 	}
-	free(data);
+	m = map_random(fd, len, PROT_READ);
 	close(fd);
-	return 0;
+	if (m == MAP_FAILED)
+		return error_errno(e, EXIT_IOERR, "%s", ks->sigpath);
+	ks->sigmap = m;
+	ks->sigmaplen = len;
+	return bands_open(ks, e);
+}
+
+int
+keystore_near(const struct keystore *ks, const unsigned char *sig,
+    double *sim)
+{
+	if (ks->mix.table != NULL && minhash_index_query(&ks->mix, sig, sim))
+		return 1;
+	return minhash_index_query(&ks->ix, sig, sim);
 }
 
 /*
@@ -397,11 +585,15 @@ journal_replay(struct keystore *ks, struct error *e)
 		close(fd);
 		return error_errno(e, EXIT_IOERR, "%s", ks->journal);
 	}
-	if (got < J_HEAD || memcmp(head, J_MAGIC, 4) != 0) {
+	v = head + J_VALUES;
+	/* a record already applied (the usual case) is not read further:
+	 * after a large commit, such as a rebuild's, it would cost every
+	 * later open the read and checksum of megabytes */
+	if (got < J_HEAD || memcmp(head, J_MAGIC, 4) != 0 ||
+	    get64(v + S_SEQ) != ks->seq + 1 || !values_valid(v, ks->gen)) {
 		close(fd);
 		return 0;
 	}
-	v = head + J_VALUES;
 	n = get32(head + J_N);
 	sigstart = get64(head + J_SIGSTART);
 	size = J_HEAD + n * DIGEST_BYTES + J_SUM;
@@ -453,7 +645,7 @@ map_table(struct keystore *ks, int fd, const unsigned char *h, uint64_t size,
 	struct stat st;
 	void *m;
 
-	m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = map_random(fd, (size_t)size, PROT_READ | PROT_WRITE);
 	if (m == MAP_FAILED)
 		return error_errno(e, EXIT_IOERR, "%s", ks->path);
 	ks->fd = fd;
@@ -466,9 +658,6 @@ map_table(struct keystore *ks, int fd, const unsigned char *h, uint64_t size,
 	if ((uint64_t)st.st_size != size)
 		return error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
 		    "(truncated while opened)", ks->path);
-	/* lookups are random: no read-ahead around them */
-	madvise(ks->map, ks->maplen, MADV_RANDOM);
-	madvise(ks->map, ks->maplen, MADV_NOHUGEPAGE);
 	digestset_attach(&ks->set, ks->map + HDR, get64(h + F_CAP), 0, 0);
 	ks->gen = get64(h + F_GEN);
 	return 0;
@@ -590,9 +779,12 @@ keystore_open(struct keystore *ks, const char *path, int near, double t,
 	    snprintf(ks->sigpath, sizeof(ks->sigpath), "%s/.%s.sigs", dir,
 	    base) >= (int)sizeof(ks->sigpath) ||
 	    snprintf(ks->tmp, sizeof(ks->tmp), "%s/.%s.tmp", dir, base) >=
-	    (int)sizeof(ks->tmp))
+	    (int)sizeof(ks->tmp) ||
+	    snprintf(ks->bandpath, sizeof(ks->bandpath), "%s/.%s.bands", dir,
+	    base) >= (int)sizeof(ks->bandpath))
 		return error_set(e, EXIT_USAGE, "%s: path too long", path);
 	ks->near = near;
+	ks->threshold = t;
 	if (near && minhash_index_init(&ks->ix, t) == -1)
 		return error_errno(e, EXIT_SOFTWARE, "%s", path);
 	if (digestset_init(&ks->pend, 0) == -1) {
@@ -697,6 +889,7 @@ keystore_reset(struct keystore *ks, const void *meta, size_t metalen)
 	double t = ks->ix.threshold;
 
 	unmap_table(ks);
+	bands_unmap(ks);
 	digestset_release(&ks->pend);
 	if (digestset_init(&ks->pend, 0) == -1)
 		return -1;
@@ -785,7 +978,7 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 		error_errno(e, error_code_for_errno(errno), "%s", ks->tmp);
 		goto fail;
 	}
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = map_random(fd, len, PROT_READ | PROT_WRITE);
 	if (m == MAP_FAILED) {
 		error_errno(e, EXIT_IOERR, "%s", ks->tmp);
 		goto fail;
@@ -962,6 +1155,7 @@ keystore_close(struct keystore *ks)
 	if (ks == NULL)
 		return;
 	unmap_table(ks);
+	bands_unmap(ks);
 	if (ks->fd_journal != -1)
 		close(ks->fd_journal);
 	ks->fd_journal = -1;
@@ -977,7 +1171,7 @@ int
 keystore_stat(const char *path, struct keystore_stat *st, struct error *e)
 {
 	char dir[PATH_MAX], other[PATH_MAX * 2];
-	const char *suffix[] = { "journal", "sigs" };
+	const char *suffix[] = { "journal", "sigs", "bands" };
 	unsigned char h[HDR];
 	const unsigned char *v;
 	struct stat fs, js;

@@ -8,6 +8,7 @@
  *   PATH               the table: a 4096-byte header, then the slots
  *   DIR/.BASE.journal  the last commit, a redo record
  *   DIR/.BASE.sigs     MinHash signatures, when near duplicates are kept
+ *   DIR/.BASE.bands    their LSH band table (a cache, remade when unfit)
  *   DIR/.BASE.tmp      a table being written (growth or rebuild)
  *
  * The header's first part is written once, when the file is made:
@@ -72,7 +73,12 @@ struct keystore {
 	size_t maplen;
 	struct digestset set;		/* the committed keys (attached) */
 	int near;			/* signatures are kept */
-	struct minhash_index ix;
+	double threshold;		/* of near */
+	struct minhash_index ix;	/* signatures added by this run */
+	struct minhash_index mix;	/* the committed ones, mapped */
+	char bandpath[PATH_MAX];	/* DIR/.BASE.bands */
+	unsigned char *sigmap, *bandmap;
+	size_t sigmaplen, bandmaplen;
 	struct buf meta;		/* the caller's metadata */
 	uint64_t mark;			/* the caller's position */
 	struct keystore_counts ctr;	/* the caller adds a run's counts */
@@ -90,10 +96,21 @@ struct keystore {
 };
 
 /*
+ * Near duplicates: the committed signatures file is mapped read-only,
+ * and so is a band table of them for the threshold's band count,
+ * DIR/.BASE.bands: a 4096-byte header ("AISTBAND", version, rows per
+ * band, the set's generation, the signatures it covers, capacity, pairs
+ * used, checksum), then the pairs of lib/dedup/minhash.h.  Opening adds the
+ * bands of the signatures committed since the table covered them (the
+ * last run's), syncs those pages, then the header: a crash in between
+ * only adds them again.  A missing table, or one of another generation
+ * or band count, damaged, or too full, is written anew from the
+ * signatures to DIR/.BASE.bands.tmp and renamed over (the one step that
+ * reads every signature).  Signatures added by this run are in ks->ix.
+ *
  * Open the key set at path: map the table and replay the journal when
  * they exist.  near says whether signatures are kept (t: the threshold
- * of the near-duplicate index; with near the signatures are read whole,
- * the one part whose cost grows with the set).  Returns 0 when opened, 1
+ * of the near-duplicate index).  Returns 0 when opened, 1
  * when there was none (an empty set, made by keystore_save), -1 with e
  * set (a damaged set is EXIT_DATAERR naming the file and why).  ks->meta,
  * ks->mark and ks->ctr hold what was saved.  With near, ks->nosigs is set
@@ -101,6 +118,11 @@ struct keystore {
  */
 int keystore_open(struct keystore *ks, const char *path, int near, double t,
     struct error *e);
+
+/* Whether a near duplicate of sig is committed or added since, with at
+ * least the threshold's similarity (*sim). */
+int keystore_near(const struct keystore *ks, const unsigned char *sig,
+    double *sim);
 
 /* Whether d is a member (committed or added since). */
 int keystore_has(const struct keystore *ks, const unsigned char *d);

@@ -191,10 +191,13 @@ band_hash(const struct minhash_index *ix, const unsigned char *sig, unsigned j)
 static void
 table_put(uint32_t *table, size_t cap, uint32_t h, uint32_t id1)
 {
-	size_t i = (size_t)(mix64(h) & (cap - 1));
+	size_t i = (size_t)(mix64(h) & (cap - 1)), k;
 
-	while (table[2 * i + 1] != 0)
+	/* a whole turn without a free pair: a damaged attached table */
+	for (k = 0; k < cap && table[2 * i + 1] != 0; k++)
 		i = (i + 1) & (cap - 1);
+	if (k == cap)
+		return;
 	table[2 * i] = h;
 	table[2 * i + 1] = id1;
 }
@@ -223,6 +226,10 @@ minhash_index_add(struct minhash_index *ix, const unsigned char *sig)
 	unsigned j;
 	uint32_t id1;
 
+	if (ix->attached) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (ix->n == UINT32_MAX - 1) {
 		errno = ENOMEM;
 		return -1;
@@ -261,11 +268,12 @@ minhash_index_query(const struct minhash_index *ix, const unsigned char *sig,
 		return 0;
 	for (j = 0; j < ix->bands; j++) {
 		uint32_t h = band_hash(ix, sig, j);
-		size_t i = (size_t)(mix64(h) & (ix->cap - 1));
-		for (; ix->table[2 * i + 1] != 0; i = (i + 1) & (ix->cap - 1)) {
+		size_t i = (size_t)(mix64(h) & (ix->cap - 1)), k;
+		for (k = 0; k < ix->cap && ix->table[2 * i + 1] != 0;
+		    k++, i = (i + 1) & (ix->cap - 1)) {
 			const unsigned char *o;
 			double s;
-			if (ix->table[2 * i] != h)
+			if (ix->table[2 * i] != h || ix->table[2 * i + 1] > ix->n)
 				continue;
 			o = ix->sigs + (size_t)(ix->table[2 * i + 1] - 1) *
 			    MINHASH_SIG;
@@ -284,6 +292,47 @@ minhash_index_query(const struct minhash_index *ix, const unsigned char *sig,
 		*sim = best;
 		return 1;
 	}
+	return 0;
+}
+
+void
+minhash_index_attach(struct minhash_index *ix, double t,
+    const unsigned char *sigs, size_t n, uint32_t *table, size_t cap,
+    size_t used)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->threshold = t;
+	ix->rows = minhash_rows(t);
+	ix->bands = MINHASH_PERM / ix->rows;
+	ix->sigs = (unsigned char *)sigs;
+	ix->n = ix->capsigs = n;
+	ix->table = table;
+	ix->cap = cap;
+	ix->used = used;
+	ix->attached = 1;
+}
+
+unsigned
+minhash_index_pairs(const struct minhash_index *ix, const unsigned char *sig)
+{
+	return sig_empty(sig) ? 0 : ix->bands;
+}
+
+int
+minhash_index_put(struct minhash_index *ix, const unsigned char *sig,
+    uint32_t id1)
+{
+	unsigned j;
+
+	if (sig_empty(sig))
+		return 0;
+	if (ix->used + ix->bands > ix->cap / 4 * 3) {
+		errno = ENOSPC;
+		return -1;
+	}
+	for (j = 0; j < ix->bands; j++)
+		table_put(ix->table, ix->cap, band_hash(ix, sig, j), id1);
+	ix->used += ix->bands;
 	return 0;
 }
 
@@ -315,7 +364,9 @@ minhash_index_release(struct minhash_index *ix)
 {
 	if (ix == NULL)
 		return;
-	free(ix->sigs);
-	free(ix->table);
+	if (!ix->attached) {
+		free(ix->sigs);
+		free(ix->table);
+	}
 	memset(ix, 0, sizeof(*ix));
 }

@@ -54,6 +54,7 @@ struct minhash_index {
 	uint32_t *table;	/* pairs (band hash, id + 1); 0 id: empty */
 	size_t cap;		/* pairs, a power of two */
 	size_t used;
+	int attached;		/* sigs and table are a caller's */
 };
 
 /* An empty index for threshold t.  Returns 0 or -1 (ENOMEM). */
@@ -79,6 +80,31 @@ int minhash_index_query(const struct minhash_index *ix,
  * number of signatures, ENOMEM.
  */
 int minhash_index_load(struct minhash_index *ix, const void *p, size_t n);
+
+/*
+ * Use a caller's signatures sigs[0..n) and band table table[0..2 cap) (cap
+ * a power of two, used pairs filled) as an index for threshold t, such as
+ * files mapped by lib/dedup/keystore.h: queries read them, minhash_index_put
+ * fills the table, minhash_index_add is refused (EINVAL) and
+ * minhash_index_release frees neither.  A query skips pairs whose id is
+ * past n and ends after a whole turn of the table, so a damaged table
+ * costs missed candidates, never a wrong read.
+ */
+void minhash_index_attach(struct minhash_index *ix, double t,
+    const unsigned char *sigs, size_t n, uint32_t *table, size_t cap,
+    size_t used);
+
+/* Pairs a signature takes in the table (0 for an empty signature). */
+unsigned minhash_index_pairs(const struct minhash_index *ix,
+    const unsigned char *sig);
+
+/*
+ * Put the bands of sig, as id id1 (1 for the first signature), into an
+ * attached table without growing it.  Returns 0, or -1 with errno ENOSPC
+ * when the table would be more than three quarters full.
+ */
+int minhash_index_put(struct minhash_index *ix, const unsigned char *sig,
+    uint32_t id1);
 
 /* The signatures as one array to save (borrowed), and its size. */
 const void *minhash_index_sigs(const struct minhash_index *ix, size_t *n);

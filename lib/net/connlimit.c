@@ -17,6 +17,7 @@ struct client {
 struct connlimit {
 	pthread_mutex_t mu;
 	unsigned per_client;
+	unsigned prefix6;		/* an IPv6 client: this many bits */
 	uint64_t k0, k1;
 	struct client **heads;
 	size_t mask;			/* heads - 1, a power of two less 1 */
@@ -24,7 +25,7 @@ struct connlimit {
 };
 
 struct connlimit *
-connlimit_new(size_t max_connections, unsigned per_client)
+connlimit_new(size_t max_connections, unsigned per_client, unsigned prefix6)
 {
 	struct connlimit *cl;
 	size_t n = 16;
@@ -39,6 +40,7 @@ connlimit_new(size_t max_connections, unsigned per_client)
 	}
 	pthread_mutex_init(&cl->mu, NULL);
 	cl->per_client = per_client;
+	cl->prefix6 = prefix6 < 1 ? 1 : prefix6 > 128 ? 128 : prefix6;
 	cl->k0 = siphash_random_key();
 	cl->k1 = siphash_random_key();
 	cl->mask = n - 1;
@@ -82,7 +84,7 @@ connlimit_enter(struct connlimit *cl, const struct sockaddr *sa)
 	struct client **pp, *c;
 	int rc;
 
-	ratelimit_key(sa, 128, key);
+	ratelimit_key(sa, cl->prefix6, key);
 	pthread_mutex_lock(&cl->mu);
 	pp = find(cl, key);
 	if ((c = *pp) == NULL) {
@@ -106,7 +108,7 @@ connlimit_leave(struct connlimit *cl, const struct sockaddr *sa)
 	unsigned char key[RATELIMIT_KEY_LEN];
 	struct client **pp, *c;
 
-	ratelimit_key(sa, 128, key);
+	ratelimit_key(sa, cl->prefix6, key);
 	pthread_mutex_lock(&cl->mu);
 	pp = find(cl, key);
 	if ((c = *pp) != NULL && --c->n == 0) {

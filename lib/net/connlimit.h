@@ -1,8 +1,10 @@
 /*
  * Connections per client address, counted across every thread of a
  * server: a client may hold at most per_client connections at once.
- * Clients are keyed by their exact address (an IPv4 address also when
- * it comes IPv4-mapped in IPv6).  The table holds only clients with a
+ * A client is an IPv4 address (also when it comes IPv4-mapped in IPv6)
+ * or an IPv6 prefix of prefix6 bits (64: a /64, what one host is
+ * usually given; 128: the exact address), as the rate limit counts
+ * them (ratelimit_key).  The table holds only clients with a
  * connection open, in a hash table keyed by SipHash with a random key.
  *
  * Thread-safe: one mutex per table.  No function prints or exits.
@@ -15,8 +17,10 @@
 
 struct connlimit;
 
-/* A table sized for max_connections open at once (NULL with errno). */
-struct connlimit *connlimit_new(size_t max_connections, unsigned per_client);
+/* A table sized for max_connections open at once, IPv6 clients counted
+ * per prefix6 bits (1..128; clamped); NULL with errno. */
+struct connlimit *connlimit_new(size_t max_connections, unsigned per_client,
+    unsigned prefix6);
 void connlimit_free(struct connlimit *cl);
 
 /*
