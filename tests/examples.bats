@@ -221,7 +221,7 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 }
 
 @test "README: the tree names the directories there are" {
-	text=$(ex_text README.md:863267b1)
+	text=$(ex_text README.md:1947e932)
 	dirs=$(grep -oE '^[a-z]+/' <<< "$text")
 	[ "$(wc -l <<< "$dirs")" -ge 8 ]
 	for dir in $dirs; do
