@@ -1208,10 +1208,11 @@ apply_config(struct rotate_opts *o, const int *given)
 		return -1;
 	}
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
-		const char *src, *v;
+		char src[CONFIG_SOURCE_MAX];
+		const char *v;
 		if (given[keys[i].opt - OPT_COMPRESS_AFTER])
 			continue;
-		if ((v = config_lookup(&c, "rotate", keys[i].key, &src)) != NULL)
+		if ((v = config_lookup(&c, "rotate", keys[i].key, src)) != NULL)
 			rc = set_option(o, keys[i].opt, v, src);
 	}
 	config_release(&c);

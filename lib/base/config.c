@@ -212,9 +212,8 @@ config_load(struct config *c, struct error *e)
 
 const char *
 config_lookup(const struct config *c, const char *section, const char *key,
-    const char **source)
+    char *source)
 {
-	static char src[4200];
 	char env[512];
 	const char *v;
 	size_t i, o;
@@ -230,11 +229,11 @@ config_lookup(const struct config *c, const char *section, const char *key,
 			env[o++] = '_';
 	}
 	env[o] = '\0';
+	if (source != NULL)
+		source[0] = '\0';
 	if ((v = getenv(env)) != NULL) {
-		if (source != NULL) {
-			snprintf(src, sizeof(src), "%s", env);
-			*source = src;
-		}
+		if (source != NULL)
+			snprintf(source, CONFIG_SOURCE_MAX, "%s", env);
 		return v;
 	}
 	if (c == NULL)
@@ -243,11 +242,9 @@ config_lookup(const struct config *c, const char *section, const char *key,
 		if (strcmp(c->entries[i].section, section) != 0 ||
 		    strcmp(c->entries[i].key, key) != 0)
 			continue;
-		if (source != NULL) {
-			snprintf(src, sizeof(src), "%s:%d", c->path,
+		if (source != NULL)
+			snprintf(source, CONFIG_SOURCE_MAX, "%s:%d", c->path,
 			    c->entries[i].line);
-			*source = src;
-		}
 		return c->entries[i].value;
 	}
 	return NULL;
@@ -346,8 +343,9 @@ config_apply(const char *section, const struct config_option *opts,
     int (*set)(void *arg, int opt, const char *value, const char *source,
     struct error *e), void *arg, struct error *e)
 {
-	const char *v, *src;
+	char src[CONFIG_SOURCE_MAX];
 	struct config c;
+	const char *v;
 	size_t i;
 	int rc = 0;
 
@@ -356,7 +354,7 @@ config_apply(const char *section, const struct config_option *opts,
 	for (i = 0; i < n && rc == 0; i++) {
 		if (given(arg, opts[i].opt))
 			continue;
-		if ((v = config_lookup(&c, section, opts[i].key, &src)) != NULL)
+		if ((v = config_lookup(&c, section, opts[i].key, src)) != NULL)
 			rc = set(arg, opts[i].opt, v, src, e);
 	}
 	config_release(&c);

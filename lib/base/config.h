@@ -53,11 +53,12 @@ int config_parse(struct config *c, const char *path, const char *text,
 /*
  * The effective value of section/key: the environment override, else the
  * last value in the file, else NULL.  The result is borrowed.  When source
- * is not NULL it receives a description for messages ("AISTACK_X_Y" or
- * "FILE:LINE"), borrowed from a static buffer until the next call.
+ * is not NULL (CONFIG_SOURCE_MAX bytes) it receives a description for
+ * messages: "AISTACK_X_Y", "FILE:LINE", or "" when nothing was found.
  */
+#define CONFIG_SOURCE_MAX	4200
 const char *config_lookup(const struct config *c, const char *section,
-    const char *key, const char **source);
+    const char *key, char *source);
 
 /* A setting of a command's section and the option it stands for. */
 struct config_option {

@@ -90,12 +90,13 @@ load_section(struct breaker_settings *s, const struct config *c,
 		{ "successes", 0, offsetof(struct breaker_settings, successes) },
 		{ "timeout", 1, offsetof(struct breaker_settings, timeout_ms) },
 	};
-	const char *v, *src;
+	char src[CONFIG_SOURCE_MAX];
+	const char *v;
 	uint64_t val;
 	size_t i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if ((v = config_lookup(c, section, keys[i].key, &src)) == NULL)
+		if ((v = config_lookup(c, section, keys[i].key, src)) == NULL)
 			continue;
 		if ((keys[i].duration ? parse_duration_ms(v, &val) :
 		    parse_u64(v, &val)) == -1 ||

@@ -126,7 +126,8 @@ TEST(config_parses_sections_and_env_beats_file)
 {
 	struct config c;
 	struct error e;
-	const char *src, **all;
+	char src[CONFIG_SOURCE_MAX];
+	const char **all;
 	FILE *f = fopen("a.conf", "w");
 
 	fputs("# comment\n[ingest]\nmax_backlog = 50M\n; other\n"
@@ -134,7 +135,7 @@ TEST(config_parses_sections_and_env_beats_file)
 	    "allow = /healthz\nallow = /collections\nname = \" spaced \"\n", f);
 	fclose(f);
 	CHECK(config_load_file(&c, "a.conf", &e) == 0);
-	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", &src), "50M");
+	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", src), "50M");
 	CHECK_STR(src, "a.conf:3");
 	CHECK_STR(config_lookup(&c, "upstream qdrant", "url", NULL),
 	    "http://127.0.0.1:6333");
@@ -142,9 +143,10 @@ TEST(config_parses_sections_and_env_beats_file)
 	CHECK_INT(config_lookup_all(&c, "upstream qdrant", "allow", &all), 2);
 	CHECK_STR(all[1], "/collections");
 	free(all);
-	CHECK(config_lookup(&c, "ingest", "sync", NULL) == NULL);
+	CHECK(config_lookup(&c, "ingest", "sync", src) == NULL);
+	CHECK_STR(src, "");
 	setenv("AISTACK_INGEST_MAX_BACKLOG", "1G", 1);
-	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", &src), "1G");
+	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", src), "1G");
 	CHECK_STR(src, "AISTACK_INGEST_MAX_BACKLOG");
 	setenv("AISTACK_UPSTREAM_QDRANT_URL", "http://x", 1);
 	CHECK_STR(config_lookup(&c, "upstream qdrant", "url", NULL), "http://x");
