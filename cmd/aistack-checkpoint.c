@@ -241,9 +241,10 @@ write_metrics(struct work *w, int ok)
 /* --- the consumer --------------------------------------------------------- */
 
 /*
- * Open the stream (creating it when create is set), take the consumer's
- * lock (waiting for it) and load its state.  A new consumer starts at the
- * stream's first retained offset, or at its head with --from end.
+ * Open the stream, take the consumer's lock (waiting for it) and load its
+ * state.  With create, the stream and consumer may be new: a new consumer
+ * starts at the stream's first retained offset, or at its head with --from
+ * end; without, a missing consumer is EXIT_NOINPUT.
  */
 static int
 work_open(struct work *w, const struct checkpoint_opts *o, int create,
@@ -277,6 +278,9 @@ work_open(struct work *w, const struct checkpoint_opts *o, int create,
 	w->records0 = w->st.records;
 	if (w->exists)
 		return 0;
+	if (!create)
+		return error_set(e, EXIT_NOINPUT, "%s: no consumer %s",
+		    w->s.name, o->consumer);
 	if (stream_head(w->s.dir, &head, &first, e) == -1)
 		return -1;
 	w->st.committed = w->st.pending = o->from_end ? head : first;
@@ -461,11 +465,6 @@ cmd_commit(const struct checkpoint_opts *o)
 	memset(&e, 0, sizeof(e));
 	if (work_open(&w, o, 0, &e) == -1) {
 		status = error_report(&e);
-		goto out;
-	}
-	if (!w.exists) {
-		warnmsg("%s: no consumer %s", w.s.name, o->consumer);
-		status = EXIT_NOINPUT;
 		goto out;
 	}
 	if (w.st.pending == w.st.committed) {
@@ -838,11 +837,6 @@ cmd_remove(const struct checkpoint_opts *o)
 	memset(&e, 0, sizeof(e));
 	if (work_open(&w, o, 0, &e) == -1) {
 		status = error_report(&e);
-		goto out;
-	}
-	if (!w.exists) {
-		warnmsg("%s: no consumer %s", w.s.name, o->consumer);
-		status = EXIT_NOINPUT;
 		goto out;
 	}
 	if (consumer_remove(w.s.dir, o->consumer, &e) == -1) {
