@@ -114,6 +114,19 @@ open_segment(struct reader *r, uint64_t base, uint64_t skip, struct error *e)
 	return 0;
 }
 
+/* offset lies in expired data, gap bytes of it gone: say so, as *lost too. */
+static void
+expired(struct reader *r, const char *dir, uint64_t offset, uint64_t gap,
+    uint64_t *lost, struct error *e)
+{
+	r->lost = gap;
+	if (lost != NULL)
+		*lost = gap;
+	error_set(e, EXIT_DATAERR, "%s: offset %llu is in expired data: %llu "
+	    "bytes lost", dir, (unsigned long long)offset,
+	    (unsigned long long)gap);
+}
+
 int
 reader_open(struct reader **rp, const char *dir, uint64_t offset,
     uint64_t *lost, struct error *e)
@@ -153,13 +166,7 @@ reader_open(struct reader **rp, const char *dir, uint64_t offset,
 			return 0;
 		}
 		if (offset < l.v[0].base) {
-			r->lost = l.v[0].base - offset;
-			if (lost != NULL)
-				*lost = r->lost;
-			error_set(e, EXIT_DATAERR, "%s: offset %llu is in expired "
-			    "data: %llu bytes lost", dir,
-			    (unsigned long long)offset,
-			    (unsigned long long)r->lost);
+			expired(r, dir, offset, l.v[0].base - offset, lost, e);
 			segments_free(&l);
 			goto fail;
 		}
@@ -169,13 +176,8 @@ reader_open(struct reader **rp, const char *dir, uint64_t offset,
 		rc = open_segment(r, l.v[i].base, offset - l.v[i].base, e);
 		if (rc == 2 && i + 1 < l.n) {
 			/* between the end of a segment and its successor */
-			r->lost = l.v[i + 1].base - offset;
-			if (lost != NULL)
-				*lost = r->lost;
-			error_set(e, EXIT_DATAERR, "%s: offset %llu is in "
-			    "expired data: %llu bytes lost", dir,
-			    (unsigned long long)offset,
-			    (unsigned long long)r->lost);
+			expired(r, dir, offset, l.v[i + 1].base - offset, lost,
+			    e);
 			segments_free(&l);
 			goto fail;
 		}
