@@ -122,8 +122,7 @@ main(int argc, char **argv)
 			printf("aistack-proxy %s\n", AISTACK_VERSION);
 			return exit_flush(EXIT_OK);
 		default:
-			fprintf(stderr, "%s", usage_text);
-			return EXIT_USAGE;
+			return usage_error(usage_text, NULL);
 		}
 	}
 	if (optind < argc)
