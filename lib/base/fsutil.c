@@ -97,7 +97,7 @@ mkdir_p(const char *path, mode_t mode)
 	char tmp[PATH_MAX];
 	struct stat st;
 	size_t len = strlen(path);
-	char *p;
+	char *p, saved;
 
 	if (len == 0 || len >= sizeof(tmp)) {
 		errno = ENAMETOOLONG;
@@ -107,7 +107,7 @@ mkdir_p(const char *path, mode_t mode)
 	for (p = tmp + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
-		char saved = *p;
+		saved = *p;
 		*p = '\0';
 		if (mkdir(tmp, mode) == -1) {
 			if (errno != EEXIST)

@@ -149,13 +149,14 @@ int
 utf8_valid(const char *p, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)p, *end = s + n;
+	size_t l;
 
 	while (s < end) {
 		if (*s < 0x80) {
 			s++;
 			continue;
 		}
-		size_t l = utf8_char(s, end);
+		l = utf8_char(s, end);
 		if (l == 0)
 			return 0;
 		s += l;

@@ -146,13 +146,14 @@ prom_label(const struct prom_sample *s, const char *key, char *buf, size_t n)
 {
 	const char *p = s->labels;
 	size_t len = s->labelslen, i = 0, k, klen = strlen(key), o;
+	int match;
 
 	while (i < len) {
 		i = skip_blank(p, i, len);
 		k = i;
 		while (i < len && name_char(p[i]))
 			i++;
-		int match = i - k == klen && memcmp(p + k, key, klen) == 0;
+		match = i - k == klen && memcmp(p + k, key, klen) == 0;
 		i = skip_blank(p, i, len);
 		i = skip_blank(p, i + 1, len);	/* '=' */
 		i++;				/* '"' */

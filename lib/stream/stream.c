@@ -77,13 +77,12 @@ segments_list(const char *dir, struct segment_list *l, struct error *e)
 		return error_errno(e, EXIT_NOINPUT, "%s", dir);
 	}
 	while ((errno = 0, de = readdir(d)) != NULL) {
-		struct segment seg;
+		struct segment seg, *nv;
 		if (parse_segment_name(de->d_name, &seg) == -1)
 			continue;
 		if (l->n == cap) {
 			cap = cap ? cap * 2 : 16;
-			struct segment *nv = realloc(l->v, cap * sizeof(*nv));
-			if (nv == NULL) {
+			if ((nv = realloc(l->v, cap * sizeof(*nv))) == NULL) {
 				closedir(d);
 				segments_free(l);
 				return error_errno(e, EXIT_SOFTWARE, "%s", dir);
@@ -197,14 +196,14 @@ last_newline_end(int fd, uint64_t size, uint64_t *end)
 	while (pos > 0) {
 		size_t want = pos > sizeof(block) ? sizeof(block) : (size_t)pos;
 		ssize_t r = pread_full(fd, block, want, (off_t)(pos - want));
+		char *nl;
 		if (r < 0)
 			return -1;
 		if ((size_t)r != want) {
 			errno = EIO;
 			return -1;
 		}
-		char *nl = memrchr(block, '\n', want);
-		if (nl != NULL) {
+		if ((nl = memrchr(block, '\n', want)) != NULL) {
 			*end = pos - want + (uint64_t)(nl - block) + 1;
 			return 0;
 		}
@@ -653,7 +652,8 @@ append(struct stream *s, const char *data, size_t n, size_t *done,
     struct error *e)
 {
 	struct stat st;
-	uint64_t grown;
+	uint64_t grown, keep;
+	const char *nl;
 	int saved;
 
 	*done = 0;
@@ -672,8 +672,8 @@ append(struct stream *s, const char *data, size_t n, size_t *done,
 	grown = (uint64_t)st.st_size - s->size;
 	if (grown > n)
 		grown = n;
-	char *nl = grown > 0 ? memrchr(data, '\n', (size_t)grown) : NULL;
-	uint64_t keep = nl != NULL ? (uint64_t)(nl - data) + 1 : 0;
+	nl = grown > 0 ? memrchr(data, '\n', (size_t)grown) : NULL;
+	keep = nl != NULL ? (uint64_t)(nl - data) + 1 : 0;
 	if (ftruncate(s->segfd, (off_t)(s->size + keep)) == -1) {
 		s->size = UINT64_MAX;	/* the next lock repairs it */
 		return -1;
