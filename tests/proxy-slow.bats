@@ -21,6 +21,7 @@ teardown() {
 
 # start_proxy: aistack-proxy on 127.0.0.1, a free port; sets PORT
 start_proxy() {
+	: > "$LOG"	# before the background job opens it: sed reads it at once
 	aistack-proxy -v -l 127.0.0.1:0 --rate 100000/min 2> "$LOG" 3>&- &
 	PROXY_PID=$!
 	local i
