@@ -21,6 +21,7 @@ teardown() {
 
 # start_proxy [ARG...]: aistack-proxy on a free port; sets PORT
 start_proxy() {
+	: > "$LOG"
 	aistack-proxy -v -l 127.0.0.1:0 "$@" 2> "$LOG" 3>&- &
 	PROXY_PID=$!
 	local i
