@@ -56,7 +56,7 @@ pkgcflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 # --- the library: lib/FOLDER/NAME.c, layered (lib/*/README) ------------
-LIB_BASE    = err parse buf clock fsutil lock statedir config metrics
+LIB_BASE    = err parse buf clock fsutil lock statedir config metrics sig
 LIB_FORMAT  = json jsonget stream reader consumer
 LIB_SRCS   := $(wildcard lib/*/*.c)
 LIB_HDRS   := $(wildcard lib/*/*.h)

@@ -32,6 +32,7 @@
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
+#include "base/sig.h"
 #include "base/statedir.h"
 #include "format/json.h"
 #include "state/stateview.h"
@@ -91,9 +92,6 @@ struct work {
 	uint64_t deferred_lost, deferred_at;
 };
 
-/* Set by SIGINT and SIGTERM: stop at the next safe point. */
-static volatile sig_atomic_t stopping;
-
 static const char usage_text[] =
 "usage: aistack-checkpoint read [-v] [-n MAX] [-f] [--timeout DUR] [--from start|end] CONSUMER STREAM\n"
 "       aistack-checkpoint commit [-v] CONSUMER STREAM\n"
@@ -137,27 +135,6 @@ nap_ms(unsigned ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
-}
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-/* SIGINT and SIGTERM stop a follow or a run at the next safe point. */
-static void
-catch_stop_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;		/* no SA_RESTART: cut naps short */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* --- metrics -------------------------------------------------------------- */
@@ -362,7 +339,7 @@ cmd_read(const struct checkpoint_opts *o)
 	/* a larger pipe means fewer switches with the reader (cat uses 64k) */
 	(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1024 * 1024);
 	if (o->follow) {
-		catch_stop_signals();
+		sig_catch_stop();
 		if (o->timeout_ms != 0)
 			deadline = clock_mono_ms() + o->timeout_ms;
 	}
@@ -385,7 +362,7 @@ cmd_read(const struct checkpoint_opts *o)
 			nap = POLL_MIN_MS;
 			continue;
 		}
-		if (!o->follow || stopping ||
+		if (!o->follow || sig_stopping() ||
 		    (deadline != 0 && clock_mono_ms() >= deadline))
 			break;
 		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
@@ -518,7 +495,7 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 	b->len = 0;
 	*n = 0;
 	for (;;) {
-		if (stopping)
+		if (sig_stopping())
 			return 0;
 		memset(&e, 0, sizeof(e));
 		rc = reader_next(r, (size_t)w->cur - *n, &d, &l, &k, &e);
@@ -669,7 +646,7 @@ cmd_run(const struct checkpoint_opts *o)
 	setenv("AISTACK_STREAM", o->stream, 1);
 	setenv("AISTACK_CONSUMER", o->consumer, 1);
 	w.cur = o->batch;
-	catch_stop_signals();
+	sig_catch_stop();
 	for (;;) {
 		if ((rc = next_batch(&w, r, &b, &data, &len, &n)) < 0) {
 			status = -rc;

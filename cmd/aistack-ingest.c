@@ -29,6 +29,7 @@
 #include "base/metricnames.h"
 #include "base/metrics.h"
 #include "base/parse.h"
+#include "base/sig.h"
 #include "dedup/dedupkey.h"
 #include "format/canon.h"
 #include "format/json.h"
@@ -825,13 +826,13 @@ ingest_follow(struct ingest *ing, struct error *e)
 	struct follow f;
 	int rc = -1;
 
-	follow_handle_signals();
-	ing->stop = follow_stop_requested;
+	sig_catch_stop();
+	ing->stop = sig_stopping;
 	if (open_rejects(ing, e) == -1 || follow_open(&f, ing->out.dir,
 	    ing->rej.dir, o->follow, o->lock, e) == -1)
 		return -1;
 	ing->follow = &f;
-	while (!follow_stop_requested()) {
+	while (!sig_stopping()) {
 		struct follow_batch b;
 		size_t used, vlen, off = 0;
 		uint64_t nrec;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,33 +29,6 @@
 #define RESCAN_MS	1000	/* when idle, look at the directory this often */
 #define DRAIN_QUIET_MS	500	/* a rotated file is finished after this long quiet */
 #define POLL_MS		250	/* without inotify */
-
-static volatile sig_atomic_t stop_flag;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
-void
-follow_handle_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
-int
-follow_stop_requested(void)
-{
-	return stop_flag != 0;
-}
 
 static uint64_t
 fnv1a(const void *p, size_t n)

@@ -210,13 +210,6 @@ uint64_t follow_lines(const struct follow *f);
  */
 int follow_chain_name(const char *base, const char *name, int *gz);
 
-/*
- * Ask follow_stop_requested to say yes after SIGINT or SIGTERM (handlers
- * installed without SA_RESTART, so waits end at once).
- */
-void follow_handle_signals(void);
-int follow_stop_requested(void);
-
 /* Write the position file's path for path into buf (for tests). */
 int follow_state_path(const char *streamdir, const char *path, char *buf,
     size_t n, struct error *e);

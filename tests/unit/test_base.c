@@ -1,5 +1,6 @@
 /* Base utilities: parsers, buffers, atomic files, config, state dir. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "base/fsutil.h"
 #include "base/metrics.h"
 #include "base/parse.h"
+#include "base/sig.h"
 #include "base/statedir.h"
 #include "unit.h"
 
@@ -359,4 +361,18 @@ TEST(config_apply_fills_what_no_flag_set)
 	CHECK_INT(e.code, EXIT_CONFIG);
 	CHECK_STR(e.msg, "apply.conf:2: invalid \"1\"");
 	unsetenv("AISTACK_CONFIG");
+}
+
+TEST(sig_stop_caught)
+{
+	struct sigaction old;
+
+	sigaction(SIGINT, NULL, &old);
+	CHECK(!sig_stopping());
+	sig_catch_stop();
+	CHECK(!sig_stopping());
+	raise(SIGTERM);
+	CHECK(sig_stopping());
+	sigaction(SIGINT, &old, NULL);
+	sigaction(SIGTERM, &old, NULL);
 }
