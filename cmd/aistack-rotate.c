@@ -46,6 +46,10 @@
 #define DEFAULT_DELETE_AFTER	(30 * 86400ULL * 1000)
 #define PROGRESS_MIN		(64ULL * 1024 * 1024)
 #define MAX_JOBS		4
+#define RENAME_SETTLE_MS	1000	/* a renamed copy written this recently may
+					 * still get a late writer's line */
+
+enum { METHOD_COPYTRUNCATE, METHOD_RENAME };
 
 struct rotate_opts {
 	int dry_run;
@@ -59,6 +63,9 @@ struct rotate_opts {
 	uint64_t max_total;		/* RETAIN_NEVER: no limit */
 	enum lock_kind lock;
 	uint64_t lock_timeout_ms;	/* for the writers' lock of plain files */
+	int method;			/* of plain files: METHOD_* */
+	int sig;			/* sent to the writer after a rename; 0: none */
+	const char *pidfile;		/* the writer's, for sig */
 	char **operands;
 	int noperands;
 };
@@ -103,7 +110,9 @@ struct rotate {
 static const char usage_text[] =
 "usage: aistack-rotate [-n] [-v] [--json] [--seal-size SIZE] [--seal-age DUR]\n"
 "                      [--compress-after DUR] [--delete-after DUR] [--max-total SIZE] [--force]\n"
-"                      [--lock flock|fcntl] [--lock-timeout DUR] [STREAM|FILE|DIR...]\n"
+"                      [--lock flock|fcntl] [--lock-timeout DUR]\n"
+"                      [--method copytruncate|rename] [--signal SIG --pidfile FILE]\n"
+"                      [STREAM|FILE|DIR...]\n"
 "\n"
 "Seal, compress and expire the segments of streams (every stream when no\n"
 "operand is given), and rotate plain JSONL files by a locked copy and\n"
@@ -119,6 +128,9 @@ static const char usage_text[] =
 "      --force                delete even what a consumer has not read\n"
 "      --lock KIND            the writers' lock of plain files: flock (default) or fcntl\n"
 "      --lock-timeout DUR     skip a file whose lock is not obtained in DUR (default 10s; exit 75)\n"
+"      --method METHOD        rotate plain files by copytruncate (default) or rename\n"
+"      --signal SIG           with rename: send SIG to the writer once its file is renamed\n"
+"      --pidfile FILE         the writer's process id, for --signal\n"
 "  -v, --verbose              report every action on standard error\n"
 "  -h, --help                 show this help\n"
 "      --version              show the version\n";
@@ -856,6 +868,41 @@ out:
 
 /* --- plain files ---------------------------------------------------------- */
 
+/*
+ * The writer's process id from --pidfile, checked to be a process that
+ * can be signalled.  -1 with EXIT_NOINPUT when the file is missing,
+ * unreadable or holds no process id, EXIT_UNAVAILABLE when the process
+ * is gone (a stale file) or may not be signalled.
+ */
+static int
+writer_pid(const struct rotate *r, pid_t *pid, struct error *e)
+{
+	const char *pf = r->o->pidfile;
+	char *text, *end;
+	size_t n;
+	long v;
+
+	if (read_file(pf, 64, &text, &n) == -1)
+		return error_errno(e, EXIT_NOINPUT, "--pidfile %s", pf);
+	errno = 0;
+	v = strtol(text, &end, 10);
+	while (end < text + n && (*end == '\n' || *end == ' ' || *end == '\t' ||
+	    *end == '\r'))
+		end++;
+	if (errno != 0 || end == text || end != text + n || v <= 0 ||
+	    v > INT32_MAX) {
+		free(text);
+		return error_set(e, EXIT_NOINPUT, "--pidfile %s: no process id "
+		    "in it", pf);
+	}
+	free(text);
+	*pid = (pid_t)v;
+	if (kill(*pid, 0) == -1)
+		return error_errno(e, EXIT_UNAVAILABLE, "--pidfile %s: process "
+		    "%ld%s", pf, v, errno == ESRCH ? " (a stale pidfile)" : "");
+	return 0;
+}
+
 /* Rotate one plain file of dir (when it exists) and look after its copies. */
 static int
 rotate_base(struct rotate *r, const char *dir, const char *base,
@@ -863,6 +910,7 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 {
 	const struct rotate_opts *o = r->o;
 	char path[PATH_MAX], copy[NAME_MAX + 1], p2[PATH_MAX + NAME_MAX + 8];
+	char made[NAME_MAX + 1];
 	struct retain_policy pol;
 	struct retain_item *v = NULL;
 	struct rotcopy *c = NULL;
@@ -872,13 +920,28 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	size_t n = 0, i;
 	DIR *d;
 	int rc, newcopy = 0;
+	pid_t pid = 0;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, base) >=
 	    (int)sizeof(path))
 		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		rc = copytrunc_timed(path, o->lock, (int64_t)o->lock_timeout_ms,
-		    r->now_ms / 1000, o->dry_run, copy, sizeof(copy), &bytes, e);
+	made[0] = '\0';
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    o->method == METHOD_RENAME && o->sig != 0 &&
+	    writer_pid(r, &pid, e) == -1) {
+		/* renamed, the writer would go on writing into the copy */
+		error_wrap(e, "%s: not rotated", path);
+		worse(r, error_report(e));
+		memset(e, 0, sizeof(*e));
+	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (o->method == METHOD_RENAME)
+			rc = rotrename_timed(path, o->lock,
+			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
+			    o->dry_run, copy, sizeof(copy), &bytes, e);
+		else
+			rc = copytrunc_timed(path, o->lock,
+			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
+			    o->dry_run, copy, sizeof(copy), &bytes, e);
 		if (rc == -1 && e->code == EXIT_TEMPFAIL) {
 			/* reported; its copies are still looked after */
 			worse(r, error_report(e));
@@ -888,6 +951,16 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 		if (rc == 1) {
 			act(r, "rotate", path, copy, bytes);
 			newcopy = o->dry_run;
+			if (o->method == METHOD_RENAME)
+				snprintf(made, sizeof(made), "%s", copy);
+			if (pid > 0 && !o->dry_run && kill(pid, o->sig) == -1) {
+				error_errno(e, EXIT_UNAVAILABLE, "%s: rotated, but "
+				    "the writer (process %ld of --pidfile %s) "
+				    "was not signalled", path, (long)pid,
+				    o->pidfile);
+				worse(r, error_report(e));
+				memset(e, 0, sizeof(*e));
+			}
 		}
 	}
 
@@ -940,6 +1013,22 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	pol.max_total = o->max_total;
 	pol.min_committed = UINT64_MAX;
 	retain_plan(v, n + (size_t)newcopy, &pol, NULL);
+	if (o->method == METHOD_RENAME) {
+		/*
+		 * A writer that opened the file just before the rename may
+		 * still append to the copy: the copy made now is neither
+		 * compressed nor deleted before a later run, nor is a plain
+		 * copy written to in the last RENAME_SETTLE_MS compressed.
+		 */
+		for (i = 0; i < n + (size_t)newcopy; i++) {
+			int fresh = i == n || strcmp(c[i].name, made) == 0;
+			if (fresh)
+				v[i].delete = 0;
+			if (fresh || (!v[i].gz && v[i].mtime_ms +
+			    RENAME_SETTLE_MS > r->now_ms))
+				v[i].compress = 0;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		if (v[i].delete) {
 			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
@@ -1123,7 +1212,7 @@ run(const struct rotate_opts *o)
 enum {
 	OPT_COMPRESS_AFTER = 256, OPT_DELETE_AFTER, OPT_FORCE, OPT_JSON,
 	OPT_LOCK, OPT_MAX_TOTAL, OPT_SEAL_AGE, OPT_SEAL_SIZE, OPT_LOCK_TIMEOUT,
-	OPT_VERSION
+	OPT_METHOD, OPT_SIGNAL, OPT_PIDFILE, OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -1136,8 +1225,11 @@ static const struct option longopts[] = {
 	{ "lock",		required_argument,	NULL, OPT_LOCK },
 	{ "lock-timeout",	required_argument,	NULL, OPT_LOCK_TIMEOUT },
 	{ "max-total",		required_argument,	NULL, OPT_MAX_TOTAL },
+	{ "method",		required_argument,	NULL, OPT_METHOD },
+	{ "pidfile",		required_argument,	NULL, OPT_PIDFILE },
 	{ "seal-age",		required_argument,	NULL, OPT_SEAL_AGE },
 	{ "seal-size",		required_argument,	NULL, OPT_SEAL_SIZE },
+	{ "signal",		required_argument,	NULL, OPT_SIGNAL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ NULL,			0,			NULL, 0 }
@@ -1152,6 +1244,38 @@ parse_age(const char *v, uint64_t *ms)
 		return 0;
 	}
 	return parse_duration_ms(v, ms);
+}
+
+/* A signal by name (HUP, SIGHUP) or number; 0 with *sig. */
+static int
+parse_signal(const char *v, int *sig)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} t[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM },
+		{ "ALRM", SIGALRM }, { "CONT", SIGCONT }, { "WINCH", SIGWINCH },
+	};
+	char *end;
+	size_t i;
+	long n;
+
+	if (strncasecmp(v, "SIG", 3) == 0)
+		v += 3;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcasecmp(v, t[i].name) == 0) {
+			*sig = t[i].sig;
+			return 0;
+		}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 1 || n > SIGRTMAX ||
+	    n == SIGKILL || n == SIGSTOP)
+		return -1;
+	*sig = (int)n;
+	return 0;
 }
 
 /*
@@ -1181,6 +1305,24 @@ set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
 		if (parse_duration_ms(v, &o->lock_timeout_ms) == -1 ||
 		    o->lock_timeout_ms > INT64_MAX)
 			what = "lock-timeout";
+		break;
+	case OPT_METHOD:
+		if (strcmp(v, "copytruncate") == 0)
+			o->method = METHOD_COPYTRUNCATE;
+		else if (strcmp(v, "rename") == 0)
+			o->method = METHOD_RENAME;
+		else
+			what = "method";
+		break;
+	case OPT_PIDFILE:
+		if (*v == '\0')
+			what = "pidfile";
+		else if ((o->pidfile = strdup(v)) == NULL)
+			what = "pidfile";
+		break;
+	case OPT_SIGNAL:
+		if (parse_signal(v, &o->sig) == -1)
+			what = "signal";
 		break;
 	case OPT_MAX_TOTAL:
 		if (parse_size(v, &o->max_total) == -1)
@@ -1217,8 +1359,9 @@ apply_config(struct rotate_opts *o, const int *given)
 		{ "compress_after", OPT_COMPRESS_AFTER },
 		{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
 		{ "lock_timeout", OPT_LOCK_TIMEOUT },
-		{ "max_total", OPT_MAX_TOTAL }, { "seal_age", OPT_SEAL_AGE },
-		{ "seal_size", OPT_SEAL_SIZE },
+		{ "max_total", OPT_MAX_TOTAL }, { "method", OPT_METHOD },
+		{ "pidfile", OPT_PIDFILE }, { "seal_age", OPT_SEAL_AGE },
+		{ "seal_size", OPT_SEAL_SIZE }, { "signal", OPT_SIGNAL },
 	};
 	struct config c;
 	struct error e;
@@ -1275,6 +1418,9 @@ main(int argc, char **argv)
 		case OPT_LOCK:
 		case OPT_LOCK_TIMEOUT:
 		case OPT_MAX_TOTAL:
+		case OPT_METHOD:
+		case OPT_PIDFILE:
+		case OPT_SIGNAL:
 		case OPT_SEAL_AGE:
 		case OPT_SEAL_SIZE:
 			if (set_option(&o, ch, optarg, NULL) == -1)
@@ -1300,6 +1446,12 @@ main(int argc, char **argv)
 	o.noperands = argc - optind;
 	if (apply_config(&o, given) == -1)
 		return EXIT_CONFIG;
+	if ((o.sig != 0) != (o.pidfile != NULL) ||
+	    (o.sig != 0 && o.method != METHOD_RENAME)) {
+		warnmsg("--signal and --pidfile go together, with --method "
+		    "rename");
+		return EXIT_USAGE;
+	}
 	status = run(&o);
 out:
 	return exit_flush(status);

@@ -337,6 +337,151 @@ with open(path, "a") as f:
 	[ "$(cat "$BATS_TEST_TMPDIR"/d2/app.jsonl.*Z)" = '{"b":1}' ]
 }
 
+# check_once DIR BASE TOTAL: the copies of DIR/BASE in stamp order, then
+# the file, hold TOTAL lines "{"w":W,"i":I...}", each once, whole, and
+# each writer's in its order.
+check_once() {
+	local dir=$1 base=$2 total=$3 out=$BATS_TEST_TMPDIR
+	ls "$dir" | grep -E "^${base//./\\.}\\.[0-9]{8}T[0-9]{6}Z(\\.gz)?\$" | sort > "$out/copies"
+	[ "$(wc -l < "$out/copies")" -ge 2 ]
+	(cd "$dir" && while read -r c; do zcat -f "$c"; done < "$out/copies" && cat "$base") > "$out/all"
+	assert_equal "$(wc -l < "$out/all")" "$total"
+	assert_equal "$(sort "$out/all" | uniq -d | wc -l)" 0
+	jq -r '"\(.w) \(.i)"' "$out/all" > "$out/pairs"
+	run awk '{ if ($2 != want[$1] + 0) bad++; want[$1] = $2 + 1 }
+		END { print bad ? "out of order" : "in order" }' "$out/pairs"
+	assert_output 'in order'
+}
+
+@test "--method rename: shell >> writers lose and duplicate nothing across 20 rotations" {
+	log="$BATS_TEST_TMPDIR/logs/app.jsonl"
+	mkdir -p "${log%/*}"
+	echo '{"w":0,"i":0}' > "$log"
+	chmod 640 "$log"
+	for w in 1 2 3; do
+		(for i in $(seq 0 999); do
+			printf '{"w":%d,"i":%d,"pad":"%*s"}\n' "$w" "$i" $((i % 40)) '' >> "$log"
+		done) &
+	done
+	for r in $(seq 20); do
+		aistack-rotate --method rename "$log"
+		sleep 0.05
+	done
+	wait
+	aistack-rotate --method rename "$log"
+	# the new file has the old one's mode; the copies are the old files
+	[ "$(stat -c %a "$log")" = 640 ]
+	check_once "${log%/*}" app.jsonl 3001
+}
+
+@test "--method rename: Python WatchedFileHandler writers lose and duplicate nothing, copies compressed meanwhile" {
+	log="$BATS_TEST_TMPDIR/logs/app.jsonl"
+	mkdir -p "${log%/*}"
+	: > "$log"
+	for w in 1 2 3; do
+		python3 -c '
+import logging, logging.handlers, sys, time
+w, path = sys.argv[1], sys.argv[2]
+h = logging.handlers.WatchedFileHandler(path)
+h.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("w")
+log.addHandler(h)
+log.setLevel(logging.INFO)
+for i in range(1500):
+    log.info("{\"w\":%s,\"i\":%d}" % (w, i))
+    if i % 20 == 0:
+        time.sleep(0.005)
+' "$w" "$log" &
+	done
+	wait_nonempty "$log"
+	for r in $(seq 20); do
+		aistack-rotate --method rename --compress-after 0s "$log"
+		sleep 0.05
+	done
+	wait
+	sleep 1.1
+	aistack-rotate --method rename --compress-after 0s "$log"
+	ls "${log%/*}" | grep -q '\.gz$'
+	check_once "${log%/*}" app.jsonl 4500
+}
+
+@test "--method rename --signal HUP --pidfile: a writer that reopens on the signal loses nothing; a missing or stale pidfile is reported" {
+	d="$BATS_TEST_TMPDIR/logs"
+	log="$d/app.jsonl"
+	mkdir -p "$d"
+	: > "$log"
+	python3 -c '
+import os, signal, sys, time
+path, pidfile = sys.argv[1], sys.argv[2]
+f = open(path, "a")
+def reopen(sig, frame):
+    global f
+    f.close()
+    f = open(path, "a")
+signal.signal(signal.SIGHUP, reopen)
+with open(pidfile + ".tmp", "w") as p:
+    p.write("%d\n" % os.getpid())
+os.rename(pidfile + ".tmp", pidfile)
+i = 0
+while not os.path.exists(path + ".stop"):
+    f.write("{\"w\":1,\"i\":%d}\n" % i)
+    f.flush()
+    i += 1
+    if i % 20 == 0:
+        time.sleep(0.005)
+print(i)
+' "$log" "$d/writer.pid" > "$d/count" &
+	writer=$!
+	wait_nonempty "$log"
+	for r in $(seq 10); do
+		aistack-rotate --method rename --signal HUP --pidfile "$d/writer.pid" "$log"
+		sleep 0.1
+	done
+	touch "$log.stop"
+	wait "$writer"
+	check_once "$d" app.jsonl "$(cat "$d/count")"
+	rm "$log.stop"
+	# the writer is gone: its pidfile is stale, and the file is not renamed
+	echo '{"w":2,"i":0}' >> "$log"
+	ino=$(stat -c %i "$log")
+	run aistack-rotate --method rename --signal SIGHUP --pidfile "$d/writer.pid" "$log"
+	assert_failure 69
+	assert_output --partial "$log: not rotated: --pidfile $d/writer.pid: process $writer (a stale pidfile)"
+	[ "$(stat -c %i "$log")" = "$ino" ]
+	run aistack-rotate --method rename --signal HUP --pidfile "$d/none.pid" "$log"
+	assert_failure 66
+	assert_output --partial "$log: not rotated: --pidfile $d/none.pid"
+	[ "$(stat -c %i "$log")" = "$ino" ]
+	run aistack-rotate --signal HUP --pidfile "$d/writer.pid" "$log"
+	assert_failure 64
+	run aistack-rotate --method rename --signal HUP "$log"
+	assert_failure 64
+	run aistack-rotate --method rename --signal NOSUCH --pidfile "$d/writer.pid" "$log"
+	assert_failure 64
+	run aistack-rotate --method move "$log"
+	assert_failure 64
+	assert_output 'aistack-rotate: --method: invalid value "move"'
+	# [rotate] method = rename
+	printf '[rotate]\nmethod = rename\n' > "$AISTACK_CONFIG"
+	aistack-rotate "$log"
+	[ "$(stat -c %i "$log")" != "$ino" ]
+	[ ! -s "$log" ]
+	[ "$(stat -c %i "$d"/app.jsonl.*Z | grep -cx "$ino")" = 1 ]
+}
+
+@test "--method rename: a run that died between the link and the rename is finished by the next" {
+	d="$BATS_TEST_TMPDIR/logs"
+	mkdir -p "$d"
+	echo '{"a":1}' > "$d/app.jsonl"
+	ln "$d/app.jsonl" "$d/app.jsonl.20260101T000000Z"
+	aistack-rotate --method rename "$d/app.jsonl"
+	[ ! -s "$d/app.jsonl" ]
+	[ "$(ls "$d")" = "app.jsonl
+app.jsonl.20260101T000000Z" ]
+	[ "$(cat "$d/app.jsonl.20260101T000000Z")" = '{"a":1}' ]
+	[ "$(stat -c %h "$d/app.jsonl.20260101T000000Z")" = 1 ]
+}
+
 @test "plain file: --lock fcntl agrees with lockf writers" {
 	log="$BATS_TEST_TMPDIR/app.jsonl"
 	: > "$log"
