@@ -234,17 +234,68 @@ act(const struct rotate *r, const char *what, const char *target,
 	report(r, &a);
 }
 
+/*
+ * The target label and metrics file name of an operand: a stream NAME
+ * is itself; an operand given by path is its absolute path (symbolic
+ * links resolved), and its file is named by that path's last 64
+ * characters, cleaned, and a hash of the whole, so that two operands
+ * never share a file and the same one always gets the same.
+ */
+static void
+metrics_ids(const char *target, char *label, size_t ln, char *name,
+    size_t nn)
+{
+	char dir[PATH_MAX], real[PATH_MAX], clean[72];
+	const char *p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t len, i;
+
+	snprintf(label, ln, "%s", target);
+	snprintf(name, nn, "%s", target);
+	if (strchr(target, '/') == NULL)
+		return;
+	if (realpath(target, real) != NULL)
+		snprintf(label, ln, "%s", real);
+	else {
+		/* a file gone meanwhile: its directory's path */
+		path_dirname(target, dir, sizeof(dir));
+		if (realpath(dir, real) != NULL &&
+		    strlen(real) + strlen(path_basename(target)) + 2 <= ln) {
+			snprintf(label, ln, "%s/", strcmp(real, "/") ? real : "");
+			strcat(label, path_basename(target));
+		}
+	}
+	for (p = label; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	p = label;
+	while (*p == '/')
+		p++;
+	if ((len = strlen(p)) > 64)
+		p += len - 64;
+	for (i = 0; p[i] != '\0' && i + 1 < sizeof(clean); i++) {
+		char c = p[i];
+		clean[i] = ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '-') ? c : '_';
+	}
+	clean[i] = '\0';
+	snprintf(name, nn, "%s.%016llx", clean, (unsigned long long)h);
+}
+
 /* What the run did for one operand: gauges (aistack(7), METRICS); ok
  * says whether it went without an error. */
 static void
-write_metrics(const struct rotate *r, const char *target, const char *name,
+write_metrics(const struct rotate *r, const char *operand,
     const struct tally *t, int ok)
 {
 	struct metrics m = METRICS_INIT;
+	char target[PATH_MAX], name[128];
 	struct error e;
 
 	if (r->o->dry_run)
 		return;
+	metrics_ids(operand, target, sizeof(target), name, sizeof(name));
 	metrics_family(&m, MN_ROTATE_LAST_BYTES, "gauge", MH_ROTATE_LAST_BYTES);
 	metrics_sample(&m, MN_ROTATE_LAST_BYTES, (double)t->sealed, "target",
 	    target, "action", "sealed", NULL);
@@ -852,7 +903,7 @@ rotate_stream(struct rotate *r, const char *arg)
 	}
 	if (o->force)
 		report_loss(&s, &cons, old_first, new_first);
-	write_metrics(r, s.name, path_basename(s.name), &t, status == EXIT_OK);
+	write_metrics(r, s.name, &t, status == EXIT_OK);
 	goto out;
 fail:
 	status = error_report(&e);
@@ -1112,7 +1163,7 @@ rotate_plain(struct rotate *r, const char *target, const char *dir,
 	for (i = 0; i < njobs; i++)
 		if (jobs[i].rc == -1 && status < EXIT_IOERR)
 			status = jobs[i].e.code != 0 ? jobs[i].e.code : EXIT_IOERR;
-	write_metrics(r, target, path_basename(target), &t, status == EXIT_OK);
+	write_metrics(r, target, &t, status == EXIT_OK);
 	rotdir_free(bases, nbases);
 	free(jobs);
 	close(dfd);

@@ -414,16 +414,20 @@ for i in range(1500):
 import os, signal, sys, time
 path, pidfile = sys.argv[1], sys.argv[2]
 f = open(path, "a")
-def reopen(sig, frame):
-    global f
-    f.close()
-    f = open(path, "a")
-signal.signal(signal.SIGHUP, reopen)
+hup = False
+def on_hup(sig, frame):
+    global hup
+    hup = True
+signal.signal(signal.SIGHUP, on_hup)
 with open(pidfile + ".tmp", "w") as p:
     p.write("%d\n" % os.getpid())
 os.rename(pidfile + ".tmp", pidfile)
 i = 0
 while not os.path.exists(path + ".stop"):
+    if hup:
+        hup = False
+        f.close()
+        f = open(path, "a")
     f.write("{\"w\":1,\"i\":%d}\n" % i)
     f.flush()
     i += 1
@@ -620,6 +624,32 @@ with open(sys.argv[1], "a") as f:
 	grep -qx "aistack_rotate_files{target=\"t\",form=\"plain\"} 1" "$m"
 	grep -q '^aistack_rotate_last_success_timestamp_seconds{target="t"} [1-9][0-9]*$' "$m"
 	promtool check metrics < "$m"
+}
+
+@test "metrics: two operands with the same base name get a file each, labelled with the absolute path" {
+	mkdir -p "$BATS_TEST_TMPDIR/a/logs" "$BATS_TEST_TMPDIR/b/logs"
+	echo '{"a":1}' > "$BATS_TEST_TMPDIR/a/logs/app.jsonl"
+	echo '{"b":22}' > "$BATS_TEST_TMPDIR/b/logs/app.jsonl"
+	cd "$BATS_TEST_TMPDIR"
+	aistack-rotate a/logs/ b/logs/
+	m="$AISTACK_STATE_DIR/metrics"
+	run ls "$m"
+	assert_equal "${#lines[@]}" 2
+	real=$(realpath "$BATS_TEST_TMPDIR")
+	fa=$(grep -l "target=\"$real/a/logs\"" "$m"/rotate-*.prom)
+	fb=$(grep -l "target=\"$real/b/logs\"" "$m"/rotate-*.prom)
+	[ -n "$fa" ] && [ -n "$fb" ] && [ "$fa" != "$fb" ]
+	# each file is the path's tail, cleaned, and a hash of the whole
+	[[ $fa == "$m"/rotate-*a_logs.[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.prom ]]
+	grep -qx "aistack_rotate_files{target=\"$real/a/logs\",form=\"plain\"} 1" "$fa"
+	grep -qx "aistack_rotate_files{target=\"$real/b/logs\",form=\"plain\"} 1" "$fb"
+	run grep -c 'target=' "$fa"
+	[ "$(grep -c "target=\"$real/a/logs\"" "$fa")" = "$output" ]
+	promtool check metrics < "$fa"
+	# the same operand by another path writes the same file
+	aistack-rotate "$real/a/logs"
+	run ls "$m"
+	assert_equal "${#lines[@]}" 2
 }
 
 @test "settings come from flags, then the environment, then [rotate] in the configuration" {
