@@ -29,6 +29,7 @@
 #include "copytrunc.h"
 #include "err.h"
 #include "exitcode.h"
+#include "follow.h"
 #include "fsutil.h"
 #include "gzfile.h"
 #include "json.h"
@@ -954,6 +955,47 @@ writer_pid(const struct rotate *r, pid_t *pid, struct error *e)
 	return 0;
 }
 
+/*
+ * The followers' hold on the copy named name (either form) or, with name
+ * NULL, on the file itself: nonzero when some follower has not finished
+ * it, the most bytes one has not read in *unread.
+ */
+static int
+held(const struct follow_hold *h, size_t nh, const char *base,
+    const char *name, uint64_t *unread)
+{
+	size_t i, k = name ? strlen(name) : 0;
+	int yes = 0;
+
+	*unread = 0;
+	for (i = 0; i < nh; i++) {
+		if (name == NULL ? strcmp(h[i].name, base) != 0 :
+		    strncmp(h[i].name, name, k) != 0 ||
+		    (h[i].name[k] != '\0' && strcmp(h[i].name + k, ".gz") != 0))
+			continue;
+		yes = 1;
+		if (h[i].unread > *unread)
+			*unread = h[i].unread;
+	}
+	return yes;
+}
+
+/* Warn, follower by follower, about the unread bytes of a copy that
+ * --force deleted. */
+static void
+report_copy_loss(const char *path, const char *file,
+    const struct follow_hold *h, size_t nh, const char *name)
+{
+	size_t i, k = strlen(name);
+
+	for (i = 0; i < nh; i++)
+		if (strncmp(h[i].name, name, k) == 0 && (h[i].name[k] == '\0' ||
+		    strcmp(h[i].name + k, ".gz") == 0))
+			warnmsg("%s: --force deleted %s with %llu bytes that the "
+			    "follower into stream %s had not read", path, file,
+			    (unsigned long long)h[i].unread, h[i].stream);
+}
+
 /* Rotate one plain file of dir (when it exists) and look after its copies. */
 static int
 rotate_base(struct rotate *r, const char *dir, const char *base,
@@ -961,7 +1003,8 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 {
 	const struct rotate_opts *o = r->o;
 	char path[PATH_MAX], copy[NAME_MAX + 1], p2[PATH_MAX + NAME_MAX + 8];
-	char made[NAME_MAX + 1];
+	char made[NAME_MAX + 1], streams[PATH_MAX];
+	struct follow_hold *h = NULL;
 	struct retain_policy pol;
 	struct retain_item *v = NULL;
 	struct rotcopy *c = NULL;
@@ -970,7 +1013,9 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	uint64_t bytes;
 	size_t n = 0, i;
 	DIR *d;
-	int rc, newcopy = 0;
+	int rc, newcopy = 0, holdall = 0;
+	uint64_t firsthold = UINT64_MAX, un;
+	size_t nh = 0;
 	pid_t pid = 0;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, base) >=
@@ -1031,10 +1076,22 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	}
 	closedir(d);
 
-	if (rotcopy_list(dir, base, &c, &n, e) == -1)
+	/* what the followers of the file have not finished is kept */
+	if (statedir_sub(streams, sizeof(streams), "streams", e) == -1 ||
+	    follow_holds(streams, path, &h, &nh, e) == -1) {
+		error_wrap(e, "%s: its followers' positions cannot be read; "
+		    "no copy is deleted", path);
+		worse(r, error_report(e));
+		memset(e, 0, sizeof(*e));
+		holdall = 1;
+	}
+	if (rotcopy_list(dir, base, &c, &n, e) == -1) {
+		free(h);
 		return -1;
+	}
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
 		rotcopy_list_free(c, n);
+		free(h);
 		return error_errno(e, EXIT_SOFTWARE, "%s", path);
 	}
 	for (i = 0; i < n; i++) {
@@ -1047,7 +1104,12 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 				goto fail;
 			c[i].plain = 0;
 		}
-		v[i].base = v[i].end = 0;
+		/* item i spans [i, i + 1): the first held one stops deletion */
+		v[i].base = i;
+		v[i].end = i + 1;
+		if (firsthold == UINT64_MAX && (holdall ||
+		    held(h, nh, base, c[i].name, &un)))
+			firsthold = i;
 		v[i].disk = c[i].disk;
 		v[i].mtime_ms = c[i].mtime_ms;
 		v[i].gz = c[i].gz;
@@ -1056,13 +1118,19 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 		/* the copy this dry run would make */
 		v[n].disk = bytes;
 		v[n].mtime_ms = r->now_ms;
+		v[n].base = n;
+		v[n].end = n + 1;
+		if (firsthold == UINT64_MAX && (holdall ||
+		    held(h, nh, base, NULL, &un)))
+			firsthold = n;
 	}
 	memset(&pol, 0, sizeof(pol));
 	pol.now_ms = r->now_ms;
 	pol.compress_after_ms = o->compress_after_ms;
 	pol.delete_after_ms = o->delete_after_ms;
 	pol.max_total = o->max_total;
-	pol.min_committed = UINT64_MAX;
+	pol.min_committed = firsthold;
+	pol.force = o->force && !holdall;
 	retain_plan(v, n + (size_t)newcopy, &pol, NULL);
 	if (o->method == METHOD_RENAME) {
 		/*
@@ -1082,9 +1150,17 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	}
 	for (i = 0; i < n; i++) {
 		if (v[i].delete) {
+			struct action a = { "delete", path, p2, v[i].disk, -1, 0,
+			    NULL };
 			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
 			    c[i].gz ? ".gz" : "");
-			act(r, "delete", path, p2, v[i].disk);
+			if (v[i].unread > 0 && held(h, nh, base, c[i].name,
+			    &un)) {
+				a.unread = un;
+				t->unread += un;
+				report_copy_loss(path, p2, h, nh, c[i].name);
+			}
+			report(r, &a);
 			t->deleted += v[i].disk;
 			if (o->dry_run)
 				continue;
@@ -1095,6 +1171,13 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 				goto fail;
 			}
 			continue;
+		}
+		if (v[i].kept) {
+			struct action a = { "keep", path, p2, v[i].disk, -1, 0,
+			    "unread" };
+			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
+			    c[i].gz ? ".gz" : "");
+			report(r, &a);
 		}
 		if (c[i].gz)
 			t->ngz++;
@@ -1116,12 +1199,14 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 		act(r, "compress", path, copy, bytes);
 	rotcopy_list_free(c, n);
 	free(v);
+	free(h);
 	if (!o->dry_run && fsync_dir(dir) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
 	return 0;
 fail:
 	rotcopy_list_free(c, n);
 	free(v);
+	free(h);
 	return -1;
 }
 

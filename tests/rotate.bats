@@ -486,6 +486,60 @@ app.jsonl.20260101T000000Z" ]
 	[ "$(stat -c %h "$d/app.jsonl.20260101T000000Z")" = 1 ]
 }
 
+@test "plain copies a follower has not finished survive expiry; --force deletes them, says how many bytes, and the follower then reports the loss" {
+	d="$BATS_TEST_TMPDIR/logs"
+	log="$d/app.jsonl"
+	mkdir -p "$d"
+	for i in 1 2 3 4 5; do printf '{"id":%d}\n' "$i"; done > "$log"
+	set_consumer t slow 0
+	aistack-ingest --max-backlog 1 --follow "$log" t 2> "$BATS_TEST_TMPDIR/ferr" &
+	fpid=$!
+	poll_until sh -c "[ \"\$(cat '$STREAMS'/t/0*.jsonl 2>/dev/null | wc -l)\" -ge 5 ]"
+	poll_until paused_is t true
+	for i in 6 7 8 9 10; do printf '{"id":%d}\n' "$i"; done >> "$log"
+	aistack-rotate "$log"
+	copy=$(ls "$d"/app.jsonl.*Z)
+	bytes=$(( $(stat -c %s "$copy") - $(stream_bytes t | wc -c) ))
+	poll_until grep -q "\"name\":\"$copy\"" "$STREAMS"/t/sources/app.jsonl.*
+	kill -9 "$fpid"; wait "$fpid" || true
+	# due for deletion, but the follower has not finished it: kept
+	run aistack-rotate -v --delete-after 0s "$log"
+	assert_success
+	assert_output "aistack-rotate: keep $log ${copy##*/} $(stat -c %s "$copy") unread"
+	[ -e "$copy" ]
+	# compressed, it is still the follower's unread copy
+	aistack-rotate --compress-after 0s --delete-after 0s "$log"
+	[ ! -e "$copy" ] && [ -e "$copy.gz" ]
+	run aistack-rotate -n --delete-after 0s "$log"
+	assert_output "keep $log ${copy##*/}.gz $(stat -c %s "$copy.gz") unread"
+	# --force deletes it and says what the follower loses
+	run aistack-rotate --json --force --delete-after 0s "$log"
+	assert_success
+	assert_line "aistack-rotate: $log: --force deleted ${copy##*/}.gz with $bytes bytes that the follower into stream t had not read"
+	assert_line --partial "\"action\":\"delete\",\"target\":\"$log\",\"file\":\"${copy##*/}.gz\""
+	assert_line --partial "\"unread_bytes\":$bytes,"
+	[ ! -e "$copy.gz" ]
+	grep -qx "aistack_rotate_last_run_unread_deleted_bytes{target=\"$(realpath "$log")\"} $bytes" \
+		"$AISTACK_STATE_DIR"/metrics/rotate-*app.jsonl.*.prom
+	# the follower records the loss as for any copy gone before it was read
+	set_consumer t slow 100000000
+	run aistack-ingest --on-loss fail --follow "$log" t
+	assert_failure 65
+	assert_line "aistack-ingest: t: $copy: $bytes bytes lost before they were read (gone); recorded in t.rejects"
+	# once finished, a copy is deleted without --force
+	echo '{"id":11}' >> "$log"
+	aistack-rotate "$log"
+	aistack-ingest --follow "$log" t 2>/dev/null &
+	fpid=$!
+	poll_until sh -c "grep -q '\"id\":11' '$STREAMS'/t/0*.jsonl"
+	sleep 1.5	# the copy is finished once unwritten for half a second
+	poll_until sh -c "! aistack-rotate -n --delete-after 0s '$log' | grep -q '^keep'"
+	kill -TERM "$fpid"; wait "$fpid" || true
+	run aistack-rotate -v --delete-after 0s "$log"
+	assert_success
+	assert_output --regexp "^aistack-rotate: delete $log app\\.jsonl\\.[0-9T]+Z [0-9]+\$"
+}
+
 @test "plain file: --lock fcntl agrees with lockf writers" {
 	log="$BATS_TEST_TMPDIR/app.jsonl"
 	: > "$log"
