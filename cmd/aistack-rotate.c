@@ -126,7 +126,7 @@ static const char usage_text[] =
 "      --compress-after DUR   gzip sealed segments and copies older than DUR (default 7d)\n"
 "      --delete-after DUR     delete sealed segments and copies older than DUR (default 30d)\n"
 "      --max-total SIZE       delete the oldest while the total exceeds SIZE (default: none)\n"
-"      --force                delete even what a consumer has not read\n"
+"      --force                delete even what a consumer or follower has not read\n"
 "      --lock KIND            the writers' lock of plain files: flock (default) or fcntl\n"
 "      --lock-timeout DUR     skip a file whose lock is not obtained in DUR (default 10s; exit 75)\n"
 "      --method METHOD        rotate plain files by copytruncate (default) or rename\n"

@@ -749,6 +749,8 @@ with open(sys.argv[1], "a") as f:
 	    'NoNewPrivileges=true' 'PrivateTmp=true'; do
 		grep -qx "$k" "$svc"
 	done
+	# a run that hangs (a file system that stops answering) ends
+	grep -q '^TimeoutStartSec=[1-9]' "$svc"
 	grep -qx 'OnCalendar=\*-\*-\* 03:00:00' "$tmr"
 	grep -qx 'Persistent=true' "$tmr"
 	grep -q '^RandomizedDelaySec=' "$tmr"
