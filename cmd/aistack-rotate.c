@@ -262,8 +262,10 @@ metrics_ids(const char *target, char *label, size_t ln, char *name,
 		path_dirname(target, dir, sizeof(dir));
 		if (realpath(dir, real) != NULL &&
 		    strlen(real) + strlen(path_basename(target)) + 2 <= ln) {
+			size_t l;
 			snprintf(label, ln, "%s/", strcmp(real, "/") ? real : "");
-			strcat(label, path_basename(target));
+			l = strlen(label);
+			snprintf(label + l, ln - l, "%s", path_basename(target));
 		}
 	}
 	for (p = label; *p != '\0'; p++) {
