@@ -1017,7 +1017,7 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	uint64_t bytes;
 	size_t n = 0, i;
 	DIR *d;
-	int rc, newcopy = 0, holdall = 0;
+	int rc, newcopy = 0, holdall = 0, signalled;
 	uint64_t firsthold = UINT64_MAX, un;
 	size_t nh = 0;
 	pid_t pid = 0;
@@ -1026,14 +1026,16 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	    (int)sizeof(path))
 		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
 	made[0] = '\0';
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    o->method == METHOD_RENAME && o->sig != 0 &&
-	    writer_pid(r, &pid, e) == -1) {
+	signalled = o->method == METHOD_RENAME && o->sig != 0;
+	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (signalled && st.st_size == 0)) {
+		/* nothing to rotate (nor a writer to bother) */
+	} else if (signalled && writer_pid(r, &pid, e) == -1) {
 		/* renamed, the writer would go on writing into the copy */
 		error_wrap(e, "%s: not rotated", path);
 		worse(r, error_report(e));
 		memset(e, 0, sizeof(*e));
-	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+	} else {
 		if (o->method == METHOD_RENAME)
 			rc = rotrename_timed(path, o->lock,
 			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,

@@ -481,6 +481,10 @@ print(i)
 	[ "$(stat -c %i "$log")" != "$ino" ]
 	[ ! -s "$log" ]
 	[ "$(stat -c %i "$d"/app.jsonl.*Z | grep -cx "$ino")" = 1 ]
+	# an empty file is not rotated: no writer to signal, nothing to say
+	run aistack-rotate --method rename --signal HUP --pidfile "$d/none.pid" "$log"
+	assert_success
+	assert_output ''
 }
 
 @test "--method rename: a run that died between the link and the rename is finished by the next" {
