@@ -33,7 +33,8 @@ KEY=".messages[1].content,.messages[2].content"
 
 mk=$BENCH_WORK/mkindex
 cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" -o "$mk" "$BENCH_DIR/mkindex.c" \
-    "$top"/lib/{keystore,digestset,minhash,fsutil,err,buf}.c -lcrypto -lm
+    "$top"/lib/dedup/{keystore,digestset,minhash}.c \
+    "$top"/lib/base/{fsutil,err,buf}.c -lcrypto -lm
 
 ev_small=$BENCH_WORK/flow-$small.jsonl
 ev=$BENCH_WORK/flow-$n.jsonl
