@@ -70,6 +70,7 @@ struct rotate_opts {
 	char pidfile[PATH_MAX];		/* the writer's, for sig ("": none) */
 	char **operands;
 	int noperands;
+	uint64_t given;			/* bit opt - OPT_COMPRESS_AFTER: a flag set it */
 };
 
 /* What one operand did, for its metrics. */
@@ -1403,8 +1404,10 @@ parse_signal(const char *v, int *sig)
  * config file's (then "from" names the source).
  */
 static int
-set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
+set_option(void *arg, int opt, const char *v, const char *from,
+    struct error *e)
 {
+	struct rotate_opts *o = arg;
 	const char *what = NULL;
 
 	switch (opt) {
@@ -1462,53 +1465,34 @@ set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
 	if (what == NULL)
 		return 0;
 	if (from != NULL)
-		warnmsg("%s: invalid %s \"%s\"", from, what, v);
-	else
-		warnmsg("--%s: invalid value \"%s\"", what, v);
-	return -1;
+		return error_set(e, EXIT_CONFIG, "%s: invalid %s \"%s\"", from,
+		    what, v);
+	return error_set(e, EXIT_USAGE, "--%s: invalid value \"%s\"", what, v);
 }
 
-/* Apply [rotate] settings and AISTACK_ROTATE_* for what no flag set. */
 static int
-apply_config(struct rotate_opts *o, const int *given)
+option_given(void *arg, int opt)
 {
-	static const struct {
-		const char *key;
-		int opt;
-	} keys[] = {
-		{ "compress_after", OPT_COMPRESS_AFTER },
-		{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
-		{ "lock_timeout", OPT_LOCK_TIMEOUT },
-		{ "max_total", OPT_MAX_TOTAL }, { "method", OPT_METHOD },
-		{ "pidfile", OPT_PIDFILE }, { "seal_age", OPT_SEAL_AGE },
-		{ "seal_size", OPT_SEAL_SIZE }, { "signal", OPT_SIGNAL },
-	};
-	struct config c;
-	struct error e;
-	size_t i;
-	int rc = 0;
+	const struct rotate_opts *o = arg;
 
-	if (config_load(&c, &e) == -1) {
-		error_report(&e);
-		return -1;
-	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
-		char src[CONFIG_SOURCE_MAX];
-		const char *v;
-		if (given[keys[i].opt - OPT_COMPRESS_AFTER])
-			continue;
-		if ((v = config_lookup(&c, "rotate", keys[i].key, src)) != NULL)
-			rc = set_option(o, keys[i].opt, v, src);
-	}
-	config_release(&c);
-	return rc;
+	return (int)(o->given >> (opt - OPT_COMPRESS_AFTER) & 1);
 }
+
+/* [rotate] settings and AISTACK_ROTATE_*, for what no flag set. */
+static const struct config_option config_keys[] = {
+	{ "compress_after", OPT_COMPRESS_AFTER },
+	{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
+	{ "lock_timeout", OPT_LOCK_TIMEOUT },
+	{ "max_total", OPT_MAX_TOTAL }, { "method", OPT_METHOD },
+	{ "pidfile", OPT_PIDFILE }, { "seal_age", OPT_SEAL_AGE },
+	{ "seal_size", OPT_SEAL_SIZE }, { "signal", OPT_SIGNAL },
+};
 
 int
 main(int argc, char **argv)
 {
 	struct rotate_opts o;
-	int given[OPT_VERSION - OPT_COMPRESS_AFTER + 1] = { 0 };
+	struct error e;
 	int ch, status;
 
 	progname = "aistack-rotate";
@@ -1544,9 +1528,9 @@ main(int argc, char **argv)
 		case OPT_SIGNAL:
 		case OPT_SEAL_AGE:
 		case OPT_SEAL_SIZE:
-			if (set_option(&o, ch, optarg, NULL) == -1)
-				return EXIT_USAGE;
-			given[ch - OPT_COMPRESS_AFTER] = 1;
+			if (set_option(&o, ch, optarg, NULL, &e) == -1)
+				return usage_error(usage_text, "%s", e.msg);
+			o.given |= 1ULL << (ch - OPT_COMPRESS_AFTER);
 			break;
 		case OPT_FORCE:
 			o.force = 1;
@@ -1559,20 +1543,20 @@ main(int argc, char **argv)
 			status = EXIT_OK;
 			goto out;
 		default:
-			fprintf(stderr, "%s", usage_text);
-			return EXIT_USAGE;
+			return usage_error(usage_text, NULL);
 		}
 	}
 	o.operands = argv + optind;
 	o.noperands = argc - optind;
-	if (apply_config(&o, given) == -1)
-		return EXIT_CONFIG;
-	if ((o.sig != 0) != (o.pidfile[0] != '\0') ||
-	    (o.sig != 0 && o.method != METHOD_RENAME)) {
-		warnmsg("--signal and --pidfile go together, with --method "
-		    "rename");
-		return EXIT_USAGE;
+	if (config_apply("rotate", config_keys, sizeof(config_keys) /
+	    sizeof(config_keys[0]), option_given, set_option, &o, &e) == -1) {
+		status = error_report(&e);
+		goto out;
 	}
+	if ((o.sig != 0) != (o.pidfile[0] != '\0') ||
+	    (o.sig != 0 && o.method != METHOD_RENAME))
+		return usage_error(usage_text, "--signal and --pidfile go "
+		    "together, with --method rename");
 	status = run(&o);
 out:
 	return exit_flush(status);

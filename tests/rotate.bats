@@ -474,7 +474,8 @@ print(i)
 	assert_failure 64
 	run aistack-rotate --method move "$log"
 	assert_failure 64
-	assert_output 'aistack-rotate: --method: invalid value "move"'
+	assert_line --index 0 'aistack-rotate: --method: invalid value "move"'
+	assert_line --index 1 --partial 'usage: aistack-rotate'
 	# [rotate] method = rename
 	printf '[rotate]\nmethod = rename\n' > "$AISTACK_CONFIG"
 	aistack-rotate "$log"
@@ -739,7 +740,8 @@ with open(sys.argv[1], "a") as f:
 @test "the command line: usage errors, --help, --version" {
 	run aistack-rotate --lock none t
 	assert_failure 64
-	assert_output 'aistack-rotate: --lock: invalid value "none"'
+	assert_line --index 0 'aistack-rotate: --lock: invalid value "none"'
+	assert_line --index 1 --partial 'usage: aistack-rotate'
 	run aistack-rotate --delete-after 3weeks t
 	assert_failure 64
 	run aistack-rotate --bogus
