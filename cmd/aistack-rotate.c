@@ -767,118 +767,149 @@ first_kept(const struct retain_item *v, size_t n, uint64_t fallback)
 	return fallback;
 }
 
+/*
+ * Seal the active segment when it is due: O(1) whatever its size, under
+ * the writers' lock (with -n, only say so: *sim_seal).  *head gets the
+ * stream's head.
+ */
+static int
+stream_seal_due(struct rotate *r, struct stream *s, uint64_t *head,
+    int *sim_seal, struct tally *t, struct error *e)
+{
+	char name[64], path[PATH_MAX + 64];
+	struct segment_list l;
+	uint64_t first, base, size;
+	int rc = 0;
+
+	if (!r->o->dry_run) {
+		if (stream_lock(s, e) == -1)
+			return -1;
+		base = s->base;
+		size = s->size;
+	} else {
+		if (stream_head(s->dir, head, &first, e) == -1 ||
+		    segments_list(s->dir, &l, e) == -1)
+			return -1;
+		if (l.n == 0) {
+			segments_free(&l);
+			return 0;
+		}
+		base = l.v[l.n - 1].base;
+		size = *head - base;
+		segments_free(&l);
+	}
+	segment_name(name, sizeof(name), base, 0);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	if (seal_due(r, size, active_origin_ms(path))) {
+		if (r->o->dry_run)
+			*sim_seal = 1;
+		else
+			rc = stream_seal(s, NULL, NULL, e);
+		if (rc != -1) {
+			act(r, "seal", s->name, name, size);
+			t->sealed += size;
+		}
+	}
+	if (!r->o->dry_run) {
+		*head = s->base + s->size;
+		stream_unlock(s);
+	}
+	return rc == -1 ? -1 : 0;
+}
+
+/*
+ * One retention pass over the stream's segments: plan them by pol, then
+ * delete and queue compressions (jobs); final when no pass follows.
+ * *old_first (when not NULL) and *new_first get the first offset
+ * retained before and after.
+ */
+static int
+retain_pass(struct rotate *r, struct stream *s, struct retain_policy *pol,
+    uint64_t head, int sim_seal, int final, uint64_t *old_first,
+    uint64_t *new_first, struct job **jobs, size_t *njobs, struct tally *t,
+    struct error *e)
+{
+	struct retain_item *v = NULL;
+	uint64_t adisk = 0, abase = 0;
+	size_t n = 0;
+	int rc;
+
+	if (stream_items(s, sim_seal, head, &v, &n, &adisk, &abase, e) == -1)
+		return -1;
+	pol->other_bytes = adisk;
+	retain_plan(v, n, pol, NULL);
+	if (old_first != NULL)
+		*old_first = n > 0 ? v[0].base : head;
+	*new_first = first_kept(v, n, abase);
+	rc = stream_apply(r, s, v, n, final, jobs, njobs, t, e);
+	free(v);
+	return rc;
+}
+
+/* "no such stream", and a hint when arg names a file or directory here. */
+static int
+no_stream(const char *arg)
+{
+	int here = access(arg, F_OK) == 0;
+
+	warnmsg("%s: no such stream%s%s%s", arg, here ? " (a file or "
+	    "directory is named by a path: ./" : "", here ? arg : "",
+	    here ? ")" : "");
+	return EXIT_NOINPUT;
+}
+
 static int
 rotate_stream(struct rotate *r, const char *arg)
 {
 	const struct rotate_opts *o = r->o;
 	struct retain_policy pol;
-	struct retain_item *v = NULL;
 	struct consumers cons;
 	struct job *jobs = NULL;
-	struct tally t;
+	struct tally t, t2;
 	struct stream s;
 	struct error e;
-	uint64_t head = 0, adisk = 0, abase = 0, active_base = 0, active_size = 0;
-	size_t n = 0, njobs = 0;
-	int dfd = -1, sim_seal = 0, status = EXIT_OK;
-	char name[64], path[PATH_MAX + 64];
+	uint64_t head = 0, old_first = 0, new_first = 0;
+	size_t njobs = 0, i;
+	int dfd = -1, sim_seal = 0, status = EXIT_OK, phase2;
 
 	memset(&e, 0, sizeof(e));
 	memset(&t, 0, sizeof(t));
+	memset(&t2, 0, sizeof(t2));
 	memset(&cons, 0, sizeof(cons));
 	if (stream_open(&s, arg, 0, &e) == -1) {
-		if (e.code == EXIT_NOINPUT && strchr(arg, '/') == NULL) {
-			warnmsg("%s: no such stream%s%s%s", arg,
-			    access(arg, F_OK) == 0 ? " (a file or directory is "
-			    "named by a path: ./" : "",
-			    access(arg, F_OK) == 0 ? arg : "",
-			    access(arg, F_OK) == 0 ? ")" : "");
-			return EXIT_NOINPUT;
-		}
+		if (e.code == EXIT_NOINPUT && strchr(arg, '/') == NULL)
+			return no_stream(arg);
 		return error_report(&e);
 	}
-	if ((dfd = dir_lock(r, s.dir, &e)) == -1)
-		goto fail;
-	if (stream_recover(r, &s, &e) == -1)
+	if ((dfd = dir_lock(r, s.dir, &e)) == -1 ||
+	    stream_recover(r, &s, &e) == -1 ||
+	    stream_seal_due(r, &s, &head, &sim_seal, &t, &e) == -1 ||
+	    consumers_load(&s, &cons, &e) == -1)
 		goto fail;
 
-	/* seal: O(1) whatever the size, under the writers' lock */
-	if (!o->dry_run) {
-		if (stream_lock(&s, &e) == -1)
-			goto fail;
-		active_base = s.base;
-		active_size = s.size;
-		segment_name(name, sizeof(name), s.base, 0);
-		snprintf(path, sizeof(path), "%s/%s", s.dir, name);
-		if (seal_due(r, s.size, active_origin_ms(path))) {
-			int rc = stream_seal(&s, NULL, NULL, &e);
-			if (rc == -1) {
-				stream_unlock(&s);
-				goto fail;
-			}
-			act(r, "seal", s.name, name, active_size);
-			t.sealed += active_size;
-		}
-		head = s.base + s.size;
-		stream_unlock(&s);
-	} else {
-		uint64_t first;
-		struct segment_list l;
-		if (stream_head(s.dir, &head, &first, &e) == -1 ||
-		    segments_list(s.dir, &l, &e) == -1)
-			goto fail;
-		if (l.n > 0) {
-			active_base = l.v[l.n - 1].base;
-			active_size = head - active_base;
-			segment_name(name, sizeof(name), active_base, 0);
-			snprintf(path, sizeof(path), "%s/%s", s.dir, name);
-			if (seal_due(r, active_size, active_origin_ms(path))) {
-				sim_seal = 1;
-				act(r, "seal", s.name, name, active_size);
-				t.sealed += active_size;
-			}
-		}
-		segments_free(&l);
-	}
-
-	/* compress and expire */
-	if (consumers_load(&s, &cons, &e) == -1 ||
-	    stream_items(&s, sim_seal, head, &v, &n, &adisk, &abase, &e) == -1)
-		goto fail;
+	/* compress and expire; then --max-total with the sizes compression left */
 	memset(&pol, 0, sizeof(pol));
 	pol.now_ms = r->now_ms;
 	pol.compress_after_ms = o->compress_after_ms;
 	pol.delete_after_ms = o->delete_after_ms;
 	pol.max_total = o->dry_run ? o->max_total : RETAIN_NEVER;
-	pol.other_bytes = adisk;
 	pol.min_committed = cons.min;
 	pol.force = o->force;
-	retain_plan(v, n, &pol, NULL);
-	uint64_t old_first = n > 0 ? v[0].base : head;
-	uint64_t new_first = first_kept(v, n, abase);
-	int phase2 = !o->dry_run && o->max_total != RETAIN_NEVER;
-	if (stream_apply(r, &s, v, n, !phase2, &jobs, &njobs, &t, &e) == -1)
+	phase2 = !o->dry_run && o->max_total != RETAIN_NEVER;
+	if (retain_pass(r, &s, &pol, head, sim_seal, !phase2, &old_first,
+	    &new_first, &jobs, &njobs, &t, &e) == -1)
 		goto fail;
 	jobs_fix(jobs, njobs);
 	compress_all(r, s.name, jobs, njobs);
 	compress_report(r, jobs, njobs, &t);
-	for (size_t i = 0; i < njobs; i++)
+	for (i = 0; i < njobs; i++)
 		if (jobs[i].rc == -1)
 			status = EXIT_IOERR;
 	if (phase2) {
-		/* --max-total, with the sizes compression left */
-		struct tally t2;
-		free(v);
-		v = NULL;
-		if (stream_items(&s, 0, head, &v, &n, &adisk, &abase, &e) == -1)
-			goto fail;
 		pol.compress_after_ms = RETAIN_NEVER;
 		pol.max_total = o->max_total;
-		pol.other_bytes = adisk;
-		retain_plan(v, n, &pol, NULL);
-		new_first = first_kept(v, n, abase);
-		memset(&t2, 0, sizeof(t2));
-		if (stream_apply(r, &s, v, n, 1, &jobs, &njobs, &t2, &e) == -1)
+		if (retain_pass(r, &s, &pol, head, 0, 1, NULL, &new_first,
+		    &jobs, &njobs, &t2, &e) == -1)
 			goto fail;
 		t.deleted += t2.deleted;
 		t.unread += t2.unread;
@@ -892,7 +923,6 @@ rotate_stream(struct rotate *r, const char *arg)
 fail:
 	status = error_report(&e);
 out:
-	free(v);
 	free(jobs);
 	consumers_free(&cons);
 	stream_close(&s);
