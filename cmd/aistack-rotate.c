@@ -1009,135 +1009,133 @@ report_copy_loss(const char *path, const char *file,
 			    (unsigned long long)h[i].unread, h[i].stream);
 }
 
-/* Rotate one plain file of dir (when it exists) and look after its copies. */
+/* One plain file's rotation and its copies, across the steps of rotate_base. */
+struct plain {
+	const char *dir, *base;
+	char path[PATH_MAX];
+	char copy[NAME_MAX + 1];	/* the copy made (or that -n would make) */
+	char made[NAME_MAX + 1];	/* the copy a rename made now, "" none */
+	uint64_t bytes;			/* its size */
+	int newcopy;			/* -n: the copy not made, planned as item n */
+	struct rotcopy *c;		/* the copies there are */
+	size_t n;
+	struct retain_item *v;		/* their plan (n + newcopy items) */
+	struct follow_hold *h;		/* what followers have not finished */
+	size_t nh;
+	int holdall;			/* their positions unknown: delete none */
+};
+
+/* Report e, make it the run's status at worst, and go on. */
+static void
+carry_on(struct rotate *r, struct error *e)
+{
+	worse(r, error_report(e));
+	memset(e, 0, sizeof(*e));
+}
+
+/* Rotate the file itself (when it exists), by copy or by rename. */
 static int
-rotate_base(struct rotate *r, const char *dir, const char *base,
-    struct job **jobs, size_t *njobs, struct tally *t, struct error *e)
+plain_rotate(struct rotate *r, struct plain *pl, struct error *e)
 {
 	const struct rotate_opts *o = r->o;
-	char path[PATH_MAX], copy[NAME_MAX + 1], p2[PATH_MAX + NAME_MAX + 8];
-	char made[NAME_MAX + 1], streams[PATH_MAX];
-	struct follow_hold *h = NULL;
-	struct retain_policy pol;
-	struct retain_item *v = NULL;
-	struct rotcopy *c = NULL;
-	struct dirent *de;
+	int rc, signalled = o->method == METHOD_RENAME && o->sig != 0;
 	struct stat st;
-	uint64_t bytes;
-	size_t n = 0, i;
-	DIR *d;
-	int rc, newcopy = 0, holdall = 0, signalled;
-	uint64_t firsthold = UINT64_MAX, un;
-	size_t nh = 0;
 	pid_t pid = 0;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, base) >=
-	    (int)sizeof(path))
-		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
-	made[0] = '\0';
-	signalled = o->method == METHOD_RENAME && o->sig != 0;
-	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (signalled && st.st_size == 0)) {
-		/* nothing to rotate (nor a writer to bother) */
-	} else if (signalled && writer_pid(r, &pid, e) == -1) {
+	if (lstat(pl->path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (signalled && st.st_size == 0))
+		return 0;	/* nothing to rotate (nor a writer to bother) */
+	if (signalled && writer_pid(r, &pid, e) == -1) {
 		/* renamed, the writer would go on writing into the copy */
-		error_wrap(e, "%s: not rotated", path);
-		worse(r, error_report(e));
-		memset(e, 0, sizeof(*e));
-	} else {
-		if (o->method == METHOD_RENAME)
-			rc = rotrename_timed(path, o->lock,
-			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
-			    o->dry_run, copy, sizeof(copy), &bytes, e);
-		else
-			rc = copytrunc_timed(path, o->lock,
-			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
-			    o->dry_run, copy, sizeof(copy), &bytes, e);
-		if (rc == -1 && e->code == EXIT_TEMPFAIL) {
-			/* reported; its copies are still looked after */
-			worse(r, error_report(e));
-			memset(e, 0, sizeof(*e));
-		} else if (rc == -1)
-			return -1;
-		if (rc == 1) {
-			act(r, "rotate", path, copy, bytes);
-			newcopy = o->dry_run;
-			if (o->method == METHOD_RENAME)
-				snprintf(made, sizeof(made), "%s", copy);
-			if (pid > 0 && !o->dry_run && kill(pid, o->sig) == -1) {
-				error_errno(e, EXIT_UNAVAILABLE, "%s: rotated, but "
-				    "the writer (process %ld of --pidfile %s) "
-				    "was not signalled", path, (long)pid,
-				    o->pidfile);
-				worse(r, error_report(e));
-				memset(e, 0, sizeof(*e));
-			}
-		}
+		error_wrap(e, "%s: not rotated", pl->path);
+		carry_on(r, e);
+		return 0;
 	}
+	rc = (o->method == METHOD_RENAME ? rotrename_timed : copytrunc_timed)(
+	    pl->path, o->lock, (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
+	    o->dry_run, pl->copy, sizeof(pl->copy), &pl->bytes, e);
+	if (rc == -1 && e->code == EXIT_TEMPFAIL) {
+		carry_on(r, e);	/* its copies are still looked after */
+		return 0;
+	}
+	if (rc != 1)
+		return rc;
+	act(r, "rotate", pl->path, pl->copy, pl->bytes);
+	pl->newcopy = o->dry_run;
+	if (o->method == METHOD_RENAME)
+		snprintf(pl->made, sizeof(pl->made), "%s", pl->copy);
+	if (pid > 0 && !o->dry_run && kill(pid, o->sig) == -1) {
+		error_errno(e, EXIT_UNAVAILABLE, "%s: rotated, but the writer "
+		    "(process %ld of --pidfile %s) was not signalled", pl->path,
+		    (long)pid, o->pidfile);
+		carry_on(r, e);
+	}
+	return 0;
+}
 
-	/* orphans of an interrupted run */
-	if ((d = opendir(dir)) == NULL)
-		return error_errno(e, EXIT_IOERR, "%s", dir);
+/* Remove the temporary files an interrupted run left. */
+static int
+plain_orphans(struct rotate *r, struct plain *pl, struct error *e)
+{
+	char p2[PATH_MAX + NAME_MAX + 8];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(pl->dir)) == NULL)
+		return error_errno(e, EXIT_IOERR, "%s", pl->dir);
 	while ((de = readdir(d)) != NULL) {
-		if (!rotcopy_is_temp(base, de->d_name))
+		if (!rotcopy_is_temp(pl->base, de->d_name))
 			continue;
-		act(r, "recover", path, de->d_name, 0);
-		snprintf(p2, sizeof(p2), "%s/%s", dir, de->d_name);
-		if (!o->dry_run && unlink(p2) == -1 && errno != ENOENT) {
+		act(r, "recover", pl->path, de->d_name, 0);
+		snprintf(p2, sizeof(p2), "%s/%s", pl->dir, de->d_name);
+		if (!r->o->dry_run && unlink(p2) == -1 && errno != ENOENT) {
 			error_errno(e, EXIT_IOERR, "%s", p2);
 			closedir(d);
 			return -1;
 		}
 	}
 	closedir(d);
+	return 0;
+}
 
-	/* what the followers of the file have not finished is kept */
-	if (statedir_sub(streams, sizeof(streams), "streams", e) == -1 ||
-	    follow_holds(streams, path, &h, &nh, e) == -1) {
-		error_wrap(e, "%s: its followers' positions cannot be read; "
-		    "no copy is deleted", path);
-		worse(r, error_report(e));
-		memset(e, 0, sizeof(*e));
-		holdall = 1;
-	}
-	if (rotcopy_list(dir, base, &c, &n, e) == -1) {
-		free(h);
+/*
+ * List the copies (finishing a half-done gzip of one) and plan them: item
+ * i spans [i, i + 1), and the first one a follower holds stops deletion.
+ */
+static int
+plain_plan(struct rotate *r, struct plain *pl, struct error *e)
+{
+	const struct rotate_opts *o = r->o;
+	char src[PATH_MAX + NAME_MAX + 8], gz[PATH_MAX + NAME_MAX + 8];
+	uint64_t firsthold = UINT64_MAX, un;
+	struct retain_policy pol;
+	size_t i, total;
+
+	if (rotcopy_list(pl->dir, pl->base, &pl->c, &pl->n, e) == -1)
 		return -1;
-	}
-	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
-		rotcopy_list_free(c, n);
-		free(h);
-		return error_errno(e, EXIT_SOFTWARE, "%s", path);
-	}
-	for (i = 0; i < n; i++) {
-		if (c[i].plain && c[i].gz) {
-			char src[PATH_MAX + NAME_MAX + 8];
-			act(r, "recover", path, c[i].name, 0);
-			snprintf(src, sizeof(src), "%s/%s", dir, c[i].name);
-			snprintf(p2, sizeof(p2), "%s/%s.gz", dir, c[i].name);
-			if (!o->dry_run && (rc = gzfile_finish(src, p2, e)) == -1)
-				goto fail;
-			c[i].plain = 0;
+	if ((pl->v = calloc(pl->n + 1, sizeof(*pl->v))) == NULL)
+		return error_errno(e, EXIT_SOFTWARE, "%s", pl->path);
+	total = pl->n + (size_t)pl->newcopy;
+	for (i = 0; i < total; i++) {
+		struct retain_item *it = &pl->v[i];
+		const char *name = i < pl->n ? pl->c[i].name : NULL;
+		if (i < pl->n && pl->c[i].plain && pl->c[i].gz) {
+			act(r, "recover", pl->path, name, 0);
+			snprintf(src, sizeof(src), "%s/%s", pl->dir, name);
+			snprintf(gz, sizeof(gz), "%s/%s.gz", pl->dir, name);
+			if (!o->dry_run && gzfile_finish(src, gz, e) == -1)
+				return -1;
+			pl->c[i].plain = 0;
 		}
-		/* item i spans [i, i + 1): the first held one stops deletion */
-		v[i].base = i;
-		v[i].end = i + 1;
-		if (firsthold == UINT64_MAX && (holdall ||
-		    held(h, nh, base, c[i].name, &un)))
+		it->base = i;
+		it->end = i + 1;
+		if (firsthold == UINT64_MAX && (pl->holdall ||
+		    held(pl->h, pl->nh, pl->base, name, &un)))
 			firsthold = i;
-		v[i].disk = c[i].disk;
-		v[i].mtime_ms = c[i].mtime_ms;
-		v[i].gz = c[i].gz;
-	}
-	if (newcopy) {
-		/* the copy this dry run would make */
-		v[n].disk = bytes;
-		v[n].mtime_ms = r->now_ms;
-		v[n].base = n;
-		v[n].end = n + 1;
-		if (firsthold == UINT64_MAX && (holdall ||
-		    held(h, nh, base, NULL, &un)))
-			firsthold = n;
+		/* the copy a dry run would make is item n */
+		it->disk = i < pl->n ? pl->c[i].disk : pl->bytes;
+		it->mtime_ms = i < pl->n ? pl->c[i].mtime_ms : r->now_ms;
+		it->gz = i < pl->n ? pl->c[i].gz : 0;
 	}
 	memset(&pol, 0, sizeof(pol));
 	pol.now_ms = r->now_ms;
@@ -1145,84 +1143,131 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	pol.delete_after_ms = o->delete_after_ms;
 	pol.max_total = o->max_total;
 	pol.min_committed = firsthold;
-	pol.force = o->force && !holdall;
-	retain_plan(v, n + (size_t)newcopy, &pol, NULL);
-	if (o->method == METHOD_RENAME) {
-		/*
-		 * A writer that opened the file just before the rename may
-		 * still append to the copy: the copy made now is neither
-		 * compressed nor deleted before a later run, nor is a plain
-		 * copy written to in the last RENAME_SETTLE_MS compressed.
-		 */
-		for (i = 0; i < n + (size_t)newcopy; i++) {
-			int fresh = i == n || strcmp(c[i].name, made) == 0;
-			if (fresh)
-				v[i].delete = 0;
-			if (fresh || (!v[i].gz && v[i].mtime_ms +
-			    RENAME_SETTLE_MS > r->now_ms))
-				v[i].compress = 0;
-		}
+	pol.force = o->force && !pl->holdall;
+	retain_plan(pl->v, total, &pol, NULL);
+	if (o->method != METHOD_RENAME)
+		return 0;
+	/*
+	 * A writer that opened the file just before the rename may still
+	 * append to the copy: the copy made now is neither compressed nor
+	 * deleted before a later run, nor is a plain copy written to in the
+	 * last RENAME_SETTLE_MS compressed.
+	 */
+	for (i = 0; i < total; i++) {
+		int fresh = i == pl->n || strcmp(pl->c[i].name, pl->made) == 0;
+		if (fresh)
+			pl->v[i].delete = 0;
+		if (fresh || (!pl->v[i].gz && pl->v[i].mtime_ms +
+		    RENAME_SETTLE_MS > r->now_ms))
+			pl->v[i].compress = 0;
 	}
-	for (i = 0; i < n; i++) {
-		if (v[i].delete) {
-			struct action a = { "delete", path, p2, v[i].disk, -1, 0,
-			    NULL };
-			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
-			    c[i].gz ? ".gz" : "");
-			if (v[i].unread > 0 && held(h, nh, base, c[i].name,
-			    &un)) {
-				a.unread = un;
-				t->unread += un;
-				report_copy_loss(path, p2, h, nh, c[i].name);
-			}
-			report(r, &a);
-			t->deleted += v[i].disk;
-			if (o->dry_run)
-				continue;
-			snprintf(p2, sizeof(p2), "%s/%s%s", dir, c[i].name,
-			    c[i].gz ? ".gz" : "");
-			if (unlink(p2) == -1 && errno != ENOENT) {
-				error_errno(e, EXIT_IOERR, "%s", p2);
-				goto fail;
-			}
+	return 0;
+}
+
+/* Delete copy i as planned, reporting what a follower loses with it. */
+static int
+plain_delete(struct rotate *r, struct plain *pl, size_t i, struct tally *t,
+    struct error *e)
+{
+	const struct rotcopy *c = &pl->c[i];
+	char p2[PATH_MAX + NAME_MAX + 8];
+	struct action a = { "delete", pl->path, p2, pl->v[i].disk, -1, 0,
+	    NULL };
+	uint64_t un;
+
+	snprintf(p2, sizeof(p2), "%s%s", c->name, c->gz ? ".gz" : "");
+	if (pl->v[i].unread > 0 && held(pl->h, pl->nh, pl->base, c->name,
+	    &un)) {
+		a.unread = un;
+		t->unread += un;
+		report_copy_loss(pl->path, p2, pl->h, pl->nh, c->name);
+	}
+	report(r, &a);
+	t->deleted += pl->v[i].disk;
+	if (r->o->dry_run)
+		return 0;
+	snprintf(p2, sizeof(p2), "%s/%s%s", pl->dir, c->name,
+	    c->gz ? ".gz" : "");
+	if (unlink(p2) == -1 && errno != ENOENT)
+		return error_errno(e, EXIT_IOERR, "%s", p2);
+	return 0;
+}
+
+/* Carry out the plan: delete, keep (saying why) or queue compressions. */
+static int
+plain_apply(struct rotate *r, struct plain *pl, struct job **jobs,
+    size_t *njobs, struct tally *t, struct error *e)
+{
+	char p2[PATH_MAX + NAME_MAX + 8];
+	size_t i;
+
+	for (i = 0; i < pl->n; i++) {
+		const struct rotcopy *c = &pl->c[i];
+		if (pl->v[i].delete) {
+			if (plain_delete(r, pl, i, t, e) == -1)
+				return -1;
 			continue;
 		}
-		if (v[i].kept) {
-			struct action a = { "keep", path, p2, v[i].disk, -1, 0,
-			    "unread" };
-			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
-			    c[i].gz ? ".gz" : "");
+		if (pl->v[i].kept) {
+			struct action a = { "keep", pl->path, p2,
+			    pl->v[i].disk, -1, 0, "unread" };
+			snprintf(p2, sizeof(p2), "%s%s", c->name,
+			    c->gz ? ".gz" : "");
 			report(r, &a);
 		}
-		if (c[i].gz)
+		if (c->gz)
 			t->ngz++;
 		else
 			t->nplain++;
-		if (!v[i].compress)
+		if (!pl->v[i].compress)
 			continue;
-		snprintf(p2, sizeof(p2), "%s.gz", c[i].name);
-		if (o->dry_run) {
-			act(r, "compress", path, c[i].name, v[i].disk);
-			t->compressed_in += v[i].disk;
-		} else if (job_add(jobs, njobs, path, dir, c[i].name, p2,
-		    v[i].disk) == -1) {
-			error_errno(e, EXIT_SOFTWARE, "%s", path);
-			goto fail;
-		}
+		snprintf(p2, sizeof(p2), "%s.gz", c->name);
+		if (r->o->dry_run) {
+			act(r, "compress", pl->path, c->name, pl->v[i].disk);
+			t->compressed_in += pl->v[i].disk;
+		} else if (job_add(jobs, njobs, pl->path, pl->dir, c->name, p2,
+		    pl->v[i].disk) == -1)
+			return error_errno(e, EXIT_SOFTWARE, "%s", pl->path);
 	}
-	if (newcopy && v[n].compress)
-		act(r, "compress", path, copy, bytes);
-	rotcopy_list_free(c, n);
-	free(v);
-	free(h);
-	if (!o->dry_run && fsync_dir(dir) == -1)
-		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	if (pl->newcopy && pl->v[pl->n].compress)
+		act(r, "compress", pl->path, pl->copy, pl->bytes);
 	return 0;
-fail:
-	rotcopy_list_free(c, n);
-	free(v);
-	free(h);
-	return -1;
+}
+
+/* Rotate one plain file of dir (when it exists) and look after its copies. */
+static int
+rotate_base(struct rotate *r, const char *dir, const char *base,
+    struct job **jobs, size_t *njobs, struct tally *t, struct error *e)
+{
+	char streams[PATH_MAX];
+	struct plain pl;
+	int rc = -1;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.dir = dir;
+	pl.base = base;
+	if (snprintf(pl.path, sizeof(pl.path), "%s/%s", dir, base) >=
+	    (int)sizeof(pl.path))
+		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
+	if (plain_rotate(r, &pl, e) == -1 || plain_orphans(r, &pl, e) == -1)
+		return -1;
+	/* what the followers of the file have not finished is kept */
+	if (statedir_sub(streams, sizeof(streams), "streams", e) == -1 ||
+	    follow_holds(streams, pl.path, &pl.h, &pl.nh, e) == -1) {
+		error_wrap(e, "%s: its followers' positions cannot be read; "
+		    "no copy is deleted", pl.path);
+		carry_on(r, e);
+		pl.holdall = 1;
+	}
+	if (plain_plan(r, &pl, e) == 0 &&
+	    plain_apply(r, &pl, jobs, njobs, t, e) == 0)
+		rc = 0;
+	rotcopy_list_free(pl.c, pl.n);
+	free(pl.v);
+	free(pl.h);
+	if (rc == 0 && !r->o->dry_run && fsync_dir(dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	return rc;
 }
 
 /*
