@@ -377,117 +377,152 @@ copytrunc(const char *path, enum lock_kind k, int64_t now, int dry_run,
 	return copytrunc_timed(path, k, -1, now, dry_run, copy, cn, bytes, e);
 }
 
+/*
+ * Open path for a rotation (read-only for a dry run), take its writers'
+ * lock k within lock_timeout_ms (not for a dry run; EXIT_TEMPFAIL when it
+ * did not come) and check that it is a regular file: the descriptor, or
+ * -1 with nothing held.
+ */
+static int
+rot_open(const char *path, enum lock_kind k, int64_t lock_timeout_ms,
+    int dry_run, struct stat *st, struct error *e)
+{
+	int fd;
+
+	if ((fd = open(path, (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+	    O_NOCTTY)) == -1)
+		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
+		    error_code_for_errno(errno), "%s", path);
+	if (!dry_run && lock_take(fd, k, 1, lock_timeout_ms) == -1) {
+		if (errno == EWOULDBLOCK)
+			error_set(e, EXIT_TEMPFAIL, "%s: the writers' lock was "
+			    "not obtained within --lock-timeout %lldms; not "
+			    "rotated", path, (long long)lock_timeout_ms);
+		else
+			error_errno(e, EXIT_IOERR, "%s: lock", path);
+		close(fd);
+		return -1;
+	}
+	if (fstat(fd, st) == -1)
+		error_errno(e, EXIT_IOERR, "%s", path);
+	else if (!S_ISREG(st->st_mode))
+		error_set(e, EXIT_DATAERR, "%s: not a regular file", path);
+	else
+		return fd;
+	if (!dry_run)
+		lock_release(fd, k);
+	close(fd);
+	return -1;
+}
+
+/* Release what rot_open took; returns rc. */
+static int
+rot_close(int fd, enum lock_kind k, int dry_run, int rc)
+{
+	if (!dry_run)
+		lock_release(fd, k);
+	close(fd);
+	return rc;
+}
+
+/* The name of the next copy of base in dir into copy. */
+static int
+rot_name(const char *path, const char *dir, const char *base, int64_t now,
+    char *copy, size_t cn, struct error *e)
+{
+	int64_t stamp;
+
+	if (next_stamp(dir, base, now, &stamp, e) == -1)
+		return -1;
+	if (rotcopy_name(copy, cn, base, stamp, 0) == -1)
+		return error_set(e, EXIT_CANTCREAT, "%s: name too long", path);
+	return 0;
+}
+
+/* fsync and close fd, the temporary file tmp. */
+static int
+fsync_close(int fd, const char *tmp, struct error *e)
+{
+	int rc;
+
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	if (close(fd) == -1 || rc == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
+	return 0;
+}
+
+/*
+ * Copy the whole file fd (st) to the copy named copy in dir, durably,
+ * then truncate it: the lines leave FILE only once they are in the copy.
+ */
+static int
+copy_then_truncate(int fd, const struct stat *st, const char *path,
+    const char *dir, const char *copy, struct error *e)
+{
+	char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+	int tfd, rc;
+
+	snprintf(dst, sizeof(dst), "%s/%s", dir, copy);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir, copy);
+	if ((tfd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return error_errno(e, error_code_for_errno(errno), "%s", tmp);
+	if (fchmod(tfd, st->st_mode & 0666) == -1 ||
+	    copy_bytes(fd, tfd, (uint64_t)st->st_size) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s: copy to %s",
+		    path, copy);
+		close(tfd);
+		unlink(tmp);
+		return -1;
+	}
+	if (fsync_close(tfd, tmp, e) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	/* link, not rename: an existing copy is never replaced */
+	rc = link(tmp, dst);
+	if (rc == -1)
+		error_errno(e, error_code_for_errno(errno), "%s", dst);
+	unlink(tmp);
+	if (rc == -1)
+		return -1;
+	if (fsync_dir(dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	/* the copy is durable: now the lines may leave FILE */
+	if (ftruncate(fd, 0) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: truncate", path);
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", path);
+	return 0;
+}
+
 int
 copytrunc_timed(const char *path, enum lock_kind k, int64_t lock_timeout_ms,
     int64_t now, int dry_run, char *copy, size_t cn, uint64_t *bytes,
     struct error *e)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
-	const char *base = path_basename(path);
+	char dir[PATH_MAX];
 	struct stat st;
-	int64_t stamp;
-	int fd, tfd = -1, rc, locked = 0;
+	int fd;
 
 	*bytes = 0;
 	path_dirname(path, dir, sizeof(dir));
-	if ((fd = open(path, (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-	    O_NOCTTY)) == -1)
-		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
-		    error_code_for_errno(errno), "%s", path);
-	if (!dry_run) {
-		if (lock_take(fd, k, 1, lock_timeout_ms) == -1) {
-			if (errno == EWOULDBLOCK)
-				error_set(e, EXIT_TEMPFAIL, "%s: the writers' lock "
-				    "was not obtained within --lock-timeout %lldms; "
-				    "not rotated", path, (long long)lock_timeout_ms);
-			else
-				error_errno(e, EXIT_IOERR, "%s: lock", path);
-			goto fail;
-		}
-		locked = 1;
-	}
-	if (fstat(fd, &st) == -1) {
-		error_errno(e, EXIT_IOERR, "%s", path);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error_set(e, EXIT_DATAERR, "%s: not a regular file", path);
-		goto fail;
-	}
-	if (st.st_size == 0) {
-		if (locked)
-			lock_release(fd, k);
-		close(fd);
-		return 0;
-	}
-	if (next_stamp(dir, base, now, &stamp, e) == -1)
-		goto fail;
-	if (rotcopy_name(copy, cn, base, stamp, 0) == -1) {
-		error_set(e, EXIT_CANTCREAT, "%s: name too long", path);
-		goto fail;
-	}
+	if ((fd = rot_open(path, k, lock_timeout_ms, dry_run, &st, e)) == -1)
+		return -1;
+	if (st.st_size == 0)
+		return rot_close(fd, k, dry_run, 0);
+	if (rot_name(path, dir, path_basename(path), now, copy, cn, e) == -1)
+		return rot_close(fd, k, dry_run, -1);
 	*bytes = (uint64_t)st.st_size;
-	if (dry_run) {
-		close(fd);
-		return 1;
-	}
-	snprintf(dst, sizeof(dst), "%s/%s", dir, copy);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir, copy);
-	if ((tfd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s", tmp);
-		goto fail;
-	}
-	if (fchmod(tfd, st.st_mode & 0666) == -1 ||
-	    copy_bytes(fd, tfd, (uint64_t)st.st_size) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s: copy to %s",
-		    path, copy);
-		goto fail;
-	}
-	do
-		rc = fsync(tfd);
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1 || close(tfd) == -1) {
-		tfd = -1;
-		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
-		unlink(tmp);
-		goto fail;
-	}
-	tfd = -1;
-	/* link, not rename: an existing copy is never replaced */
-	if (link(tmp, dst) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s", dst);
-		unlink(tmp);
-		goto fail;
-	}
-	unlink(tmp);
-	if (fsync_dir(dir) == -1) {
-		error_errno(e, EXIT_IOERR, "%s: fsync", dir);
-		goto fail;
-	}
-	/* the copy is durable: now the lines may leave FILE */
-	if (ftruncate(fd, 0) == -1) {
-		error_errno(e, EXIT_IOERR, "%s: truncate", path);
-		goto fail;
-	}
-	do
-		rc = fsync(fd);
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1) {
-		error_errno(e, EXIT_IOERR, "%s: fsync", path);
-		goto fail;
-	}
-	lock_release(fd, k);
-	close(fd);
-	return 1;
-fail:
-	if (tfd != -1) {
-		close(tfd);
-		unlink(tmp);
-	}
-	if (locked)
-		lock_release(fd, k);
-	close(fd);
-	return -1;
+	if (dry_run)
+		return rot_close(fd, k, dry_run, 1);
+	if (copy_then_truncate(fd, &st, path, dir, copy, e) == -1)
+		return rot_close(fd, k, dry_run, -1);
+	return rot_close(fd, k, dry_run, 1);
 }
 
 /*
@@ -523,123 +558,87 @@ linked_copy(const char *dir, const char *base, const struct stat *st,
 	return found;
 }
 
+/*
+ * The rename of fd (st, at path) to the copy named copy in dir, an empty
+ * file of the same owner and mode in its place: made beside it, then
+ * renamed over it once FILE is linked as the copy (relink: it already
+ * is), so that the name exists at every instant.
+ */
+static int
+rename_to_copy(const struct stat *st, const char *path, const char *dir,
+    const char *copy, int relink, struct error *e)
+{
+	char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+	int tfd;
+
+	snprintf(dst, sizeof(dst), "%s/%s", dir, copy);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir, copy);
+	if ((tfd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return error_errno(e, error_code_for_errno(errno), "%s", tmp);
+	/* the new file must be one the writers may open as they did the old */
+	if ((fchown(tfd, st->st_uid, st->st_gid) == -1 &&
+	    (st->st_uid != geteuid() || st->st_gid != getegid())) ||
+	    fchmod(tfd, st->st_mode & 07777) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s: cannot give "
+		    "the new file the owner %lu:%lu and mode %04o of the old; "
+		    "not rotated", path, (unsigned long)st->st_uid,
+		    (unsigned long)st->st_gid, (unsigned)(st->st_mode & 07777));
+		close(tfd);
+		unlink(tmp);
+		return -1;
+	}
+	if (fsync_close(tfd, tmp, e) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	/* link, not rename: FILE is never missing, and an existing copy is
+	 * never replaced */
+	if (!relink && link(path, dst) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s", dst);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) == -1) {
+		error_errno(e, EXIT_IOERR, "%s: rename over %s", tmp, path);
+		unlink(tmp);
+		return -1;
+	}
+	if (fsync_dir(dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	return 0;
+}
+
 int
 rotrename_timed(const char *path, enum lock_kind k, int64_t lock_timeout_ms,
     int64_t now, int dry_run, char *copy, size_t cn, uint64_t *bytes,
     struct error *e)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+	char dir[PATH_MAX];
 	const char *base = path_basename(path);
 	struct stat st, ls;
-	int64_t stamp;
-	int fd, tfd = -1, rc, locked = 0, relink;
+	int fd, relink;
 
 	*bytes = 0;
-	tmp[0] = '\0';
 	path_dirname(path, dir, sizeof(dir));
-	if ((fd = open(path, (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-	    O_NOCTTY)) == -1)
-		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
-		    error_code_for_errno(errno), "%s", path);
-	if (!dry_run) {
-		if (lock_take(fd, k, 1, lock_timeout_ms) == -1) {
-			if (errno == EWOULDBLOCK)
-				error_set(e, EXIT_TEMPFAIL, "%s: the writers' lock "
-				    "was not obtained within --lock-timeout %lldms; "
-				    "not rotated", path, (long long)lock_timeout_ms);
-			else
-				error_errno(e, EXIT_IOERR, "%s: lock", path);
-			goto fail;
-		}
-		locked = 1;
-	}
-	if (fstat(fd, &st) == -1) {
-		error_errno(e, EXIT_IOERR, "%s", path);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		error_set(e, EXIT_DATAERR, "%s: not a regular file", path);
-		goto fail;
-	}
+	if ((fd = rot_open(path, k, lock_timeout_ms, dry_run, &st, e)) == -1)
+		return -1;
 	/* the file locked must be the one at the path */
 	if (lstat(path, &ls) == -1 || ls.st_dev != st.st_dev ||
 	    ls.st_ino != st.st_ino) {
 		error_set(e, EXIT_TEMPFAIL, "%s: replaced while being rotated; "
 		    "not rotated", path);
-		goto fail;
+		return rot_close(fd, k, dry_run, -1);
 	}
 	if ((relink = linked_copy(dir, base, &st, copy, cn, e)) == -1)
-		goto fail;
-	if (st.st_size == 0 && !relink) {
-		if (locked)
-			lock_release(fd, k);
-		close(fd);
-		return 0;
-	}
-	if (!relink) {
-		if (next_stamp(dir, base, now, &stamp, e) == -1)
-			goto fail;
-		if (rotcopy_name(copy, cn, base, stamp, 0) == -1) {
-			error_set(e, EXIT_CANTCREAT, "%s: name too long", path);
-			goto fail;
-		}
-	}
+		return rot_close(fd, k, dry_run, -1);
+	if (st.st_size == 0 && !relink)
+		return rot_close(fd, k, dry_run, 0);
+	if (!relink && rot_name(path, dir, base, now, copy, cn, e) == -1)
+		return rot_close(fd, k, dry_run, -1);
 	*bytes = (uint64_t)st.st_size;
-	if (dry_run) {
-		close(fd);
-		return 1;
-	}
-	snprintf(dst, sizeof(dst), "%s/%s", dir, copy);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir, copy);
-	if ((tfd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s", tmp);
-		tmp[0] = '\0';
-		goto fail;
-	}
-	/* the new file must be one the writers may open as they did the old */
-	if ((fchown(tfd, st.st_uid, st.st_gid) == -1 &&
-	    (st.st_uid != geteuid() || st.st_gid != getegid())) ||
-	    fchmod(tfd, st.st_mode & 07777) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s: cannot give "
-		    "the new file the owner %lu:%lu and mode %04o of the old; "
-		    "not rotated", path, (unsigned long)st.st_uid,
-		    (unsigned long)st.st_gid, (unsigned)(st.st_mode & 07777));
-		goto fail;
-	}
-	do
-		rc = fsync(tfd);
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1 || close(tfd) == -1) {
-		tfd = -1;
-		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
-		goto fail;
-	}
-	tfd = -1;
-	/* link, not rename: FILE is never missing, and an existing copy is
-	 * never replaced */
-	if (!relink && link(path, dst) == -1) {
-		error_errno(e, error_code_for_errno(errno), "%s", dst);
-		goto fail;
-	}
-	if (rename(tmp, path) == -1) {
-		error_errno(e, EXIT_IOERR, "%s: rename over %s", tmp, path);
-		goto fail;
-	}
-	tmp[0] = '\0';
-	if (fsync_dir(dir) == -1) {
-		error_errno(e, EXIT_IOERR, "%s: fsync", dir);
-		goto fail;
-	}
-	lock_release(fd, k);
-	close(fd);
-	return 1;
-fail:
-	if (tfd != -1)
-		close(tfd);
-	if (tmp[0] != '\0')
-		unlink(tmp);
-	if (locked)
-		lock_release(fd, k);
-	close(fd);
-	return -1;
+	if (dry_run)
+		return rot_close(fd, k, dry_run, 1);
+	if (rename_to_copy(&st, path, dir, copy, relink, e) == -1)
+		return rot_close(fd, k, dry_run, -1);
+	return rot_close(fd, k, dry_run, 1);
 }
