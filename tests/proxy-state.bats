@@ -65,7 +65,7 @@ health_paused() {
 	gen_records 200 | aistack-ingest t
 	mkdir -p "$AISTACK_STATE_DIR/metrics"
 	# what an ingest of old left: its backlog, long out of date
-	printf '# TYPE aistack_stream_backlog_bytes gauge\naistack_stream_backlog_bytes{stream="t"} 84363120\n' \
+	printf '# HELP aistack_stream_backlog_bytes Old.\n# TYPE aistack_stream_backlog_bytes gauge\naistack_stream_backlog_bytes{stream="t"} 84363120\n' \
 	    > "$AISTACK_STATE_DIR/metrics/ingest-old.prom"
 	start_proxy
 	aistack-checkpoint read -n 150 learning t > /dev/null
