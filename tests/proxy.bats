@@ -634,14 +634,20 @@ term_during_slow_call() {
 }
 
 # The dashboard in headless Chromium, against real state: a stream with a
-# lagging consumer and an open breaker.  Asserted from the rendered DOM
-# and from the screenshot's pixels (the open breaker's red, the plots).
+# lagging consumer and an open breaker, records from concurrent producers,
+# a breaker that only succeeded, two dedup runs.  Asserted from the
+# rendered DOM and from the screenshot's pixels (the open breaker's red,
+# the plots).
 @test "proxy: the dashboard shows the open breaker and the consumer's lag in a real browser" {
-	gen_records 200 | aistack-ingest telemetry
+	for p in 1 2 3 4; do gen_records 50 "p$p." | aistack-ingest telemetry & done
+	wait
 	head=$(stat -c %s "$STREAMS/telemetry/00000000000000000000.jsonl")
-	set_consumer telemetry learning 1000
-	lag=$((head - 1000))
+	set_consumer telemetry learning 1100
+	lag=$((head - 1100))
 	aistack-breaker trip --open-for 5m qdrant
+	aistack-breaker run pg -- true
+	{ gen_records 30; gen_records 10; } | aistack-dedup -s dataset > /dev/null
+	gen_records 4 | aistack-dedup -s dataset > /dev/null
 	start_proxy
 	chrome=(chromium --headless --no-sandbox --disable-gpu
 	    --disable-background-networking --disable-component-update
@@ -660,8 +666,21 @@ term_during_slow_call() {
 	[ "$output" -ge 2 ]
 	run grep -o 'id="status" class="badge degraded"' "$BATS_TEST_TMPDIR/dom.html"
 	assert_success
+	# the truth: ingested records from the stream's counters, its disk
+	# usage, a breaker from its first use, dedup over all runs beside the
+	# last one, paused only while a writer waits
+	grep -q 'data-rate="ingest" data-total="200"' "$BATS_TEST_TMPDIR/dom.html"
+	grep -q 'data-appended="200"' "$BATS_TEST_TMPDIR/dom.html"
+	grep -q "data-disk=\"$head\"" "$BATS_TEST_TMPDIR/dom.html"
+	grep -q 'data-breaker="pg" data-state="closed"' "$BATS_TEST_TMPDIR/dom.html"
+	grep -q '1 ok · 0 failed · 0 refused' "$BATS_TEST_TMPDIR/dom.html"
+	run grep -oE 'data-dedup="dataset".*</tr>' "$BATS_TEST_TMPDIR/dom.html"
+	assert_output --partial '>31.8 %<'
+	assert_output --partial '>100.0 % of 4<'
+	grep -q 'data-stream="telemetry" data-paused="false"' "$BATS_TEST_TMPDIR/dom.html"
+	no_match 'class="paused"' "$BATS_TEST_TMPDIR/dom.html"
 
-	timeout 120 "${chrome[@]}" --window-size=420,1000 \
+	timeout 120 "${chrome[@]}" --window-size=420,1800 \
 	    --screenshot="$BATS_TEST_TMPDIR/shot.png" "$URL/" 2> /dev/null
 	# the open breaker's border and state (#cf222e) and the plots (#0969da)
 	run png-has-color "$BATS_TEST_TMPDIR/shot.png" 207 34 46 30 100
