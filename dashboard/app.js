@@ -168,7 +168,7 @@ function render(s) {
       tb.append(el('tr', { class: 'disk', 'data-disk': String(st.disk.total) },
         el('th', {}, 'disk'), el('td', { class: 'num' }, bytes(st.disk.total)),
         el('td', {}, spark(`disk:${st.name}`, `disk usage of ${st.name}`)),
-        el('td', { class: 'num opt' }, `${segs} segments · ${bytes(st.disk.gz)} compressed`)));
+        el('td', { class: 'num opt' }, `${segs} segment${segs === 1 ? '' : 's'} · ${bytes(st.disk.gz)} compressed`)));
     }
     if (st.ingest)
       tb.append(el('tr', { class: 'ingested', 'data-appended': String(st.ingest.appended) },
@@ -228,7 +228,7 @@ function render(s) {
     // every record the state ever saw, beside what its last run did
     const tb = el('table');
     tb.append(el('tr', {}, el('th', {}, 'state'), el('th', {}, 'seen'), el('th', {}, 'unique'),
-      el('th', {}, 'duplicates'), el('th', {}, 'rate'), el('th', {}, 'last run')));
+      el('th', {}, 'duplicates'), el('th', {}, 'rate, all runs'), el('th', {}, 'last run')));
     for (const d of s.dedup) {
       const lr = d.last_run;
       tb.append(el('tr', { 'data-dedup': d.name, 'data-kind': d.kind },
