@@ -272,10 +272,9 @@ metrics_serve(struct request *rq, struct MHD_Connection *conn)
 	/* its family first, closed: the samples come once the files are read */
 	metrics_family(&own, MN_PROXY_METRICS_REJECTED, "counter",
 	    MH_PROXY_METRICS_REJECTED);
-	if (status_view(rq->p, &v, &e) == -1) {
-		warnmsg("%s", e.msg);
-		rc = -1;
-	} else if (stateprom_render(&v, &live) == -1)
+	/* what cannot be read is left out (/health says why) */
+	(void)status_view(rq->p, &v, 1, &e);
+	if (stateprom_render(&v, &live) == -1)
 		rc = -1;
 	stateview_release(&v);
 	if (rc == 0 && (pm = prommerge_new()) != NULL) {

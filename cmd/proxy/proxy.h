@@ -216,12 +216,14 @@ enum MHD_Result respond_error(struct request *rq, struct MHD_Connection *conn,
 
 /* status.c: GET /health and GET /api/stats.  status_view reads the
  * state the proxy reports (every stream, every breaker from its first
- * use, [breaker NAME] section or upstream, every dedup state) into v,
- * which the caller releases (stateview_release) even on -1;
- * status_degraded says whether a breaker is not closed or a writer is
- * paused now. */
+ * use, [breaker NAME] section or upstream, and when dedup is nonzero
+ * every dedup state) into v, which the caller releases
+ * (stateview_release); -1 with e set when a part could not be read (the
+ * others are there); status_degraded says whether a breaker is not
+ * closed or a writer is paused now. */
 struct stateview;
-int status_view(struct proxy *p, struct stateview *v, struct error *e);
+int status_view(struct proxy *p, struct stateview *v, int dedup,
+    struct error *e);
 int status_degraded(const struct stateview *v);
 enum MHD_Result status_health(struct request *rq, struct MHD_Connection *conn);
 enum MHD_Result status_stats(struct request *rq, struct MHD_Connection *conn);

@@ -59,23 +59,27 @@ breaker_names(struct proxy *p, char ***out, size_t *n, struct error *e)
 }
 
 int
-status_view(struct proxy *p, struct stateview *v, struct error *e)
+status_view(struct proxy *p, struct stateview *v, int dedup, struct error *e)
 {
+	struct error e2;
 	char **names = NULL;
 	size_t n = 0;
-	int rc;
+	int rc = 0;
 
+	/* each part is read even when another cannot be: e is the first
+	 * error */
 	stateview_init(v);
 	if (stateview_streams(v, NULL, 0, e) == -1)
-		return -1;
-	if (breaker_names(p, &names, &n, e) == -1)
-		return -1;
-	/* no breaker at all: stateview_breakers lists every one (none) */
-	rc = n > 0 ? stateview_breakers(v, &p->cfg, names, n, e) : 0;
+		rc = -1;
+	if (breaker_names(p, &names, &n, rc == 0 ? e : &e2) == -1)
+		rc = -1;
+	else if (n > 0 && stateview_breakers(v, &p->cfg, names, n,
+	    rc == 0 ? e : &e2) == -1)
+		rc = -1;
 	names_free(names, n);
-	if (rc == -1)
-		return -1;
-	return stateview_dedup(v, e);
+	if (dedup && stateview_dedup(v, rc == 0 ? e : &e2) == -1)
+		rc = -1;
+	return rc;
 }
 
 int
@@ -425,15 +429,18 @@ status_health(struct request *rq, struct MHD_Connection *conn)
 	struct stateview v;
 	struct buf b = BUF_INIT;
 	struct error e;
+	int rc;
 
-	if (status_view(rq->p, &v, &e) == -1) {
-		stateview_release(&v);
-		warnmsg("%s", e.msg);
-		return respond_error(rq, conn, 500, "cannot read the state",
-		    NULL);
+	/* what cannot be read is said, and is not ok */
+	rc = status_view(rq->p, &v, 0, &e);
+	buf_printf(&b, "{\"status\":\"%s\",",
+	    rc == -1 || status_degraded(&v) ? "degraded" : "ok");
+	if (rc == -1) {
+		buf_printf(&b, "\"error\":");
+		json_str(&b, e.msg);
+		buf_putc(&b, ',');
 	}
-	buf_printf(&b, "{\"status\":\"%s\",\"circuit_breakers\":",
-	    status_degraded(&v) ? "degraded" : "ok");
+	buf_printf(&b, "\"circuit_breakers\":");
 	breakers_json(&b, &v, 0);
 	buf_printf(&b, ",\"streams\":");
 	streams_json(rq->p, &b, &v, 0);
@@ -453,17 +460,19 @@ status_stats(struct request *rq, struct MHD_Connection *conn)
 	struct error e;
 	uint64_t total = 0;
 	size_t i, j;
+	int rc;
 
-	if (status_view(p, &v, &e) == -1) {
-		stateview_release(&v);
-		warnmsg("%s", e.msg);
-		return respond_error(rq, conn, 500, "cannot read the state",
-		    NULL);
-	}
+	rc = status_view(p, &v, 1, &e);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	buf_printf(&b, "{\"time\":%.3f,\"status\":\"%s\",\"streams\":",
+	buf_printf(&b, "{\"time\":%.3f,\"status\":\"%s\",",
 	    (double)ts.tv_sec + ts.tv_nsec / 1e9,
-	    status_degraded(&v) ? "degraded" : "ok");
+	    rc == -1 || status_degraded(&v) ? "degraded" : "ok");
+	if (rc == -1) {
+		buf_printf(&b, "\"error\":");
+		json_str(&b, e.msg);
+		buf_putc(&b, ',');
+	}
+	buf_printf(&b, "\"streams\":");
 	streams_json(p, &b, &v, 1);
 	buf_printf(&b, ",\"breakers\":");
 	breakers_json(&b, &v, 1);
