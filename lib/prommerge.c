@@ -131,14 +131,14 @@ ends_with(const char *s, size_t n, const char *suffix)
 static int
 has_part(const char *lname, const char *word)
 {
-	char w[64];
-	size_t n = strlen(lname);
+	size_t k = strlen(word);
+	const char *p;
 
-	snprintf(w, sizeof(w), "_%s_", word);
-	if (strstr(lname, w) != NULL)
-		return 1;
-	snprintf(w, sizeof(w), "_%s", word);
-	return ends_with(lname, n, w);
+	for (p = strchr(lname, '_'); p != NULL; p = strchr(p + 1, '_'))
+		if (strncmp(p + 1, word, k) == 0 && (p[1 + k] == '_' ||
+		    p[1 + k] == '\0'))
+			return 1;
+	return 0;
 }
 
 /* promtool's linter on a family's name and type (NULL: none refused). */
@@ -661,9 +661,10 @@ family_add(struct prommerge *m, const struct tfam *tf, const char *source,
 	return f;
 }
 
-/* Family-level reasons of tf, given what the output has (g, or NULL). */
+/* Family-level reasons of tf, given what the output has (g, or NULL);
+ * the names of a closed text are trusted. */
 static const char *
-family_check(struct tfam *tf, const struct family *g)
+family_check(struct tfam *tf, const struct family *g, int closed)
 {
 	char name[256];
 
@@ -671,6 +672,8 @@ family_check(struct tfam *tf, const struct family *g)
 		return tf->reason;
 	if (g != NULL && g->type != tf->type)
 		return "type clashes with the one given first";
+	if (closed)
+		return NULL;
 	if (tf->namelen >= sizeof(name))
 		return "metric name too long";
 	memcpy(name, tf->name, tf->namelen);
@@ -715,7 +718,7 @@ prommerge_add(struct prommerge *m, const char *text, size_t n,
 			why[i] = NULL;	/* superseded: left out, silently */
 			continue;
 		}
-		why[i] = family_check(&t.f[i], g);
+		why[i] = family_check(&t.f[i], g, closed);
 		if (why[i] != NULL)
 			continue;
 		if (g == NULL && (g = family_add(m, &t.f[i], source,
