@@ -22,12 +22,12 @@ teardown() {
 	fi
 }
 
-# start_proxy [ARG...]: aistack-proxy on a free port; sets URL, PROXY_PID
+# start_proxy: aistack-proxy on a free port; sets URL, PROXY_PID
 # and LOG (its standard error).
 start_proxy() {
 	LOG="$BATS_TEST_TMPDIR/proxy.log"
 	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 --rate 6000/min "$@" 2> "$LOG" 3>&- &
+	aistack-proxy -v -l 127.0.0.1:0 --rate 6000/min 2> "$LOG" 3>&- &
 	PROXY_PID=$!
 	local i port=
 	for ((i = 0; i < 200; i++)); do
@@ -168,7 +168,7 @@ health_paused() {
 	assert_equal "$(sample clash)" 1
 	assert_equal "$(sample aistack_proxy_connections)" 1
 	for s in dup a repeated camelCase h_bucket wrong_total twice; do
-		assert_equal "$(grep -c "^$s[ {]" "$BODY")" "$([ "$s" = repeated ] && echo 1 || echo 0)"
+		assert_equal "$(grep -c "^${s}[ {]" "$BODY")" "$([ "$s" = repeated ] && echo 1 || echo 0)"
 	done
 	# one warning a file, naming its first bad line
 	run grep -c 'aistack-proxy: metrics/hostile.prom: line ' "$LOG"
