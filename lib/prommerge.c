@@ -465,6 +465,30 @@ sample_family(struct text *t, size_t cur, const struct prom_sample *s)
 	return tfam_get(t, s->name, s->namelen);
 }
 
+/* A number as the le and quantile labels must hold: decimal digits, sign,
+ * point and exponent only (what every parser reads the same), or +Inf,
+ * -Inf, NaN. */
+static int
+float_ok(const char *p, size_t n)
+{
+	char tmp[64];
+	char *end;
+	size_t i;
+
+	if (n == 0 || n >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	if (strcmp(tmp, "+Inf") == 0 || strcmp(tmp, "-Inf") == 0 ||
+	    strcmp(tmp, "NaN") == 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (strchr("0123456789+-.eE", tmp[i]) == NULL)
+			return 0;
+	(void)strtod(tmp, &end);
+	return *end == '\0';
+}
+
 /* Line checks of a sample beyond its syntax. */
 static const char *
 sample_check(const struct prom_sample *s, struct tfam *f)
@@ -491,19 +515,15 @@ sample_check(const struct prom_sample *s, struct tfam *f)
 			    l[i].name[j] >= 'A' && l[i].name[j] <= 'Z')
 				f->camel = 1;
 		if (label_is(&l[i], "le")) {
-			char tmp[64];
-			char *end;
 			le = 1;
-			if (l[i].valuelen == 0 || l[i].valuelen >= sizeof(tmp))
-				return "bad le label";
-			memcpy(tmp, l[i].value, l[i].valuelen);
-			tmp[l[i].valuelen] = '\0';
-			if (strcmp(tmp, "+Inf") != 0 &&
-			    ((void)strtod(tmp, &end), *end != '\0'))
-				return "bad le label";
+			if (!float_ok(l[i].value, l[i].valuelen))
+				return "le label not a number";
 		}
-		if (label_is(&l[i], "quantile"))
+		if (label_is(&l[i], "quantile")) {
 			q = 1;
+			if (!float_ok(l[i].value, l[i].valuelen))
+				return "quantile label not a number";
+		}
 	}
 	f->le |= le;
 	f->quantile |= q;
@@ -661,10 +681,44 @@ family_add(struct prommerge *m, const struct tfam *tf, const char *source,
 	return f;
 }
 
+/*
+ * Whether family tf would take the series of another family of the
+ * output, or the reverse: a histogram h beside a family h_bucket, h_sum or
+ * h_count, a summary s beside s_sum or s_count (a parser would read the
+ * second as part of the first).
+ */
+static int
+family_collides(struct prommerge *m, const struct tfam *tf)
+{
+	static const char *const suffix[] = { "_bucket", "_sum", "_count" };
+	char name[300];
+	struct family *f;
+	size_t i, k;
+
+	if (tf->namelen > 256)
+		return 0;
+	for (i = 0; i < 3; i++) {
+		if (tf->type == T_HISTOGRAM || (tf->type == T_SUMMARY && i > 0)) {
+			snprintf(name, sizeof(name), "%.*s%s", (int)tf->namelen,
+			    tf->name, suffix[i]);
+			if (family_find(m, name, strlen(name)) != NULL)
+				return 1;
+		}
+		k = strlen(suffix[i]);
+		if (tf->namelen > k && memcmp(tf->name + tf->namelen - k,
+		    suffix[i], k) == 0 && (f = family_find(m, tf->name,
+		    tf->namelen - k)) != NULL && (f->type == T_HISTOGRAM ||
+		    (f->type == T_SUMMARY && i > 0)))
+			return 1;
+	}
+	return 0;
+}
+
 /* Family-level reasons of tf, given what the output has (g, or NULL);
  * the names of a closed text are trusted. */
 static const char *
-family_check(struct tfam *tf, const struct family *g, int closed)
+family_check(struct prommerge *m, struct tfam *tf, const struct family *g,
+    int closed)
 {
 	char name[256];
 
@@ -672,6 +726,8 @@ family_check(struct tfam *tf, const struct family *g, int closed)
 		return tf->reason;
 	if (g != NULL && g->type != tf->type)
 		return "type clashes with the one given first";
+	if (g == NULL && family_collides(m, tf))
+		return "name clashes with a histogram's or summary's series";
 	if (closed)
 		return NULL;
 	if (tf->namelen >= sizeof(name))
@@ -718,7 +774,7 @@ prommerge_add(struct prommerge *m, const char *text, size_t n,
 			why[i] = NULL;	/* superseded: left out, silently */
 			continue;
 		}
-		why[i] = family_check(&t.f[i], g, closed);
+		why[i] = family_check(m, &t.f[i], g, closed);
 		if (why[i] != NULL)
 			continue;
 		if (g == NULL && (g = family_add(m, &t.f[i], source,

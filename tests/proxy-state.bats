@@ -211,3 +211,48 @@ health_paused() {
 	run curl -s "$URL/api/stats"
 	assert_equal "$(jq -c '.dedup[] | select(.name == "st") | [.seen, .unique, .duplicates, .last_run.seen, .last_run.unique]' <<< "$output")" '[18,6,12,6,0]'
 }
+
+# random-prom SEED DIR: two files of random, mostly hostile, exposition
+# lines (names, types, labels, escapes and values mixed) in DIR.
+random_prom() {
+	python3 - "$1" "$2" <<-'PY'
+	import random, sys
+	random.seed(int(sys.argv[1]))
+	names = ['a', 'b_total', 'h', 'h_bucket', 'h_sum', 'h_count', 's', 's_sum',
+	         'x_seconds', 'y_bytes', 'z_milliseconds', 'w:x', 'fooBar', 'q_gauge',
+	         'aistack_stream_backlog_bytes', 'aistack_proxy_connections',
+	         'aistack_custom_total']
+	types = ['counter', 'gauge', 'histogram', 'summary', 'untyped', 'bogus']
+	labels = ['a', 'b', 'le', 'quantile', '__name__', '__x', 'camelCase', 'stream']
+	values = ['1', 'x', '+Inf', '0.5', '\\n', '\\"', '\\\\', 'é', '\\q', '0x10']
+	numbers = ['1', '-1', '0', 'NaN', '+Inf', '-Inf', '1e3', '2.5', 'x', '1 1700000000000']
+	def line():
+	    r, n = random.random(), random.choice(names)
+	    if r < 0.15:
+	        return '# HELP %s %s' % (n, random.choice(['help', '', 'bad \\q', 'é']))
+	    if r < 0.3:
+	        return '# TYPE %s %s' % (n, random.choice(types))
+	    lab = ''
+	    if random.random() < 0.7:
+	        lab = '{' + ','.join('%s="%s"' % (random.choice(labels), random.choice(values))
+	                             for _ in range(random.randint(0, 3))) + '}'
+	    return '%s%s %s' % (n, lab, random.choice(numbers))
+	for f in ('r1.prom', 'r2.prom'):
+	    with open(sys.argv[2] + '/' + f, 'w') as out:
+	        out.write('\n'.join(line() for _ in range(random.randint(1, 30))) + '\n')
+	PY
+}
+
+@test "proxy state: whatever the metrics files hold, /metrics passes promtool check metrics" {
+	gen_records 5 | aistack-ingest t
+	mkdir -p "$AISTACK_STATE_DIR/metrics"
+	start_proxy
+	for seed in $(seq 40); do
+		random_prom "$seed" "$AISTACK_STATE_DIR/metrics"
+		scrape || fail "seed $seed: $(cat "$AISTACK_STATE_DIR"/metrics/r?.prom)"
+		# the live view's families are its own
+		assert_equal "$(grep -c '^aistack_stream_backlog_bytes' "$BODY")" 1
+	done
+	rejected=$(awk '$1 ~ /^aistack_proxy_metrics_rejected_total\{file="r[12].prom"\}$/ { n += $2 } END { print n + 0 }' "$BODY")
+	[ "$rejected" -gt 40 ]
+}

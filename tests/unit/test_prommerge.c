@@ -152,3 +152,28 @@ TEST(prommerge_closed_families_and_clashes)
 	buf_release(&out);
 	prommerge_free(m);
 }
+
+/* Found by a differential test against promtool: a histogram h beside a
+ * family h_bucket (a parser reads the second as h's), a summary's
+ * quantile that is not a number. */
+TEST(prommerge_histogram_names_and_quantiles)
+{
+	struct buf out = BUF_INIT;
+	struct seen s;
+
+	CHECK_INT(merge(NULL,
+	    "# TYPE h histogram\nh_count 1\n"
+	    "# HELP h_bucket Other.\nh_bucket 2\n"
+	    "# TYPE s summary\ns{quantile=\"x\"} 1\ns{quantile=\"0.5\"} 1\n"
+	    "g{le=\"0x10\"} 1\n", &out, &s), 4);
+	CHECK_STR(s.reason[0],
+	    "name clashes with a histogram's or summary's series");
+	CHECK_INT(s.line[1], 4);
+	CHECK_STR(s.reason[2], "quantile label not a number");
+	CHECK_STR(s.reason[3], "le label not a number");
+	CHECK_STR(out.data,
+	    "# HELP h Read from metrics/f.prom.\n# TYPE h histogram\nh_count 1\n"
+	    "# HELP s Read from metrics/f.prom.\n# TYPE s summary\n"
+	    "s{quantile=\"0.5\"} 1\n");
+	buf_release(&out);
+}
