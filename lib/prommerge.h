@@ -11,10 +11,12 @@
  *    a label name given twice, or reserved ("__name__", any "__" name);
  *    a label value or HELP text that is not UTF-8 or has a bad escape;
  *    a second HELP line; a series given already (in this text or an
- *    earlier one); a histogram bucket without a numeric "le";
+ *    earlier one); a histogram bucket without "le"; an "le" or
+ *    "quantile" that is not a number; a counter below zero;
  *  - a family: an unknown type, a second TYPE line or one after the
  *    family's samples, a type other than the one an earlier text gave,
- *    and the names promtool's linter refuses (a counter without "_total",
+ *    a name that would take a histogram's or summary's series (h_bucket
+ *    beside the histogram h, or the reverse), and the names promtool's linter refuses (a counter without "_total",
  *    "_total" on another type, "_bucket", "_count", "_sum", "le" or
  *    "quantile" outside a histogram or summary, camelCase, ':', a type
  *    or an abbreviated or non-base unit in the name).
