@@ -1,13 +1,13 @@
 /*
- * GET /metrics: the proxy's own counters (through lib/metrics, named in
- * lib/metricnames.h), the live view of the state (lib/stateprom.h, read
- * at each scrape: backlog and paused are those /health gives) and every
- * .prom file of metrics/, merged into one valid exposition by
- * lib/prommerge.h.  The first two own their families: a file's samples
- * of them are left out (a file is as old as its last writer).  What a
- * file has that is invalid is dropped, counted by file in
- * aistack_proxy_metrics_rejected_total and reported once for each
- * version of the file.
+ * GET /metrics: the proxy's own counters (through lib/base/metrics, named
+ * in lib/base/metricnames.h), the live view of the state
+ * (lib/state/stateprom.h, read at each scrape: backlog and paused are
+ * those /health gives) and every .prom file of metrics/, merged into one
+ * valid exposition by lib/format/prommerge.h.  The first two own their
+ * families: a file's samples of them are left out (a file is as old as
+ * its last writer).  What a file has that is invalid is dropped, counted
+ * by file in aistack_proxy_metrics_rejected_total and reported once for
+ * each version of the file.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -15,12 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fsutil.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "prommerge.h"
-#include "stateprom.h"
-#include "stateview.h"
+#include "base/fsutil.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "format/prommerge.h"
+#include "state/stateprom.h"
+#include "state/stateview.h"
 
 #include "proxy.h"
 

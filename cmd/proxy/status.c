@@ -1,6 +1,6 @@
 /*
  * GET /health and GET /api/stats: the read model of the state directory
- * (lib/stateview.h), read once a request, as JSON, with the proxy's own
+ * (lib/state/stateview.h), read once a request, as JSON, with the proxy's own
  * counters.  status_view is also what /metrics renders (metrics.c).
  *
  * "degraded" means what is true now: a breaker that is not closed, or a
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "exitcode.h"
-#include "fsutil.h"
-#include "promtext.h"
-#include "stateview.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "format/promtext.h"
+#include "state/stateview.h"
 
 #include "proxy.h"
 

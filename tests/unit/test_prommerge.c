@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "prommerge.h"
+#include "format/prommerge.h"
 #include "unit.h"
 
 struct seen {
