@@ -75,8 +75,8 @@ cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc f
 pkg_aistack-rotate      = jansson zlib
 cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe stateview stream consumer jsonget
 pkg_aistack-breaker     = jansson
-cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash connlimit httpclient route promtext
-pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd
+cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash connlimit httpclient route promtext prommerge stateview stateview_dedup stateprom keystore digestset minhash
+pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd libcrypto
 PKG_ALL     = jansson zlib libcurl libpq libcrypto libmicrohttpd
 
 # A command is cmd/aistack-NAME.c, or the folder cmd/NAME/ whose *.c files

@@ -71,11 +71,22 @@ function spark(key, label) {
   return s;
 }
 
-// Per-second rate of a counter between two answers; a counter that went
-// down was reset (a new run): its new value is the increase.
+// The increase of a cumulative counter between two answers.  The
+// counters are the state's (kept under the stream's lock, so every
+// producer's records count once, and across restarts); one that went down
+// was reset (its stream or state made anew): its new value is the increase.
+function increase(now, prev) {
+  if (prev === undefined || prev === null || now === undefined || now === null) return null;
+  return now >= prev ? now - prev : now;
+}
+
 function perSecond(now, prev, dt) {
-  if (prev === undefined || prev === null || now === null || dt <= 0) return null;
-  return (now >= prev ? now - prev : now) / dt;
+  const d = increase(now, prev);
+  return d === null || dt <= 0 ? null : d / dt;
+}
+
+function pct(v) {
+  return v === null || v === undefined || !isFinite(v) ? '–' : (100 * v).toFixed(1) + ' %';
 }
 
 function renderBreakers() {
@@ -94,9 +105,15 @@ function renderBreakers() {
       const left = Math.max(0, Math.ceil((b.deadline - now) / 1000));
       card.append(el('p', { class: 'retry' }, `retry in ${left} s`));
     }
+    const calls = b.calls || { success: 0, failure: 0, refused: 0 };
+    const n = calls.success + calls.failure + (calls.ignored || 0) + calls.refused;
+    card.append(el('p', { class: 'calls', 'data-calls': String(n) },
+      n === 0 ? (b.configured ? 'configured, no call yet' : 'no call yet') :
+        `${calls.success} ok · ${calls.failure} failed · ${calls.refused} refused`));
     card.append(el('p', { class: 'muted' },
       `failures ${b.failures} · opened ${b.opened} times` +
-      (b.last_failure ? ` · last failure ${b.last_failure}` : '')));
+      (b.last_failure ? ` · last failure ${b.last_failure}` : '') +
+      (b.last_success ? ` · last success ${b.last_success}` : '')));
     box.append(card);
   }
 }
@@ -118,22 +135,46 @@ function render(s) {
   // streams, their backlog and their consumers' lag
   const box = $('streams');
   box.replaceChildren();
-  let ingest = null, rejects = null;
+  let ingest = null, rejects = null, appended = 0;
   for (const st of s.streams) {
+    const div = el('div', { class: 'stream', 'data-stream': st.name });
+    if (st.error) {
+      div.append(el('h3', {}, st.name), el('p', { class: 'muted' }, st.error));
+      box.append(div);
+      continue;
+    }
     record(`backlog:${st.name}`, t, st.backlog);
     const p = prevStream.get(st.name);
-    if (st.ingest && p && p.ingest) {
-      const a = perSecond(st.ingest.appended, p.ingest.appended, dt);
-      const r = perSecond(st.ingest.rejected, p.ingest.rejected, dt);
-      if (a !== null) ingest = (ingest || 0) + a;
-      if (r !== null) rejects = (rejects || 0) + r;
+    if (st.ingest) {
+      appended += st.ingest.appended;
+      if (p && p.ingest) {
+        const a = perSecond(st.ingest.appended, p.ingest.appended, dt);
+        const r = perSecond(st.ingest.rejected, p.ingest.rejected, dt);
+        if (a !== null) ingest = (ingest || 0) + a;
+        if (r !== null) rejects = (rejects || 0) + r;
+      }
     }
-    const div = el('div', { class: 'stream', 'data-stream': st.name });
+    // paused: a writer waits for this backlog now (its lock is live)
+    div.setAttribute('data-paused', String(st.paused));
     div.append(el('h3', {}, st.name, st.paused ? el('span', { class: 'paused' }, ' · paused') : ''));
     const tb = el('table');
     tb.append(el('tr', {}, el('th', {}, 'backlog'), el('td', { class: 'num' }, bytes(st.backlog)),
       el('td', {}, spark(`backlog:${st.name}`, `backlog of ${st.name}`)),
-      el('td', { class: 'num opt' }, 'head ' + bytes(st.head))));
+      el('td', { class: 'num opt' }, 'head ' + bytes(st.head) +
+        (st.max_backlog ? ` · limit ${bytes(st.max_backlog)}` : ''))));
+    if (st.disk) {
+      const segs = st.segments ? st.segments.plain + st.segments.gz : 0;
+      record(`disk:${st.name}`, t, st.disk.total);
+      tb.append(el('tr', { class: 'disk', 'data-disk': String(st.disk.total) },
+        el('th', {}, 'disk'), el('td', { class: 'num' }, bytes(st.disk.total)),
+        el('td', {}, spark(`disk:${st.name}`, `disk usage of ${st.name}`)),
+        el('td', { class: 'num opt' }, `${segs} segment${segs === 1 ? '' : 's'} · ${bytes(st.disk.gz)} compressed`)));
+    }
+    if (st.ingest)
+      tb.append(el('tr', { class: 'ingested', 'data-appended': String(st.ingest.appended) },
+        el('th', {}, 'ingested'), el('td', { class: 'num' }, `${st.ingest.appended} records`),
+        el('td', { class: 'num opt', colspan: '2' },
+          `${st.ingest.rejected} rejected · ${bytes(st.ingest.bytes)}`)));
     for (const c of st.consumers) {
       record(`lag:${st.name}:${c.name}`, t, c.lag);
       tb.append(el('tr', { class: 'consumer', 'data-consumer': c.name, 'data-lag': String(c.lag) },
@@ -151,20 +192,32 @@ function render(s) {
   // rates
   const px = s.proxy, lp = last ? last.proxy : null;
   const rates = [
-    ['ingest', 'ingested records/s', ingest],
+    ['ingest', 'ingested records/s', ingest, appended],
     ['rejects', 'rejected records/s', rejects],
     ['requests', 'proxy requests/s', lp ? perSecond(px.requests, lp.requests, dt) : null],
     ['limited', '429 answers/s', lp ? perSecond(px.rate_limited, lp.rate_limited, dt) : null],
   ];
-  let dups = 0, seen = 0;
-  for (const d of s.dedup) { dups += d.duplicates; seen += d.seen; }
-  rates.push(['dedup', 'duplicate rate %', seen > 0 ? 100 * dups / seen : null]);
+  // the duplicate rate between two answers, from the states' counters
+  const prevDedup = new Map((last ? last.dedup : []).map(x => [`${x.kind}:${x.name}`, x]));
+  let dd = null, ds = null;
+  for (const d of s.dedup) {
+    const p = prevDedup.get(`${d.kind}:${d.name}`);
+    const a = p ? increase(d.duplicates, p.duplicates) : null;
+    const b = p ? increase(d.seen, p.seen) : null;
+    if (a !== null && b !== null) { dd = (dd || 0) + a; ds = (ds || 0) + b; }
+  }
+  rates.push(['dedup', 'duplicate rate %', ds ? 100 * dd / ds : null]);
   const rbox = $('rates');
   rbox.replaceChildren();
-  for (const [key, label, v] of rates) {
+  for (const [key, label, v, total] of rates) {
     if (v !== null) record(`rate:${key}`, t, v);
-    rbox.append(el('div', { class: 'card rate', 'data-rate': key }, el('h3', {}, label),
-      el('div', { class: 'value' }, rate(v)), spark(`rate:${key}`, label)));
+    const card = el('div', { class: 'card rate', 'data-rate': key }, el('h3', {}, label),
+      el('div', { class: 'value' }, rate(v)), spark(`rate:${key}`, label));
+    if (total !== undefined) {
+      card.setAttribute('data-total', String(total));
+      card.append(el('p', { class: 'muted' }, `${total} in all`));
+    }
+    rbox.append(card);
   }
 
   // dedup
@@ -172,13 +225,21 @@ function render(s) {
   dbox.replaceChildren();
   if (s.dedup.length === 0) dbox.append(el('p', { class: 'muted' }, 'No dedup statistics yet.'));
   else {
+    // every record the state ever saw, beside what its last run did
     const tb = el('table');
     tb.append(el('tr', {}, el('th', {}, 'state'), el('th', {}, 'seen'), el('th', {}, 'unique'),
-      el('th', {}, 'duplicates'), el('th', {}, 'rate')));
-    for (const d of s.dedup)
-      tb.append(el('tr', {}, el('td', {}, d.name), el('td', { class: 'num' }, String(d.seen)),
-        el('td', { class: 'num' }, String(d.unique)), el('td', { class: 'num' }, String(d.duplicates)),
-        el('td', { class: 'num' }, (100 * d.duplicate_rate).toFixed(1) + ' %')));
+      el('th', {}, 'duplicates'), el('th', {}, 'rate, all runs'), el('th', {}, 'last run')));
+    for (const d of s.dedup) {
+      const lr = d.last_run;
+      tb.append(el('tr', { 'data-dedup': d.name, 'data-kind': d.kind },
+        el('td', {}, d.name + (d.kind === 'index' ? ' (index)' : '')),
+        el('td', { class: 'num' }, d.seen === null ? '–' : String(d.seen)),
+        el('td', { class: 'num' }, d.unique === null ? '–' : String(d.unique)),
+        el('td', { class: 'num' }, d.duplicates === null ? '–' : String(d.duplicates)),
+        el('td', { class: 'num rate-all' }, pct(d.duplicate_rate)),
+        el('td', { class: 'num rate-last' }, lr ?
+          `${pct(lr.duplicate_rate)} of ${lr.seen}` : '–')));
+    }
     dbox.append(tb);
   }
   last = s;

@@ -463,19 +463,20 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "${URL##*:}"
 
 @test "proxy: /metrics is valid Prometheus text with its own counters and every metrics file" {
 	mkdir -p "$AISTACK_STATE_DIR/metrics"
-	# two files declaring one family, a repeated series, a bad line
+	# two files declaring one family, a repeated series, a bad line, and a
+	# family of the live view (which owns it: the files' samples are left out)
 	cat > "$AISTACK_STATE_DIR/metrics/ingest-a.prom" <<-'EOF'
-	# HELP aistack_ingest_records_total Input lines by result in this run.
-	# TYPE aistack_ingest_records_total counter
-	aistack_ingest_records_total{stream="a",result="appended"} 10
+	# HELP aistack_ingest_last_run_records Input lines by result in this run.
+	# TYPE aistack_ingest_last_run_records gauge
+	aistack_ingest_last_run_records{stream="a",result="appended"} 10
 	# HELP aistack_stream_backlog_bytes Bytes not yet read by the slowest consumer.
 	# TYPE aistack_stream_backlog_bytes gauge
 	aistack_stream_backlog_bytes{stream="a"} 100
 	EOF
 	cat > "$AISTACK_STATE_DIR/metrics/ingest-b.prom" <<-'EOF'
-	# HELP aistack_ingest_records_total Input lines by result in this run.
-	# TYPE aistack_ingest_records_total counter
-	aistack_ingest_records_total{stream="b",result="appended"} 7
+	# HELP aistack_ingest_last_run_records Input lines by result in this run.
+	# TYPE aistack_ingest_last_run_records gauge
+	aistack_ingest_last_run_records{stream="b",result="appended"} 7
 	aistack_stream_backlog_bytes{stream="a"} 100
 	this is not a sample
 	EOF
@@ -498,14 +499,14 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "${URL##*:}"
 	assert_line 'aistack_proxy_rate_limited_total 0'
 	assert_line 'aistack_proxy_upstream_duration_seconds_count{upstream="aidb"} 1'
 	assert_line 'aistack_proxy_upstream_requests_total{upstream="dead",outcome="down"} 1'
-	assert_line 'aistack_ingest_records_total{stream="a",result="appended"} 10'
-	assert_line 'aistack_ingest_records_total{stream="b",result="appended"} 7'
+	assert_line 'aistack_ingest_last_run_records{stream="a",result="appended"} 10'
+	assert_line 'aistack_ingest_last_run_records{stream="b",result="appended"} 7'
 	assert_line --regexp '^aistack_proxy_ratelimit_memory_bytes [1-9][0-9]*$'
 	assert_line 'aistack_breaker_state{breaker="dead"} 0'
-	run grep -c '^# TYPE aistack_ingest_records_total counter$' "$BODY"
+	run grep -c '^# TYPE aistack_ingest_last_run_records gauge$' "$BODY"
 	assert_output 1
 	run grep -c '^aistack_stream_backlog_bytes{stream="a"} 100$' "$BODY"
-	assert_output 1
+	assert_output 0
 }
 
 @test "proxy: /health and /api/stats report streams, consumers' lag, paused, breakers, dedup" {
@@ -513,27 +514,25 @@ print(s.recv(100).split(b"\r\n")[0].decode())' "${URL##*:}"
 	head=$(stat -c %s "$STREAMS/telemetry/00000000000000000000.jsonl")
 	set_consumer telemetry learning 100
 	aistack-breaker trip qdrant
-	mkdir -p "$AISTACK_STATE_DIR/metrics"
-	printf 'aistack_dedup_records_total{state="dataset",result="unique"} 30\naistack_dedup_records_total{state="dataset",result="duplicate"} 8\naistack_dedup_records_total{state="dataset",result="near_duplicate"} 2\naistack_dedup_records_total{state="dataset",result="bad"} 5\n' \
-	    > "$AISTACK_STATE_DIR/metrics/dedup-dataset.prom"
+	{ gen_records 30; gen_records 10; } | aistack-dedup -s dataset > /dev/null
 	start_proxy
 	run curl -s "$URL/health"
 	assert_output "{\"status\":\"degraded\",\"circuit_breakers\":{\"aidb\":\"closed\",\"dead\":\"closed\",\"qdrant\":\"open\"},\"streams\":{\"telemetry\":{\"head\":$head,\"backlog\":$((head - 100)),\"paused\":false}}}"
-	run sh -c "curl -s '$URL/api/stats' | jq -c '[.streams[0].consumers[0] | .name, .lag, .committed], .streams[0].ingest.appended, ([.breakers[] | select(.state == \"open\") | .name]), .dedup'"
+	run sh -c "curl -s '$URL/api/stats' | jq -c '[.streams[0].consumers[0] | .name, .lag, .committed], .streams[0].ingest.appended, ([.breakers[] | select(.state == \"open\") | .name]), (.dedup | map({name, seen, unique, duplicates, duplicate_rate}))'"
 	assert_output "[\"learning\",$((head - 100)),100]
 20
 [\"qdrant\"]
 [{\"name\":\"dataset\",\"seen\":40,\"unique\":30,\"duplicates\":10,\"duplicate_rate\":0.25}]"
 }
 
-@test "proxy: a stream over [ingest] max_backlog is paused" {
+@test "proxy: a stream over [ingest] max_backlog is not paused while no writer waits" {
 	gen_records 20 | aistack-ingest telemetry
 	set_consumer telemetry learning 0
 	printf '[ingest]\nmax_backlog = 100\n' >> "$AISTACK_CONFIG"
 	start_proxy
 	run sh -c "curl -s '$URL/health' | jq -c '.status, .streams.telemetry.paused'"
-	assert_output '"degraded"
-true'
+	assert_output '"ok"
+false'
 }
 
 # term_during_slow_call [CONFIG-LINES]: a proxy with the upstream "slow"
@@ -635,14 +634,20 @@ term_during_slow_call() {
 }
 
 # The dashboard in headless Chromium, against real state: a stream with a
-# lagging consumer and an open breaker.  Asserted from the rendered DOM
-# and from the screenshot's pixels (the open breaker's red, the plots).
+# lagging consumer and an open breaker, records from concurrent producers,
+# a breaker that only succeeded, two dedup runs.  Asserted from the
+# rendered DOM and from the screenshot's pixels (the open breaker's red,
+# the plots).
 @test "proxy: the dashboard shows the open breaker and the consumer's lag in a real browser" {
-	gen_records 200 | aistack-ingest telemetry
+	for p in 1 2 3 4; do gen_records 50 "p$p." | aistack-ingest telemetry & done
+	wait
 	head=$(stat -c %s "$STREAMS/telemetry/00000000000000000000.jsonl")
-	set_consumer telemetry learning 1000
-	lag=$((head - 1000))
+	set_consumer telemetry learning 1100
+	lag=$((head - 1100))
 	aistack-breaker trip --open-for 5m qdrant
+	aistack-breaker run pg -- true
+	{ gen_records 30; gen_records 10; } | aistack-dedup -s dataset > /dev/null
+	gen_records 4 | aistack-dedup -s dataset > /dev/null
 	start_proxy
 	chrome=(chromium --headless --no-sandbox --disable-gpu
 	    --disable-background-networking --disable-component-update
@@ -661,8 +666,21 @@ term_during_slow_call() {
 	[ "$output" -ge 2 ]
 	run grep -o 'id="status" class="badge degraded"' "$BATS_TEST_TMPDIR/dom.html"
 	assert_success
+	# the truth: ingested records from the stream's counters, its disk
+	# usage, a breaker from its first use, dedup over all runs beside the
+	# last one, paused only while a writer waits
+	grep -q 'data-rate="ingest" data-total="200"' "$BATS_TEST_TMPDIR/dom.html"
+	grep -q 'data-appended="200"' "$BATS_TEST_TMPDIR/dom.html"
+	grep -q "data-disk=\"$head\"" "$BATS_TEST_TMPDIR/dom.html"
+	grep -q 'data-breaker="pg" data-state="closed"' "$BATS_TEST_TMPDIR/dom.html"
+	grep -q '1 ok · 0 failed · 0 refused' "$BATS_TEST_TMPDIR/dom.html"
+	run grep -oE 'data-dedup="dataset".*</tr>' "$BATS_TEST_TMPDIR/dom.html"
+	assert_output --partial '>31.8 %<'
+	assert_output --partial '>100.0 % of 4<'
+	grep -q 'data-stream="telemetry" data-paused="false"' "$BATS_TEST_TMPDIR/dom.html"
+	no_match 'class="paused"' "$BATS_TEST_TMPDIR/dom.html"
 
-	timeout 120 "${chrome[@]}" --window-size=420,1000 \
+	timeout 120 "${chrome[@]}" --window-size=420,1800 \
 	    --screenshot="$BATS_TEST_TMPDIR/shot.png" "$URL/" 2> /dev/null
 	# the open breaker's border and state (#cf222e) and the plots (#0969da)
 	run png-has-color "$BATS_TEST_TMPDIR/shot.png" 207 34 46 30 100

@@ -127,6 +127,10 @@ struct proxy {
 	uint64_t rate_limited;
 	uint64_t inflight;
 	uint64_t connections;
+	/* metrics.c: the files of metrics/, their rejected lines */
+	int mfiles_lock;	/* a spin lock, __atomic builtins */
+	struct metrics_file *mfiles;
+	size_t nmfiles;
 };
 
 /* One event loop (server.c): a thread, its connections (a libmicrohttpd
@@ -243,12 +247,24 @@ enum MHD_Result respond_json(struct request *rq, struct MHD_Connection *conn,
 enum MHD_Result respond_error(struct request *rq, struct MHD_Connection *conn,
     int status, const char *msg, const struct buf *extra);
 
-/* status.c: GET /health and GET /api/stats. */
+/* status.c: GET /health and GET /api/stats.  status_view reads the
+ * state the proxy reports (every stream, every breaker from its first
+ * use, [breaker NAME] section or upstream, and when dedup is nonzero
+ * every dedup state) into v, which the caller releases
+ * (stateview_release); -1 with e set when a part could not be read (the
+ * others are there); status_degraded says whether a breaker is not
+ * closed or a writer is paused now. */
+struct stateview;
+int status_view(struct proxy *p, struct stateview *v, int dedup,
+    struct error *e);
+int status_degraded(const struct stateview *v);
 enum MHD_Result status_health(struct request *rq, struct MHD_Connection *conn);
 enum MHD_Result status_stats(struct request *rq, struct MHD_Connection *conn);
 
-/* metrics.c: GET /metrics. */
+/* metrics.c: GET /metrics; metrics_files_free releases what it keeps. */
+struct metrics_file;
 enum MHD_Result metrics_serve(struct request *rq, struct MHD_Connection *conn);
+void metrics_files_free(struct proxy *p);
 
 /* dashboard.c: take the files of the directory dir (a missing one is
  * EXIT_NOINPUT), or, dir NULL, the copy built into the program; serve

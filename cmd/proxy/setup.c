@@ -420,6 +420,7 @@ proxy_free(struct proxy *p)
 	ratelimit_free(p->rl);
 	connlimit_free(p->conns);
 	accesslog_close(p);
+	metrics_files_free(p);
 	explicit_bzero(p->token, sizeof(p->token));
 	config_release(&p->cfg);
 	httpc_global_cleanup();

@@ -227,5 +227,9 @@
 /* histogram {upstream} */
 #define MN_PROXY_UPSTREAM_TIME	"aistack_proxy_upstream_duration_seconds"
 #define MH_PROXY_UPSTREAM_TIME	"Upstream call latency."
+/* counter {file}: lines of a metrics/ file left out of /metrics */
+#define MN_PROXY_METRICS_REJECTED "aistack_proxy_metrics_rejected_total"
+#define MH_PROXY_METRICS_REJECTED "Lines of a metrics/ file dropped from " \
+	"/metrics as invalid, counted at each scrape."
 
 #endif

@@ -80,9 +80,10 @@ prom_parse_sample(const char *p, size_t n, struct prom_sample *s)
 			i = skip_blank(p, i, n);
 			if (i < n && p[i] == '}')
 				break;
-			if (i >= n || !name_start(p[i]))
+			/* a label name: [a-zA-Z_][a-zA-Z0-9_]*, no ':' */
+			if (i >= n || !name_start(p[i]) || p[i] == ':')
 				return -1;
-			while (i < n && name_char(p[i]))
+			while (i < n && name_char(p[i]) && p[i] != ':')
 				i++;
 			i = skip_blank(p, i, n);
 			if (i >= n || p[i] != '=')

@@ -6,7 +6,9 @@
  * merger emits each family once, in order of first appearance, with the
  * first HELP and TYPE seen for it and every sample of it from every
  * file, dropping a series already emitted, samples that contradict the
- * family's type, and lines that do not parse.
+ * family's type, and lines that do not parse.  lib/format/prommerge.h also
+ * validates what it merges (promtool's rules), counts and reports what
+ * it drops: the proxy's /metrics uses that one.
  */
 #ifndef AISTACK_PROMTEXT_H
 #define AISTACK_PROMTEXT_H
