@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # aistack-proxy's live state views: /health, /api/stats and /metrics read
-# the state directory at each request (lib/stateview.h), so backlog and
+# the state directory at each request (lib/state/stateview.h), so backlog and
 # paused are those of now, the same number everywhere; breakers are
 # listed from their first use or configuration; the files of metrics/
 # are validated (what is invalid is dropped, counted and reported once)

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "promtext.h"
 #include "prommerge.h"
+#include "promtext.h"
 
 enum ptype { T_UNTYPED, T_COUNTER, T_GAUGE, T_HISTOGRAM, T_SUMMARY };
 

@@ -4,7 +4,7 @@
  * proxy's /metrics (its own metrics, the live view of the state, the
  * files of metrics/).
  *
- * Every text is validated with lib/promtext's sample parser and these
+ * Every text is validated with lib/format/promtext's sample parser and these
  * rules; what breaks one is dropped, line by line or family by family,
  * and reported, and the rest is kept:
  *  - a line: not a sample, HELP or TYPE line; a bad metric or label name;

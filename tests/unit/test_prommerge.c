@@ -1,5 +1,5 @@
 /*
- * lib/prommerge: files merged into one exposition that promtool accepts,
+ * lib/format/prommerge: files merged into one exposition that promtool accepts,
  * what is invalid dropped line by line or family by family with its
  * reason, closed texts owning their families.
  */
