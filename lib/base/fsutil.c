@@ -103,6 +103,9 @@ mkdir_p(const char *path, mode_t mode)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	/* the common case, in one call: it is there */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
 	memcpy(tmp, path, len + 1);
 	for (p = tmp + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
