@@ -22,39 +22,21 @@
 
 /* --- the read model ---------------------------------------------------------- */
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The breakers: those with a state file, the [breaker NAME] sections and
  * every upstream's, each once, sorted. */
 static int
 breaker_names(struct proxy *p, char ***out, size_t *n, struct error *e)
 {
-	char **v, **nv;
-	size_t m, i, j;
+	size_t i;
 
-	if (breaker_list_all(&p->cfg, &v, &m, e) == -1)
+	if (breaker_list_all(&p->cfg, out, n, e) == -1)
 		return -1;
-	for (i = 0; i < p->nup; i++) {
-		for (j = 0; j < m && strcmp(v[j], p->up[i].name) != 0; j++)
-			;
-		if (j < m)
-			continue;
-		if ((nv = realloc(v, (m + 1) * sizeof(*v))) == NULL ||
-		    (nv[m] = strdup(p->up[i].name)) == NULL) {
-			names_free(nv != NULL ? nv : v, m);
+	for (i = 0; i < p->nup; i++)
+		if (names_add(out, n, p->up[i].name) == -1) {
+			names_free(*out, *n);
 			return error_errno(e, EXIT_SOFTWARE, "breakers");
 		}
-		v = nv;
-		m++;
-	}
-	if (m > 1)
-		qsort(v, m, sizeof(*v), name_cmp);
-	*out = v;
-	*n = m;
+	names_sort(*out, *n);
 	return 0;
 }
 

@@ -165,3 +165,30 @@ names_free(char **names, size_t n)
 		free(names[i]);
 	free(names);
 }
+
+int
+names_add(char ***names, size_t *n, const char *name)
+{
+	char **nv, *copy;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*names)[i], name) == 0)
+			return 0;
+	if ((copy = strdup(name)) == NULL)
+		return -1;
+	if ((nv = realloc(*names, (*n + 1) * sizeof(*nv))) == NULL) {
+		free(copy);
+		return -1;
+	}
+	nv[(*n)++] = copy;
+	*names = nv;
+	return 0;
+}
+
+void
+names_sort(char **names, size_t n)
+{
+	if (n > 1)
+		qsort(names, n, sizeof(*names), names_cmp);
+}

@@ -44,4 +44,11 @@ int names_list(const char *dir, enum names_kind kind, char ***names,
     size_t *n, struct error *e);
 void names_free(char **names, size_t n);
 
+/* Add a copy of name to the list *names (n of them) unless it is there;
+ * -1 with errno when out of memory (the list is unchanged). */
+int names_add(char ***names, size_t *n, const char *name);
+
+/* Sort a list of names as names_list does. */
+void names_sort(char **names, size_t n);
+
 #endif

@@ -1108,47 +1108,26 @@ breaker_configured(const struct config *c, const char *name)
 	return 0;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 breaker_list_all(const struct config *c, char ***names, size_t *n,
     struct error *e)
 {
-	char **v, **nv;
-	size_t i, j, m;
+	size_t i;
 
 	if (breaker_list(names, n, e) == -1)
 		return -1;
-	v = *names;
-	m = *n;
 	for (i = 0; c != NULL && i < c->n; i++) {
 		const char *sec = c->entries[i].section;
 		if (strncmp(sec, "breaker ", 8) != 0 || !name_valid(sec + 8))
 			continue;
-		for (j = 0; j < m && strcmp(v[j], sec + 8) != 0; j++)
-			;
-		if (j < m)
-			continue;
-		if ((nv = realloc(v, (m + 1) * sizeof(*v))) == NULL ||
-		    (nv[m] = strdup(sec + 8)) == NULL) {
-			if (nv != NULL)
-				v = nv;
-			names_free(v, m);
+		if (names_add(names, n, sec + 8) == -1) {
+			names_free(*names, *n);
 			*names = NULL;
 			*n = 0;
 			return error_errno(e, EXIT_SOFTWARE, "breakers");
 		}
-		v = nv;
-		m++;
 	}
-	if (m > 1)
-		qsort(v, m, sizeof(*v), name_cmp);
-	*names = v;
-	*n = m;
+	names_sort(*names, *n);
 	return 0;
 }
 
