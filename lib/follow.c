@@ -279,12 +279,13 @@ save_state(struct follow *f, struct error *e)
 		json_path(&b, c->name);
 		buf_printf(&b, "\",\"dev\":%llu,\"ino\":%llu,\"fp_len\":%zu,"
 		    "\"fp_hash\":\"%016llx\",\"offset\":%llu,\"lines\":%llu,"
-		    "\"size\":%llu,\"mtime_ms\":%lld,\"done\":%s,\"gz\":%s}",
+		    "\"size\":%llu,\"mtime_ms\":%lld,\"done\":%s,\"gz\":%s%s}",
 		    (unsigned long long)c->dev, (unsigned long long)c->ino,
 		    c->fp_len, (unsigned long long)c->fp_hash,
 		    (unsigned long long)c->offset, (unsigned long long)c->lines,
 		    (unsigned long long)c->size, (long long)c->mtime_ms,
-		    c->done ? "true" : "false", c->gz ? "true" : "false");
+		    c->done ? "true" : "false", c->gz ? "true" : "false",
+		    c->finished ? ",\"finished\":true" : "");
 	}
 	buf_printf(&b, "],\"losses\":[");
 	for (i = 0; i < f->nlosses; i++) {
@@ -344,6 +345,7 @@ get_file(json_t *o, struct follow_file *c)
 		c->mtime_ms = (int64_t)json_integer_value(j);
 	c->done = json_is_true(json_object_get(o, "done"));
 	c->gz = json_is_true(json_object_get(o, "gz"));
+	c->finished = c->done && json_is_true(json_object_get(o, "finished"));
 	if (json_is_string(j = json_object_get(o, "name")))
 		snprintf(c->name, sizeof(c->name), "%s", json_string_value(j));
 	return 0;
@@ -785,7 +787,7 @@ scan(struct follow *f, int first, struct error *e)
 {
 	struct cand *v = NULL, *c;
 	size_t n = 0, i, tries;
-	int cur_open_ok, pass;
+	int cur_open_ok, pass, late = 0, rotated;
 	size_t live_at;
 	int64_t now = wall_ms();
 	struct stat st;
@@ -849,6 +851,23 @@ scan(struct follow *f, int first, struct error *e)
 		}
 		if (c->size > x->size && (!c->gz || x->size < (1ULL << 32)))
 			x->size = c->size;
+		if (x->finished && c->size > x->offset &&
+		    (!c->gz || x->offset < (1ULL << 32))) {
+			/* written to after it was finished (a writer that
+			 * still had it open): read on from its end */
+			x->done = x->finished = 0;
+			late = 1;
+			note(f, 0, "%s: %s was written to after it was "
+			    "finished; reading on from offset %llu", f->given,
+			    c->path, (unsigned long long)x->offset);
+		}
+	}
+	if (late && f->cur < f->nfiles && f->rpos == f->offset &&
+	    f->replay_until == 0) {
+		/* from the first file that is not finished again */
+		cur_store(f);
+		close_file(f);
+		f->cur = f->nfiles;
 	}
 	/* other forms of a known content (a copy not yet truncated, the
 	 * plain and gzip forms of one copy) are no new files */
@@ -907,13 +926,16 @@ scan(struct follow *f, int first, struct error *e)
 					live_at = j;
 				}
 		}
+	/* the content last seen at the path is still there (and known by
+	 * its first bytes): nothing was rotated, a new sibling is not ours */
+	rotated = live_at == SIZE_MAX || f->files[live_at].fp_len == 0;
 	for (i = 0; i < n; i++) {
 		struct follow_file *x;
 		size_t at;
 		int ours;
 		if (v[i].used)
 			continue;
-		ours = v[i].live || (!first &&
+		ours = v[i].live || (!first && rotated &&
 		    v[i].mtime_ms + SCAN_SLACK_MS >= f->seen_ms);
 		at = v[i].live || !ours || live_at == SIZE_MAX ? f->nfiles :
 		    live_at++;
@@ -1105,6 +1127,7 @@ finish_cur(struct follow *f, struct error *e)
 
 	cur_store(f);
 	x->done = 1;
+	x->finished = 1;
 	if (x->size < x->offset || !x->gz)
 		x->size = x->offset;
 	f->rescan = 1;		/* what follows it may be known better now */

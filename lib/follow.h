@@ -136,6 +136,7 @@ struct follow_file {
 	uint64_t size;		/* as last seen (uncompressed) */
 	int64_t mtime_ms;
 	int done;		/* finished, or not ours */
+	int finished;		/* done: read to its end (ours) */
 	int gz;			/* last seen in its gzip form */
 };
 
