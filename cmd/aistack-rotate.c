@@ -29,6 +29,7 @@
 #include "copytrunc.h"
 #include "err.h"
 #include "exitcode.h"
+#include "follow.h"
 #include "fsutil.h"
 #include "gzfile.h"
 #include "json.h"
@@ -46,6 +47,10 @@
 #define DEFAULT_DELETE_AFTER	(30 * 86400ULL * 1000)
 #define PROGRESS_MIN		(64ULL * 1024 * 1024)
 #define MAX_JOBS		4
+#define RENAME_SETTLE_MS	1000	/* a renamed copy written this recently may
+					 * still get a late writer's line */
+
+enum { METHOD_COPYTRUNCATE, METHOD_RENAME };
 
 struct rotate_opts {
 	int dry_run;
@@ -59,6 +64,9 @@ struct rotate_opts {
 	uint64_t max_total;		/* RETAIN_NEVER: no limit */
 	enum lock_kind lock;
 	uint64_t lock_timeout_ms;	/* for the writers' lock of plain files */
+	int method;			/* of plain files: METHOD_* */
+	int sig;			/* sent to the writer after a rename; 0: none */
+	const char *pidfile;		/* the writer's, for sig */
 	char **operands;
 	int noperands;
 };
@@ -103,7 +111,9 @@ struct rotate {
 static const char usage_text[] =
 "usage: aistack-rotate [-n] [-v] [--json] [--seal-size SIZE] [--seal-age DUR]\n"
 "                      [--compress-after DUR] [--delete-after DUR] [--max-total SIZE] [--force]\n"
-"                      [--lock flock|fcntl] [--lock-timeout DUR] [STREAM|FILE|DIR...]\n"
+"                      [--lock flock|fcntl] [--lock-timeout DUR]\n"
+"                      [--method copytruncate|rename] [--signal SIG --pidfile FILE]\n"
+"                      [STREAM|FILE|DIR...]\n"
 "\n"
 "Seal, compress and expire the segments of streams (every stream when no\n"
 "operand is given), and rotate plain JSONL files by a locked copy and\n"
@@ -116,9 +126,12 @@ static const char usage_text[] =
 "      --compress-after DUR   gzip sealed segments and copies older than DUR (default 7d)\n"
 "      --delete-after DUR     delete sealed segments and copies older than DUR (default 30d)\n"
 "      --max-total SIZE       delete the oldest while the total exceeds SIZE (default: none)\n"
-"      --force                delete even what a consumer has not read\n"
+"      --force                delete even what a consumer or follower has not read\n"
 "      --lock KIND            the writers' lock of plain files: flock (default) or fcntl\n"
 "      --lock-timeout DUR     skip a file whose lock is not obtained in DUR (default 10s; exit 75)\n"
+"      --method METHOD        rotate plain files by copytruncate (default) or rename\n"
+"      --signal SIG           with rename: send SIG to the writer once its file is renamed\n"
+"      --pidfile FILE         the writer's process id, for --signal\n"
 "  -v, --verbose              report every action on standard error\n"
 "  -h, --help                 show this help\n"
 "      --version              show the version\n";
@@ -222,17 +235,68 @@ act(const struct rotate *r, const char *what, const char *target,
 	report(r, &a);
 }
 
+/*
+ * The target label and metrics file name of an operand: a stream NAME
+ * is itself; an operand given by path is its absolute path (symbolic
+ * links resolved), and its file is named by that path's last 64
+ * characters, cleaned, and a hash of the whole, so that two operands
+ * never share a file and the same one always gets the same.
+ */
+static void
+metrics_ids(const char *target, char *label, size_t ln, char *name,
+    size_t nn)
+{
+	char dir[PATH_MAX], real[PATH_MAX], clean[72];
+	const char *p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t len, i;
+
+	snprintf(label, ln, "%s", target);
+	snprintf(name, nn, "%s", target);
+	if (strchr(target, '/') == NULL)
+		return;
+	if (realpath(target, real) != NULL)
+		snprintf(label, ln, "%s", real);
+	else {
+		/* a file gone meanwhile: its directory's path */
+		path_dirname(target, dir, sizeof(dir));
+		if (realpath(dir, real) != NULL &&
+		    strlen(real) + strlen(path_basename(target)) + 2 <= ln) {
+			snprintf(label, ln, "%s/", strcmp(real, "/") ? real : "");
+			strcat(label, path_basename(target));
+		}
+	}
+	for (p = label; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	p = label;
+	while (*p == '/')
+		p++;
+	if ((len = strlen(p)) > 64)
+		p += len - 64;
+	for (i = 0; p[i] != '\0' && i + 1 < sizeof(clean); i++) {
+		char c = p[i];
+		clean[i] = ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '-') ? c : '_';
+	}
+	clean[i] = '\0';
+	snprintf(name, nn, "%s.%016llx", clean, (unsigned long long)h);
+}
+
 /* What the run did for one operand: gauges (aistack(7), METRICS); ok
  * says whether it went without an error. */
 static void
-write_metrics(const struct rotate *r, const char *target, const char *name,
+write_metrics(const struct rotate *r, const char *operand,
     const struct tally *t, int ok)
 {
 	struct metrics m = METRICS_INIT;
+	char target[PATH_MAX], name[128];
 	struct error e;
 
 	if (r->o->dry_run)
 		return;
+	metrics_ids(operand, target, sizeof(target), name, sizeof(name));
 	metrics_family(&m, MN_ROTATE_LAST_BYTES, "gauge", MH_ROTATE_LAST_BYTES);
 	metrics_sample(&m, MN_ROTATE_LAST_BYTES, (double)t->sealed, "target",
 	    target, "action", "sealed", NULL);
@@ -840,7 +904,7 @@ rotate_stream(struct rotate *r, const char *arg)
 	}
 	if (o->force)
 		report_loss(&s, &cons, old_first, new_first);
-	write_metrics(r, s.name, path_basename(s.name), &t, status == EXIT_OK);
+	write_metrics(r, s.name, &t, status == EXIT_OK);
 	goto out;
 fail:
 	status = error_report(&e);
@@ -856,6 +920,82 @@ out:
 
 /* --- plain files ---------------------------------------------------------- */
 
+/*
+ * The writer's process id from --pidfile, checked to be a process that
+ * can be signalled.  -1 with EXIT_NOINPUT when the file is missing,
+ * unreadable or holds no process id, EXIT_UNAVAILABLE when the process
+ * is gone (a stale file) or may not be signalled.
+ */
+static int
+writer_pid(const struct rotate *r, pid_t *pid, struct error *e)
+{
+	const char *pf = r->o->pidfile;
+	char *text, *end;
+	size_t n;
+	long v;
+
+	if (read_file(pf, 64, &text, &n) == -1)
+		return error_errno(e, EXIT_NOINPUT, "--pidfile %s", pf);
+	errno = 0;
+	v = strtol(text, &end, 10);
+	while (end < text + n && (*end == '\n' || *end == ' ' || *end == '\t' ||
+	    *end == '\r'))
+		end++;
+	if (errno != 0 || end == text || end != text + n || v <= 0 ||
+	    v > INT32_MAX) {
+		free(text);
+		return error_set(e, EXIT_NOINPUT, "--pidfile %s: no process id "
+		    "in it", pf);
+	}
+	free(text);
+	*pid = (pid_t)v;
+	if (kill(*pid, 0) == -1)
+		return error_errno(e, EXIT_UNAVAILABLE, "--pidfile %s: process "
+		    "%ld%s", pf, v, errno == ESRCH ? " (a stale pidfile)" : "");
+	return 0;
+}
+
+/*
+ * The followers' hold on the copy named name (either form) or, with name
+ * NULL, on the file itself: nonzero when some follower has not finished
+ * it, the most bytes one has not read in *unread.
+ */
+static int
+held(const struct follow_hold *h, size_t nh, const char *base,
+    const char *name, uint64_t *unread)
+{
+	size_t i, k = name ? strlen(name) : 0;
+	int yes = 0;
+
+	*unread = 0;
+	for (i = 0; i < nh; i++) {
+		if (name == NULL ? strcmp(h[i].name, base) != 0 :
+		    strncmp(h[i].name, name, k) != 0 ||
+		    (h[i].name[k] != '\0' && strcmp(h[i].name + k, ".gz") != 0))
+			continue;
+		yes = 1;
+		if (h[i].unread > *unread)
+			*unread = h[i].unread;
+	}
+	return yes;
+}
+
+/* Warn, follower by follower, about the unread bytes of a copy that
+ * --force deleted. */
+static void
+report_copy_loss(const char *path, const char *file,
+    const struct follow_hold *h, size_t nh, const char *name)
+{
+	size_t i, k = strlen(name);
+
+	for (i = 0; i < nh; i++)
+		if (strncmp(h[i].name, name, k) == 0 && (h[i].name[k] == '\0' ||
+		    strcmp(h[i].name + k, ".gz") == 0))
+			warnmsg("%s: --force deleted %s with %llu bytes that the "
+			    "follower into stream %s had not read", path, file,
+			    (unsigned long long)h[i].unread, h[i].stream);
+}
+
 /* Rotate one plain file of dir (when it exists) and look after its copies. */
 static int
 rotate_base(struct rotate *r, const char *dir, const char *base,
@@ -863,6 +1003,8 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 {
 	const struct rotate_opts *o = r->o;
 	char path[PATH_MAX], copy[NAME_MAX + 1], p2[PATH_MAX + NAME_MAX + 8];
+	char made[NAME_MAX + 1], streams[PATH_MAX];
+	struct follow_hold *h = NULL;
 	struct retain_policy pol;
 	struct retain_item *v = NULL;
 	struct rotcopy *c = NULL;
@@ -871,14 +1013,31 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	uint64_t bytes;
 	size_t n = 0, i;
 	DIR *d;
-	int rc, newcopy = 0;
+	int rc, newcopy = 0, holdall = 0;
+	uint64_t firsthold = UINT64_MAX, un;
+	size_t nh = 0;
+	pid_t pid = 0;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, base) >=
 	    (int)sizeof(path))
 		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		rc = copytrunc_timed(path, o->lock, (int64_t)o->lock_timeout_ms,
-		    r->now_ms / 1000, o->dry_run, copy, sizeof(copy), &bytes, e);
+	made[0] = '\0';
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    o->method == METHOD_RENAME && o->sig != 0 &&
+	    writer_pid(r, &pid, e) == -1) {
+		/* renamed, the writer would go on writing into the copy */
+		error_wrap(e, "%s: not rotated", path);
+		worse(r, error_report(e));
+		memset(e, 0, sizeof(*e));
+	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (o->method == METHOD_RENAME)
+			rc = rotrename_timed(path, o->lock,
+			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
+			    o->dry_run, copy, sizeof(copy), &bytes, e);
+		else
+			rc = copytrunc_timed(path, o->lock,
+			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
+			    o->dry_run, copy, sizeof(copy), &bytes, e);
 		if (rc == -1 && e->code == EXIT_TEMPFAIL) {
 			/* reported; its copies are still looked after */
 			worse(r, error_report(e));
@@ -888,6 +1047,16 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 		if (rc == 1) {
 			act(r, "rotate", path, copy, bytes);
 			newcopy = o->dry_run;
+			if (o->method == METHOD_RENAME)
+				snprintf(made, sizeof(made), "%s", copy);
+			if (pid > 0 && !o->dry_run && kill(pid, o->sig) == -1) {
+				error_errno(e, EXIT_UNAVAILABLE, "%s: rotated, but "
+				    "the writer (process %ld of --pidfile %s) "
+				    "was not signalled", path, (long)pid,
+				    o->pidfile);
+				worse(r, error_report(e));
+				memset(e, 0, sizeof(*e));
+			}
 		}
 	}
 
@@ -907,10 +1076,22 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	}
 	closedir(d);
 
-	if (rotcopy_list(dir, base, &c, &n, e) == -1)
+	/* what the followers of the file have not finished is kept */
+	if (statedir_sub(streams, sizeof(streams), "streams", e) == -1 ||
+	    follow_holds(streams, path, &h, &nh, e) == -1) {
+		error_wrap(e, "%s: its followers' positions cannot be read; "
+		    "no copy is deleted", path);
+		worse(r, error_report(e));
+		memset(e, 0, sizeof(*e));
+		holdall = 1;
+	}
+	if (rotcopy_list(dir, base, &c, &n, e) == -1) {
+		free(h);
 		return -1;
+	}
 	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
 		rotcopy_list_free(c, n);
+		free(h);
 		return error_errno(e, EXIT_SOFTWARE, "%s", path);
 	}
 	for (i = 0; i < n; i++) {
@@ -923,7 +1104,12 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 				goto fail;
 			c[i].plain = 0;
 		}
-		v[i].base = v[i].end = 0;
+		/* item i spans [i, i + 1): the first held one stops deletion */
+		v[i].base = i;
+		v[i].end = i + 1;
+		if (firsthold == UINT64_MAX && (holdall ||
+		    held(h, nh, base, c[i].name, &un)))
+			firsthold = i;
 		v[i].disk = c[i].disk;
 		v[i].mtime_ms = c[i].mtime_ms;
 		v[i].gz = c[i].gz;
@@ -932,19 +1118,49 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 		/* the copy this dry run would make */
 		v[n].disk = bytes;
 		v[n].mtime_ms = r->now_ms;
+		v[n].base = n;
+		v[n].end = n + 1;
+		if (firsthold == UINT64_MAX && (holdall ||
+		    held(h, nh, base, NULL, &un)))
+			firsthold = n;
 	}
 	memset(&pol, 0, sizeof(pol));
 	pol.now_ms = r->now_ms;
 	pol.compress_after_ms = o->compress_after_ms;
 	pol.delete_after_ms = o->delete_after_ms;
 	pol.max_total = o->max_total;
-	pol.min_committed = UINT64_MAX;
+	pol.min_committed = firsthold;
+	pol.force = o->force && !holdall;
 	retain_plan(v, n + (size_t)newcopy, &pol, NULL);
+	if (o->method == METHOD_RENAME) {
+		/*
+		 * A writer that opened the file just before the rename may
+		 * still append to the copy: the copy made now is neither
+		 * compressed nor deleted before a later run, nor is a plain
+		 * copy written to in the last RENAME_SETTLE_MS compressed.
+		 */
+		for (i = 0; i < n + (size_t)newcopy; i++) {
+			int fresh = i == n || strcmp(c[i].name, made) == 0;
+			if (fresh)
+				v[i].delete = 0;
+			if (fresh || (!v[i].gz && v[i].mtime_ms +
+			    RENAME_SETTLE_MS > r->now_ms))
+				v[i].compress = 0;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		if (v[i].delete) {
+			struct action a = { "delete", path, p2, v[i].disk, -1, 0,
+			    NULL };
 			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
 			    c[i].gz ? ".gz" : "");
-			act(r, "delete", path, p2, v[i].disk);
+			if (v[i].unread > 0 && held(h, nh, base, c[i].name,
+			    &un)) {
+				a.unread = un;
+				t->unread += un;
+				report_copy_loss(path, p2, h, nh, c[i].name);
+			}
+			report(r, &a);
 			t->deleted += v[i].disk;
 			if (o->dry_run)
 				continue;
@@ -955,6 +1171,13 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 				goto fail;
 			}
 			continue;
+		}
+		if (v[i].kept) {
+			struct action a = { "keep", path, p2, v[i].disk, -1, 0,
+			    "unread" };
+			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
+			    c[i].gz ? ".gz" : "");
+			report(r, &a);
 		}
 		if (c[i].gz)
 			t->ngz++;
@@ -976,12 +1199,14 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 		act(r, "compress", path, copy, bytes);
 	rotcopy_list_free(c, n);
 	free(v);
+	free(h);
 	if (!o->dry_run && fsync_dir(dir) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
 	return 0;
 fail:
 	rotcopy_list_free(c, n);
 	free(v);
+	free(h);
 	return -1;
 }
 
@@ -1023,7 +1248,7 @@ rotate_plain(struct rotate *r, const char *target, const char *dir,
 	for (i = 0; i < njobs; i++)
 		if (jobs[i].rc == -1 && status < EXIT_IOERR)
 			status = jobs[i].e.code != 0 ? jobs[i].e.code : EXIT_IOERR;
-	write_metrics(r, target, path_basename(target), &t, status == EXIT_OK);
+	write_metrics(r, target, &t, status == EXIT_OK);
 	rotdir_free(bases, nbases);
 	free(jobs);
 	close(dfd);
@@ -1123,7 +1348,7 @@ run(const struct rotate_opts *o)
 enum {
 	OPT_COMPRESS_AFTER = 256, OPT_DELETE_AFTER, OPT_FORCE, OPT_JSON,
 	OPT_LOCK, OPT_MAX_TOTAL, OPT_SEAL_AGE, OPT_SEAL_SIZE, OPT_LOCK_TIMEOUT,
-	OPT_VERSION
+	OPT_METHOD, OPT_SIGNAL, OPT_PIDFILE, OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -1136,8 +1361,11 @@ static const struct option longopts[] = {
 	{ "lock",		required_argument,	NULL, OPT_LOCK },
 	{ "lock-timeout",	required_argument,	NULL, OPT_LOCK_TIMEOUT },
 	{ "max-total",		required_argument,	NULL, OPT_MAX_TOTAL },
+	{ "method",		required_argument,	NULL, OPT_METHOD },
+	{ "pidfile",		required_argument,	NULL, OPT_PIDFILE },
 	{ "seal-age",		required_argument,	NULL, OPT_SEAL_AGE },
 	{ "seal-size",		required_argument,	NULL, OPT_SEAL_SIZE },
+	{ "signal",		required_argument,	NULL, OPT_SIGNAL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ NULL,			0,			NULL, 0 }
@@ -1152,6 +1380,38 @@ parse_age(const char *v, uint64_t *ms)
 		return 0;
 	}
 	return parse_duration_ms(v, ms);
+}
+
+/* A signal by name (HUP, SIGHUP) or number; 0 with *sig. */
+static int
+parse_signal(const char *v, int *sig)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} t[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM },
+		{ "ALRM", SIGALRM }, { "CONT", SIGCONT }, { "WINCH", SIGWINCH },
+	};
+	char *end;
+	size_t i;
+	long n;
+
+	if (strncasecmp(v, "SIG", 3) == 0)
+		v += 3;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcasecmp(v, t[i].name) == 0) {
+			*sig = t[i].sig;
+			return 0;
+		}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 1 || n > SIGRTMAX ||
+	    n == SIGKILL || n == SIGSTOP)
+		return -1;
+	*sig = (int)n;
+	return 0;
 }
 
 /*
@@ -1181,6 +1441,24 @@ set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
 		if (parse_duration_ms(v, &o->lock_timeout_ms) == -1 ||
 		    o->lock_timeout_ms > INT64_MAX)
 			what = "lock-timeout";
+		break;
+	case OPT_METHOD:
+		if (strcmp(v, "copytruncate") == 0)
+			o->method = METHOD_COPYTRUNCATE;
+		else if (strcmp(v, "rename") == 0)
+			o->method = METHOD_RENAME;
+		else
+			what = "method";
+		break;
+	case OPT_PIDFILE:
+		if (*v == '\0')
+			what = "pidfile";
+		else if ((o->pidfile = strdup(v)) == NULL)
+			what = "pidfile";
+		break;
+	case OPT_SIGNAL:
+		if (parse_signal(v, &o->sig) == -1)
+			what = "signal";
 		break;
 	case OPT_MAX_TOTAL:
 		if (parse_size(v, &o->max_total) == -1)
@@ -1217,8 +1495,9 @@ apply_config(struct rotate_opts *o, const int *given)
 		{ "compress_after", OPT_COMPRESS_AFTER },
 		{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
 		{ "lock_timeout", OPT_LOCK_TIMEOUT },
-		{ "max_total", OPT_MAX_TOTAL }, { "seal_age", OPT_SEAL_AGE },
-		{ "seal_size", OPT_SEAL_SIZE },
+		{ "max_total", OPT_MAX_TOTAL }, { "method", OPT_METHOD },
+		{ "pidfile", OPT_PIDFILE }, { "seal_age", OPT_SEAL_AGE },
+		{ "seal_size", OPT_SEAL_SIZE }, { "signal", OPT_SIGNAL },
 	};
 	struct config c;
 	struct error e;
@@ -1275,6 +1554,9 @@ main(int argc, char **argv)
 		case OPT_LOCK:
 		case OPT_LOCK_TIMEOUT:
 		case OPT_MAX_TOTAL:
+		case OPT_METHOD:
+		case OPT_PIDFILE:
+		case OPT_SIGNAL:
 		case OPT_SEAL_AGE:
 		case OPT_SEAL_SIZE:
 			if (set_option(&o, ch, optarg, NULL) == -1)
@@ -1300,6 +1582,12 @@ main(int argc, char **argv)
 	o.noperands = argc - optind;
 	if (apply_config(&o, given) == -1)
 		return EXIT_CONFIG;
+	if ((o.sig != 0) != (o.pidfile != NULL) ||
+	    (o.sig != 0 && o.method != METHOD_RENAME)) {
+		warnmsg("--signal and --pidfile go together, with --method "
+		    "rename");
+		return EXIT_USAGE;
+	}
 	status = run(&o);
 out:
 	return exit_flush(status);

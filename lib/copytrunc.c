@@ -489,3 +489,157 @@ fail:
 	close(fd);
 	return -1;
 }
+
+/*
+ * The name of the copy of base in dir that is the file st itself (a run
+ * that died between the link and the rename), into copy; 1 when there is
+ * one, 0 when not, -1 on error.
+ */
+static int
+linked_copy(const char *dir, const char *base, const struct stat *st,
+    char *copy, size_t cn, struct error *e)
+{
+	char p[PATH_MAX + NAME_MAX + 2];
+	struct rotcopy *v;
+	struct stat cs;
+	size_t n, i;
+	int found = 0;
+
+	if (st->st_nlink < 2)
+		return 0;
+	if (rotcopy_list(dir, base, &v, &n, e) == -1)
+		return -1;
+	for (i = n; i-- > 0 && !found;) {
+		if (!v[i].plain)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, v[i].name);
+		if (lstat(p, &cs) == 0 && cs.st_dev == st->st_dev &&
+		    cs.st_ino == st->st_ino) {
+			snprintf(copy, cn, "%s", v[i].name);
+			found = 1;
+		}
+	}
+	rotcopy_list_free(v, n);
+	return found;
+}
+
+int
+rotrename_timed(const char *path, enum lock_kind k, int64_t lock_timeout_ms,
+    int64_t now, int dry_run, char *copy, size_t cn, uint64_t *bytes,
+    struct error *e)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+	const char *base = path_basename(path);
+	struct stat st, ls;
+	int64_t stamp;
+	int fd, tfd = -1, rc, locked = 0, relink;
+
+	*bytes = 0;
+	tmp[0] = '\0';
+	path_dirname(path, dir, sizeof(dir));
+	if ((fd = open(path, (dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+	    O_NOCTTY)) == -1)
+		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT :
+		    error_code_for_errno(errno), "%s", path);
+	if (!dry_run) {
+		if (lock_take(fd, k, 1, lock_timeout_ms) == -1) {
+			if (errno == EWOULDBLOCK)
+				error_set(e, EXIT_TEMPFAIL, "%s: the writers' lock "
+				    "was not obtained within --lock-timeout %lldms; "
+				    "not rotated", path, (long long)lock_timeout_ms);
+			else
+				error_errno(e, EXIT_IOERR, "%s: lock", path);
+			goto fail;
+		}
+		locked = 1;
+	}
+	if (fstat(fd, &st) == -1) {
+		error_errno(e, EXIT_IOERR, "%s", path);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error_set(e, EXIT_DATAERR, "%s: not a regular file", path);
+		goto fail;
+	}
+	/* the file locked must be the one at the path */
+	if (lstat(path, &ls) == -1 || ls.st_dev != st.st_dev ||
+	    ls.st_ino != st.st_ino) {
+		error_set(e, EXIT_TEMPFAIL, "%s: replaced while being rotated; "
+		    "not rotated", path);
+		goto fail;
+	}
+	if ((relink = linked_copy(dir, base, &st, copy, cn, e)) == -1)
+		goto fail;
+	if (st.st_size == 0 && !relink) {
+		if (locked)
+			lock_release(fd, k);
+		close(fd);
+		return 0;
+	}
+	if (!relink) {
+		if (next_stamp(dir, base, now, &stamp, e) == -1)
+			goto fail;
+		if (rotcopy_name(copy, cn, base, stamp, 0) == -1) {
+			error_set(e, EXIT_CANTCREAT, "%s: name too long", path);
+			goto fail;
+		}
+	}
+	*bytes = (uint64_t)st.st_size;
+	if (dry_run) {
+		close(fd);
+		return 1;
+	}
+	snprintf(dst, sizeof(dst), "%s/%s", dir, copy);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir, copy);
+	if ((tfd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s", tmp);
+		tmp[0] = '\0';
+		goto fail;
+	}
+	/* the new file must be one the writers may open as they did the old */
+	if ((fchown(tfd, st.st_uid, st.st_gid) == -1 &&
+	    (st.st_uid != geteuid() || st.st_gid != getegid())) ||
+	    fchmod(tfd, st.st_mode & 07777) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s: cannot give "
+		    "the new file the owner %lu:%lu and mode %04o of the old; "
+		    "not rotated", path, (unsigned long)st.st_uid,
+		    (unsigned long)st.st_gid, (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	do
+		rc = fsync(tfd);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1 || close(tfd) == -1) {
+		tfd = -1;
+		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
+		goto fail;
+	}
+	tfd = -1;
+	/* link, not rename: FILE is never missing, and an existing copy is
+	 * never replaced */
+	if (!relink && link(path, dst) == -1) {
+		error_errno(e, error_code_for_errno(errno), "%s", dst);
+		goto fail;
+	}
+	if (rename(tmp, path) == -1) {
+		error_errno(e, EXIT_IOERR, "%s: rename over %s", tmp, path);
+		goto fail;
+	}
+	tmp[0] = '\0';
+	if (fsync_dir(dir) == -1) {
+		error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+		goto fail;
+	}
+	lock_release(fd, k);
+	close(fd);
+	return 1;
+fail:
+	if (tfd != -1)
+		close(tfd);
+	if (tmp[0] != '\0')
+		unlink(tmp);
+	if (locked)
+		lock_release(fd, k);
+	close(fd);
+	return -1;
+}

@@ -82,4 +82,27 @@ int copytrunc_timed(const char *path, enum lock_kind k,
     int64_t lock_timeout_ms, int64_t now, int dry_run, char *copy, size_t n,
     uint64_t *bytes, struct error *e);
 
+/*
+ * Rotate the plain file at path by rename, for writers that open it for
+ * each write or reopen it when it is renamed (or on a signal): holding
+ * the writers' lock of kind k (waiting at most lock_timeout_ms, < 0: for
+ * ever; past it -1 with e->code EXIT_TEMPFAIL, nothing changed), make an
+ * empty temporary file beside it with its mode and owner, fsync it, link
+ * FILE as FILE.STAMP (the name copytrunc gives its copy; never replacing
+ * a file), then rename the temporary file over FILE and fsync the
+ * directory.  FILE names a file at every instant, the old one until the
+ * rename and the new one after it, so a writer that opens it (O_APPEND,
+ * O_CREAT or not) writes either into the copy or into the new file;
+ * nothing is lost and nothing copied.  The copy is the old file itself
+ * (same inode), which is how a follower recognises it.  A crash before
+ * the link leaves only a temporary file; one between the link and the
+ * rename leaves FILE and its copy naming one file, which the next run
+ * finishes (by the rename alone).  With dry_run nothing is locked or
+ * changed.  Returns 1 when rotated (copy and *bytes as copytrunc), 0
+ * when the file is empty, -1 on error.
+ */
+int rotrename_timed(const char *path, enum lock_kind k,
+    int64_t lock_timeout_ms, int64_t now, int dry_run, char *copy, size_t n,
+    uint64_t *bytes, struct error *e);
+
 #endif

@@ -373,6 +373,9 @@ load_state(struct follow *f, struct error *e)
 	if (root == NULL)
 		return error_set(e, EXIT_DATAERR, "%s: invalid JSON: %s",
 		    f->state, je.text);
+	if (f->path[0] == '\0' &&
+	    json_is_string(j = json_object_get(root, "path")))
+		snprintf(f->path, sizeof(f->path), "%s", json_string_value(j));
 	bad = get_u64(root, "replay_until", &f->replay_until) == -1;
 	(void)get_u64(root, "lines_total", &f->lines_total);
 	(void)get_u64(root, "lost_bytes_total", &f->lost_total);
@@ -1503,4 +1506,133 @@ follow_close(struct follow *f)
 	free(f->losses);
 	f->losses = NULL;
 	f->nlosses = 0;
+}
+
+/* --- what the followers hold, for aistack-rotate ------------------------------ */
+
+static int
+hold_add(struct follow_hold **v, size_t *n, const char *stream,
+    const struct cand *c, uint64_t unread)
+{
+	struct follow_hold *nv;
+
+	if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL)
+		return -1;
+	*v = nv;
+	nv += (*n)++;
+	memset(nv, 0, sizeof(*nv));
+	snprintf(nv->name, sizeof(nv->name), "%s", path_basename(c->path));
+	snprintf(nv->stream, sizeof(nv->stream), "%s", stream);
+	nv->unread = unread;
+	return 0;
+}
+
+/* What the follower whose position file f->state is holds of its chain,
+ * the way scan() would assign the directory's files to its entries. */
+static int
+holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
+    size_t *hn, struct error *e)
+{
+	struct cand *v = NULL, *c;
+	size_t n = 0, i, j;
+	int rc;
+
+	if ((rc = load_state(f, e)) != 0)
+		return rc == 1 ? 0 : -1;
+	if (cands_list(f, &v, &n) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", f->dir);
+	for (i = 0; i < f->nfiles; i++) {
+		struct follow_file *x = &f->files[i];
+		uint64_t size;
+		if (x->done || (c = cand_best(v, n, x)) == NULL)
+			continue;
+		c->used = 1;
+		size = c->gz && x->size > c->size ? x->size : c->size;
+		if (x->size > size)
+			size = x->size;
+		if (hold_add(hv, hn, stream, c, size > x->offset ?
+		    size - x->offset : 0) == -1)
+			goto oom;
+	}
+	for (i = 0; i < f->nfiles; i++)
+		if (f->files[i].done && (c = cand_best(v, n, &f->files[i])) != NULL)
+			c->used = 1;
+	for (i = 0; i < n; i++) {
+		int known = v[i].used || v[i].live;
+		for (j = 0; j < f->nfiles && !known; j++)
+			known = f->files[j].fp_len > 0 &&
+			    cand_holds(&v[i], &f->files[j]);
+		if (!known && v[i].mtime_ms + SCAN_SLACK_MS >= f->seen_ms &&
+		    hold_add(hv, hn, stream, &v[i], v[i].size) == -1)
+			goto oom;
+	}
+	free(v);
+	return 0;
+oom:
+	free(v);
+	return error_errno(e, EXIT_SOFTWARE, "%s", f->state);
+}
+
+int
+follow_holds(const char *streamsdir, const char *path, struct follow_hold **hv,
+    size_t *hn, struct error *e)
+{
+	char dir[PATH_MAX], real[PATH_MAX], abspath[PATH_MAX], sdir[PATH_MAX];
+	struct follow *f = NULL;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	*hv = NULL;
+	*hn = 0;
+	path_dirname(path, dir, sizeof(dir));
+	if (realpath(dir, real) == NULL)
+		return error_errno(e, errno == ENOENT ? EXIT_NOINPUT : EXIT_IOERR,
+		    "%s", dir);
+	if ((size_t)snprintf(abspath, sizeof(abspath), "%s/%s",
+	    strcmp(real, "/") == 0 ? "" : real, path_basename(path)) >=
+	    sizeof(abspath))
+		return error_set(e, EXIT_USAGE, "%s: path too long", path);
+	if ((d = opendir(streamsdir)) == NULL)
+		return errno == ENOENT ? 0 : error_errno(e, EXIT_IOERR, "%s",
+		    streamsdir);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.' || (size_t)snprintf(sdir, sizeof(sdir),
+		    "%s/%s", streamsdir, de->d_name) >= sizeof(sdir))
+			continue;
+		if (f == NULL && (f = malloc(sizeof(*f))) == NULL) {
+			rc = error_errno(e, EXIT_SOFTWARE, "%s", streamsdir);
+			break;
+		}
+		memset(f, 0, sizeof(*f));
+		f->fd = f->ifd = -1;
+		if (follow_state_path(sdir, abspath, f->state, sizeof(f->state),
+		    e) == -1 || stat(f->state, &st) == -1) {
+			memset(e, 0, sizeof(*e));
+			continue;
+		}
+		snprintf(f->dir, sizeof(f->dir), "%s", real);
+		f->base = path_basename(abspath);
+		if ((rc = holds_of(f, de->d_name, hv, hn, e)) == 0 &&
+		    f->path[0] != '\0' && strcmp(f->path, abspath) != 0) {
+			/* a hash collision: another file's follower; forget
+			 * what was added for it */
+			while (*hn > 0 && strcmp((*hv)[*hn - 1].stream,
+			    de->d_name) == 0)
+				(*hn)--;
+		}
+		free(f->files);
+		free(f->losses);
+		f->files = NULL;
+		f->losses = NULL;
+	}
+	closedir(d);
+	free(f);
+	if (rc == -1) {
+		free(*hv);
+		*hv = NULL;
+		*hn = 0;
+	}
+	return rc;
 }

@@ -218,6 +218,26 @@ int follow_chain_name(const char *base, const char *name, int *gz);
 void follow_handle_signals(void);
 int follow_stop_requested(void);
 
+/* A rotated sibling (or the file itself) that a follower has not
+ * finished, as follow_holds finds it. */
+struct follow_hold {
+	char name[NAME_MAX + 1];	/* its base name, as in the directory */
+	char stream[NAME_MAX + 1];	/* the follower's stream */
+	uint64_t unread;		/* bytes not yet read (may be 0) */
+};
+
+/*
+ * The files of path's chain that its followers (the position files
+ * under streamsdir/STREAM/sources/) have not finished, as they would see
+ * them at their next scan: a file that holds an unfinished entry's
+ * content, or a sibling that appeared since the follower's last scan and
+ * holds none of its entries (then all its bytes are unread).  Fills *v
+ * (caller frees) with one entry per file and follower.  Returns 0, or -1
+ * (a position file that cannot be read or parsed).
+ */
+int follow_holds(const char *streamsdir, const char *path,
+    struct follow_hold **v, size_t *n, struct error *e);
+
 /* Write the position file's path for path into buf (for tests). */
 int follow_state_path(const char *streamdir, const char *path, char *buf,
     size_t n, struct error *e);

@@ -337,6 +337,209 @@ with open(path, "a") as f:
 	[ "$(cat "$BATS_TEST_TMPDIR"/d2/app.jsonl.*Z)" = '{"b":1}' ]
 }
 
+# check_once DIR BASE TOTAL: the copies of DIR/BASE in stamp order, then
+# the file, hold TOTAL lines "{"w":W,"i":I...}", each once, whole, and
+# each writer's in its order.
+check_once() {
+	local dir=$1 base=$2 total=$3 out=$BATS_TEST_TMPDIR
+	ls "$dir" | grep -E "^${base//./\\.}\\.[0-9]{8}T[0-9]{6}Z(\\.gz)?\$" | sort > "$out/copies"
+	[ "$(wc -l < "$out/copies")" -ge 2 ]
+	(cd "$dir" && while read -r c; do zcat -f "$c"; done < "$out/copies" && cat "$base") > "$out/all"
+	assert_equal "$(wc -l < "$out/all")" "$total"
+	assert_equal "$(sort "$out/all" | uniq -d | wc -l)" 0
+	jq -r '"\(.w) \(.i)"' "$out/all" > "$out/pairs"
+	run awk '{ if ($2 != want[$1] + 0) bad++; want[$1] = $2 + 1 }
+		END { print bad ? "out of order" : "in order" }' "$out/pairs"
+	assert_output 'in order'
+}
+
+@test "--method rename: shell >> writers lose and duplicate nothing across 20 rotations" {
+	log="$BATS_TEST_TMPDIR/logs/app.jsonl"
+	mkdir -p "${log%/*}"
+	echo '{"w":0,"i":0}' > "$log"
+	chmod 640 "$log"
+	for w in 1 2 3; do
+		(for i in $(seq 0 999); do
+			printf '{"w":%d,"i":%d,"pad":"%*s"}\n' "$w" "$i" $((i % 40)) '' >> "$log"
+		done) &
+	done
+	for r in $(seq 20); do
+		aistack-rotate --method rename "$log"
+		sleep 0.05
+	done
+	wait
+	aistack-rotate --method rename "$log"
+	# the new file has the old one's mode; the copies are the old files
+	[ "$(stat -c %a "$log")" = 640 ]
+	check_once "${log%/*}" app.jsonl 3001
+}
+
+@test "--method rename: Python WatchedFileHandler writers lose and duplicate nothing, copies compressed meanwhile" {
+	log="$BATS_TEST_TMPDIR/logs/app.jsonl"
+	mkdir -p "${log%/*}"
+	: > "$log"
+	for w in 1 2 3; do
+		python3 -c '
+import logging, logging.handlers, sys, time
+w, path = sys.argv[1], sys.argv[2]
+h = logging.handlers.WatchedFileHandler(path)
+h.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("w")
+log.addHandler(h)
+log.setLevel(logging.INFO)
+for i in range(1500):
+    log.info("{\"w\":%s,\"i\":%d}" % (w, i))
+    if i % 20 == 0:
+        time.sleep(0.005)
+' "$w" "$log" &
+	done
+	wait_nonempty "$log"
+	for r in $(seq 20); do
+		aistack-rotate --method rename --compress-after 0s "$log"
+		sleep 0.05
+	done
+	wait
+	sleep 1.1
+	aistack-rotate --method rename --compress-after 0s "$log"
+	ls "${log%/*}" | grep -q '\.gz$'
+	check_once "${log%/*}" app.jsonl 4500
+}
+
+@test "--method rename --signal HUP --pidfile: a writer that reopens on the signal loses nothing; a missing or stale pidfile is reported" {
+	d="$BATS_TEST_TMPDIR/logs"
+	log="$d/app.jsonl"
+	mkdir -p "$d"
+	: > "$log"
+	python3 -c '
+import os, signal, sys, time
+path, pidfile = sys.argv[1], sys.argv[2]
+f = open(path, "a")
+hup = False
+def on_hup(sig, frame):
+    global hup
+    hup = True
+signal.signal(signal.SIGHUP, on_hup)
+with open(pidfile + ".tmp", "w") as p:
+    p.write("%d\n" % os.getpid())
+os.rename(pidfile + ".tmp", pidfile)
+i = 0
+while not os.path.exists(path + ".stop"):
+    if hup:
+        hup = False
+        f.close()
+        f = open(path, "a")
+    f.write("{\"w\":1,\"i\":%d}\n" % i)
+    f.flush()
+    i += 1
+    if i % 20 == 0:
+        time.sleep(0.005)
+print(i)
+' "$log" "$d/writer.pid" > "$d/count" &
+	writer=$!
+	wait_nonempty "$log"
+	for r in $(seq 10); do
+		aistack-rotate --method rename --signal HUP --pidfile "$d/writer.pid" "$log"
+		sleep 0.1
+	done
+	touch "$log.stop"
+	wait "$writer"
+	check_once "$d" app.jsonl "$(cat "$d/count")"
+	rm "$log.stop"
+	# the writer is gone: its pidfile is stale, and the file is not renamed
+	echo '{"w":2,"i":0}' >> "$log"
+	ino=$(stat -c %i "$log")
+	run aistack-rotate --method rename --signal SIGHUP --pidfile "$d/writer.pid" "$log"
+	assert_failure 69
+	assert_output --partial "$log: not rotated: --pidfile $d/writer.pid: process $writer (a stale pidfile)"
+	[ "$(stat -c %i "$log")" = "$ino" ]
+	run aistack-rotate --method rename --signal HUP --pidfile "$d/none.pid" "$log"
+	assert_failure 66
+	assert_output --partial "$log: not rotated: --pidfile $d/none.pid"
+	[ "$(stat -c %i "$log")" = "$ino" ]
+	run aistack-rotate --signal HUP --pidfile "$d/writer.pid" "$log"
+	assert_failure 64
+	run aistack-rotate --method rename --signal HUP "$log"
+	assert_failure 64
+	run aistack-rotate --method rename --signal NOSUCH --pidfile "$d/writer.pid" "$log"
+	assert_failure 64
+	run aistack-rotate --method move "$log"
+	assert_failure 64
+	assert_output 'aistack-rotate: --method: invalid value "move"'
+	# [rotate] method = rename
+	printf '[rotate]\nmethod = rename\n' > "$AISTACK_CONFIG"
+	aistack-rotate "$log"
+	[ "$(stat -c %i "$log")" != "$ino" ]
+	[ ! -s "$log" ]
+	[ "$(stat -c %i "$d"/app.jsonl.*Z | grep -cx "$ino")" = 1 ]
+}
+
+@test "--method rename: a run that died between the link and the rename is finished by the next" {
+	d="$BATS_TEST_TMPDIR/logs"
+	mkdir -p "$d"
+	echo '{"a":1}' > "$d/app.jsonl"
+	ln "$d/app.jsonl" "$d/app.jsonl.20260101T000000Z"
+	aistack-rotate --method rename "$d/app.jsonl"
+	[ ! -s "$d/app.jsonl" ]
+	[ "$(ls "$d")" = "app.jsonl
+app.jsonl.20260101T000000Z" ]
+	[ "$(cat "$d/app.jsonl.20260101T000000Z")" = '{"a":1}' ]
+	[ "$(stat -c %h "$d/app.jsonl.20260101T000000Z")" = 1 ]
+}
+
+@test "plain copies a follower has not finished survive expiry; --force deletes them, says how many bytes, and the follower then reports the loss" {
+	d="$BATS_TEST_TMPDIR/logs"
+	log="$d/app.jsonl"
+	mkdir -p "$d"
+	for i in 1 2 3 4 5; do printf '{"id":%d}\n' "$i"; done > "$log"
+	set_consumer t slow 0
+	aistack-ingest --max-backlog 1 --follow "$log" t 2> "$BATS_TEST_TMPDIR/ferr" &
+	fpid=$!
+	poll_until sh -c "[ \"\$(cat '$STREAMS'/t/0*.jsonl 2>/dev/null | wc -l)\" -ge 5 ]"
+	poll_until paused_is t true
+	for i in 6 7 8 9 10; do printf '{"id":%d}\n' "$i"; done >> "$log"
+	aistack-rotate "$log"
+	copy=$(ls "$d"/app.jsonl.*Z)
+	bytes=$(( $(stat -c %s "$copy") - $(stream_bytes t | wc -c) ))
+	poll_until grep -q "\"name\":\"$copy\"" "$STREAMS"/t/sources/app.jsonl.*
+	kill -9 "$fpid"; wait "$fpid" || true
+	# due for deletion, but the follower has not finished it: kept
+	run aistack-rotate -v --delete-after 0s "$log"
+	assert_success
+	assert_output "aistack-rotate: keep $log ${copy##*/} $(stat -c %s "$copy") unread"
+	[ -e "$copy" ]
+	# compressed, it is still the follower's unread copy
+	aistack-rotate --compress-after 0s --delete-after 0s "$log"
+	[ ! -e "$copy" ] && [ -e "$copy.gz" ]
+	run aistack-rotate -n --delete-after 0s "$log"
+	assert_output "keep $log ${copy##*/}.gz $(stat -c %s "$copy.gz") unread"
+	# --force deletes it and says what the follower loses
+	run aistack-rotate --json --force --delete-after 0s "$log"
+	assert_success
+	assert_line "aistack-rotate: $log: --force deleted ${copy##*/}.gz with $bytes bytes that the follower into stream t had not read"
+	assert_line --partial "\"action\":\"delete\",\"target\":\"$log\",\"file\":\"${copy##*/}.gz\""
+	assert_line --partial "\"unread_bytes\":$bytes,"
+	[ ! -e "$copy.gz" ]
+	grep -qx "aistack_rotate_last_run_unread_deleted_bytes{target=\"$(realpath "$log")\"} $bytes" \
+		"$AISTACK_STATE_DIR"/metrics/rotate-*app.jsonl.*.prom
+	# the follower records the loss as for any copy gone before it was read
+	set_consumer t slow 100000000
+	run aistack-ingest --on-loss fail --follow "$log" t
+	assert_failure 65
+	assert_line "aistack-ingest: t: $copy: $bytes bytes lost before they were read (gone); recorded in t.rejects"
+	# once finished, a copy is deleted without --force
+	echo '{"id":11}' >> "$log"
+	aistack-rotate "$log"
+	aistack-ingest --follow "$log" t 2>/dev/null &
+	fpid=$!
+	poll_until sh -c "grep -q '\"id\":11' '$STREAMS'/t/0*.jsonl"
+	sleep 1.5	# the copy is finished once unwritten for half a second
+	poll_until sh -c "! aistack-rotate -n --delete-after 0s '$log' | grep -q '^keep'"
+	kill -TERM "$fpid"; wait "$fpid" || true
+	run aistack-rotate -v --delete-after 0s "$log"
+	assert_success
+	assert_output --regexp "^aistack-rotate: delete $log app\\.jsonl\\.[0-9T]+Z [0-9]+\$"
+}
+
 @test "plain file: --lock fcntl agrees with lockf writers" {
 	log="$BATS_TEST_TMPDIR/app.jsonl"
 	: > "$log"
@@ -477,6 +680,32 @@ with open(sys.argv[1], "a") as f:
 	promtool check metrics < "$m"
 }
 
+@test "metrics: two operands with the same base name get a file each, labelled with the absolute path" {
+	mkdir -p "$BATS_TEST_TMPDIR/a/logs" "$BATS_TEST_TMPDIR/b/logs"
+	echo '{"a":1}' > "$BATS_TEST_TMPDIR/a/logs/app.jsonl"
+	echo '{"b":22}' > "$BATS_TEST_TMPDIR/b/logs/app.jsonl"
+	cd "$BATS_TEST_TMPDIR"
+	aistack-rotate a/logs/ b/logs/
+	m="$AISTACK_STATE_DIR/metrics"
+	run ls "$m"
+	assert_equal "${#lines[@]}" 2
+	real=$(realpath "$BATS_TEST_TMPDIR")
+	fa=$(grep -l "target=\"$real/a/logs\"" "$m"/rotate-*.prom)
+	fb=$(grep -l "target=\"$real/b/logs\"" "$m"/rotate-*.prom)
+	[ -n "$fa" ] && [ -n "$fb" ] && [ "$fa" != "$fb" ]
+	# each file is the path's tail, cleaned, and a hash of the whole
+	[[ $fa == "$m"/rotate-*a_logs.[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*.prom ]]
+	grep -qx "aistack_rotate_files{target=\"$real/a/logs\",form=\"plain\"} 1" "$fa"
+	grep -qx "aistack_rotate_files{target=\"$real/b/logs\",form=\"plain\"} 1" "$fb"
+	run grep -c 'target=' "$fa"
+	[ "$(grep -c "target=\"$real/a/logs\"" "$fa")" = "$output" ]
+	promtool check metrics < "$fa"
+	# the same operand by another path writes the same file
+	aistack-rotate "$real/a/logs"
+	run ls "$m"
+	assert_equal "${#lines[@]}" 2
+}
+
 @test "settings come from flags, then the environment, then [rotate] in the configuration" {
 	fill t 5
 	touch -d '3 days ago' "$STREAMS/t/$SEG0"
@@ -520,6 +749,8 @@ with open(sys.argv[1], "a") as f:
 	    'NoNewPrivileges=true' 'PrivateTmp=true'; do
 		grep -qx "$k" "$svc"
 	done
+	# a run that hangs (a file system that stops answering) ends
+	grep -q '^TimeoutStartSec=[1-9]' "$svc"
 	grep -qx 'OnCalendar=\*-\*-\* 03:00:00' "$tmr"
 	grep -qx 'Persistent=true' "$tmr"
 	grep -q '^RandomizedDelaySec=' "$tmr"

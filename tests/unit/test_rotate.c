@@ -434,6 +434,54 @@ TEST(copytrunc_waits_for_the_writers_lock)
 	waitpid(pid, NULL, 0);
 }
 
+TEST(rotrename_links_the_file_as_its_copy_and_puts_an_empty_one_in_place)
+{
+	char copy[256];
+	struct stat a, b, n;
+	uint64_t bytes;
+	struct error e;
+	char *d;
+	int fd;
+
+	CHECK(put("r.jsonl", "{\"a\":1}\n", 0604) == 0);
+	CHECK(chmod("r.jsonl", 0604) == 0);
+	CHECK(stat("r.jsonl", &a) == 0);
+	/* a writer that opened it before */
+	CHECK((fd = open("r.jsonl", O_WRONLY | O_APPEND)) != -1);
+	CHECK_INT(rotrename_timed("./r.jsonl", LOCK_KIND_FLOCK, -1, 1795737600, 0,
+	    copy, sizeof(copy), &bytes, &e), 1);
+	CHECK_STR(copy, "r.jsonl.20261127T000000Z");
+	CHECK_U64(bytes, 8);
+	CHECK(stat(copy, &b) == 0);
+	CHECK(a.st_ino == b.st_ino && b.st_nlink == 1);
+	CHECK(stat("r.jsonl", &n) == 0);
+	CHECK(n.st_ino != a.st_ino && n.st_size == 0);
+	CHECK_INT((int)(n.st_mode & 07777), 0604);
+	CHECK(write_all(fd, "{\"b\":2}\n", 8) == 8);
+	close(fd);
+	d = slurp(copy);
+	CHECK_STR(d, "{\"a\":1}\n{\"b\":2}\n");
+	free(d);
+	/* empty: nothing to do; a dry run names the next copy */
+	CHECK_INT(rotrename_timed("./r.jsonl", LOCK_KIND_FLOCK, -1, 1795737600,
+	    0, copy, sizeof(copy), &bytes, &e), 0);
+	CHECK(put("r.jsonl", "{\"c\":3}\n", 0604) == 0);
+	CHECK_INT(rotrename_timed("./r.jsonl", LOCK_KIND_FLOCK, -1, 1795737600,
+	    1, copy, sizeof(copy), &bytes, &e), 1);
+	CHECK_STR(copy, "r.jsonl.20261127T000001Z");
+	CHECK(access(copy, F_OK) == -1);
+	/* a run that died after the link: finished without a second copy */
+	CHECK(link("r.jsonl", "r.jsonl.20261127T000005Z") == 0);
+	CHECK_INT(rotrename_timed("./r.jsonl", LOCK_KIND_FLOCK, -1, 1795737600,
+	    0, copy, sizeof(copy), &bytes, &e), 1);
+	CHECK_STR(copy, "r.jsonl.20261127T000005Z");
+	CHECK(access("r.jsonl.20261127T000001Z", F_OK) == -1);
+	CHECK(stat(copy, &b) == 0 && b.st_nlink == 1);
+	d = slurp("r.jsonl");
+	CHECK_STR(d, "");
+	free(d);
+}
+
 TEST(rotcopy_list_merges_forms_and_rotdir_finds_bases)
 {
 	struct rotcopy *v;
