@@ -749,6 +749,27 @@ cand_best(struct cand *v, size_t n, const struct follow_file *x)
 	return best;
 }
 
+/*
+ * A sibling that starts with entry x's content but is shorter than what
+ * was read of it: a copy made without the writers' lock (logrotate's cp)
+ * while the file was read past the point the copy stopped at.  Its lines
+ * were all read from the file itself; it is x, finished.
+ */
+static struct cand *
+cand_short(struct cand *v, size_t n, const struct follow_file *x)
+{
+	size_t i;
+
+	if (x->fp_len == 0)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (!v[i].used && !v[i].live && v[i].headlen >= x->fp_len &&
+		    fnv1a(v[i].head, x->fp_len) == x->fp_hash &&
+		    (v[i].gz || v[i].size < x->offset))
+			return &v[i];
+	return NULL;
+}
+
 static void
 loss_add(struct follow *f, const char *file, uint64_t bytes)
 {
@@ -833,10 +854,16 @@ scan(struct follow *f, int first, struct error *e)
 	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < f->nfiles; i++) {
 		struct follow_file *x = &f->files[i];
+		int shorter = 0;
 		if ((i == f->cur && cur_open_ok) || x->done != pass)
 			continue;
-		if ((c = cand_best(v, n, x)) == NULL)
-			continue;
+		if ((c = cand_best(v, n, x)) == NULL) {
+			if ((!x->done || x->finished) &&
+			    (c = cand_short(v, n, x)) != NULL)
+				shorter = 1;
+			else
+				continue;
+		}
 		c->used = 1;
 		if (i == f->cur && !x->done &&
 		    (c->gz || c->dev != f->dev || c->ino != f->ino ||
@@ -851,6 +878,15 @@ scan(struct follow *f, int first, struct error *e)
 		if (!c->gz) {
 			x->dev = c->dev;
 			x->ino = c->ino;
+		}
+		if (shorter) {
+			if (!x->done)
+				note(f, 0, "%s: %s is a copy of what was read, "
+				    "shorter (copied without the writers' lock); "
+				    "finished", f->given, c->path);
+			x->done = x->finished = 1;
+			x->size = x->offset;
+			continue;
 		}
 		if (c->size > x->size && (!c->gz || x->size < (1ULL << 32)))
 			x->size = c->size;

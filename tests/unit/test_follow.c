@@ -681,3 +681,40 @@ TEST(follow_a_truncated_file_and_its_copy_are_each_read_once)
 	follow_close(&f);
 	stream_close(&s);
 }
+
+TEST(follow_a_copy_shorter_than_what_was_read_is_not_read_again)
+{
+	char a[512], ab[600];
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	/* a first line longer than the fingerprint */
+	snprintf(a, sizeof(a), "{\"a\":\"%0300d\"}\n", 1);
+	snprintf(ab, sizeof(ab), "%s{\"b\":2}\n", a);
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", ab, 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, ab);
+	/* logrotate's copytruncate, no lock: cp copied the file before b
+	 * was appended (and read), then the file is truncated */
+	CHECK(put("app.jsonl.1", a, 0) == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"c\":3}\n");
+	/* renamed on by the next rotation, and compressed: still not new */
+	CHECK(rename("app.jsonl.1", "app.jsonl.2") == 0);
+	CHECK(system("gzip app.jsonl.2") == 0);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"d\":4}\n");
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
