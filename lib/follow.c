@@ -1590,9 +1590,16 @@ holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
 		    size - x->offset : 0) == -1)
 			goto oom;
 	}
-	for (i = 0; i < f->nfiles; i++)
-		if (f->files[i].done && (c = cand_best(v, n, &f->files[i])) != NULL)
-			c->used = 1;
+	for (i = 0; i < f->nfiles; i++) {
+		struct follow_file *x = &f->files[i];
+		if (!x->done || (c = cand_best(v, n, x)) == NULL)
+			continue;
+		c->used = 1;
+		/* written to after it was finished: the next scan reads on */
+		if (x->finished && !c->gz && c->size > x->offset &&
+		    hold_add(hv, hn, stream, c, c->size - x->offset) == -1)
+			goto oom;
+	}
 	for (i = 0; i < n; i++) {
 		int known = v[i].used || v[i].live;
 		for (j = 0; j < f->nfiles && !known; j++)

@@ -718,3 +718,43 @@ TEST(follow_a_copy_shorter_than_what_was_read_is_not_read_again)
 	follow_close(&f);
 	stream_close(&s);
 }
+
+TEST(follow_holds_a_finished_file_written_to_later)
+{
+	struct follow_hold *hv;
+	char streams[4096];
+	struct stream s;
+	struct follow f;
+	struct error e;
+	size_t hn, i;
+	char *d;
+	int flags, held = 0;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"new\":1}\n", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"new\":1}\n");
+	CHECK(f.files[0].done);
+	follow_close(&f);
+	snprintf(streams, sizeof(streams), "%s/streams", unit_tmpdir());
+	CHECK(follow_holds(streams, "app.jsonl", &hv, &hn, &e) == 0);
+	for (i = 0; i < hn; i++)
+		held |= strcmp(hv[i].name, "app.jsonl.1") == 0;
+	free(hv);
+	CHECK(!held);		/* finished: rotation may expire it */
+	/* a late line: it is read at the next scan, so it is held */
+	CHECK(put("app.jsonl.1", "{\"late\":1}\n", 1) == 0);
+	CHECK(follow_holds(streams, "app.jsonl", &hv, &hn, &e) == 0);
+	for (i = 0; i < hn; i++)
+		if (strcmp(hv[i].name, "app.jsonl.1") == 0) {
+			held = 1;
+			CHECK_U64(hv[i].unread, 11);
+		}
+	free(hv);
+	CHECK(held);
+	stream_close(&s);
+}
