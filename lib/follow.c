@@ -816,6 +816,13 @@ scan(struct follow *f, int first, struct error *e)
 	int64_t now = wall_ms();
 	struct stat st;
 
+	/* the open file's first bytes as they are now: an entry known by its
+	 * inode alone (empty when it was opened) is not recognised in a copy
+	 * or a gzip form */
+	if (f->cur < f->nfiles && f->gz == NULL && f->fp_len < FOLLOW_FP_MAX &&
+	    cur_fd_intact(f, &st) && (uint64_t)st.st_size > f->fp_len)
+		(void)fingerprint(f->fd, (uint64_t)st.st_size, &f->fp_len,
+		    &f->fp_hash);
 	for (tries = 0;; tries++) {
 		size_t missing = 0;
 		free(v);

@@ -758,3 +758,29 @@ TEST(follow_holds_a_finished_file_written_to_later)
 	CHECK(held);
 	stream_close(&s);
 }
+
+TEST(follow_an_empty_file_open_then_renamed_and_gzipped_is_read_once)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char buf[256], *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 0);
+	CHECK(f.fd != -1);
+	/* stopped while its writer writes, the file is renamed and the
+	 * copy compressed: the open file is only known by its inode */
+	CHECK(put("app.jsonl", "{\"a\":1}\n{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 0) == 0);
+	CHECK(system("gzip app.jsonl.1") == 0);
+	f.rescan = 1;		/* as inotify has it */
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
