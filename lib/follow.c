@@ -28,6 +28,7 @@
 #define RESCAN_MS	1000	/* when idle, look at the directory this often */
 #define DRAIN_QUIET_MS	500	/* a rotated file is finished after this long quiet */
 #define POLL_MS		250	/* without inotify */
+#define FP_PREFIX_MIN	64	/* a fingerprint this long names a content */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -755,16 +756,22 @@ cand_best(struct cand *v, size_t n, const struct follow_file *x)
  * while the file was read past the point the copy stopped at.  Its lines
  * were all read from the file itself; it is x, finished.
  */
+/* Nonzero when c starts with x's first bytes, x's fingerprint being
+ * long enough to tell files apart (more than a line's first fields). */
+static int
+cand_prefix(const struct cand *c, const struct follow_file *x)
+{
+	return x->fp_len >= FP_PREFIX_MIN && c->headlen >= x->fp_len &&
+	    fnv1a(c->head, x->fp_len) == x->fp_hash;
+}
+
 static struct cand *
 cand_short(struct cand *v, size_t n, const struct follow_file *x)
 {
 	size_t i;
 
-	if (x->fp_len == 0)
-		return NULL;
 	for (i = 0; i < n; i++)
-		if (!v[i].used && !v[i].live && v[i].headlen >= x->fp_len &&
-		    fnv1a(v[i].head, x->fp_len) == x->fp_hash &&
+		if (!v[i].used && !v[i].live && cand_prefix(&v[i], x) &&
 		    (v[i].gz || v[i].size < x->offset))
 			return &v[i];
 	return NULL;
@@ -916,14 +923,17 @@ scan(struct follow *f, int first, struct error *e)
 		f->cur = f->nfiles;
 	}
 	/* other forms of a known content (a copy not yet truncated, the
-	 * plain and gzip forms of one copy) are no new files */
+	 * plain and gzip forms of one copy, a snapshot of a file still
+	 * written to: a sibling that starts with its first bytes) are no
+	 * new files */
 	for (i = 0; i < n; i++) {
 		size_t j;
 		if (v[i].used)
 			continue;
 		for (j = 0; j < f->nfiles; j++)
 			if (f->files[j].fp_len > 0 &&
-			    cand_holds(&v[i], &f->files[j]))
+			    (cand_holds(&v[i], &f->files[j]) ||
+			    (!v[i].live && cand_prefix(&v[i], &f->files[j]))))
 				v[i].used = 1;
 	}
 	/* unfinished entries found nowhere are lost; finished ones that are

@@ -36,7 +36,8 @@
  * any: follow_chain_name): a sibling that holds a listed file takes its
  * place; one that starts with a listed file's first bytes but is shorter
  * than what was read of it (a copy made without the writers' lock while
- * the file was read past it) is that file, finished; one that is none of
+ * the file was read past it, or a gzip form made while it was still
+ * written to) is another form of that file, never a new one; one that is none of
  * them, appeared after the last scan, and comes with a rotation (the
  * content last seen at the path is no longer there) is an unread member
  * of the chain, queued oldest first (by modification time) before the

@@ -784,3 +784,48 @@ TEST(follow_an_empty_file_open_then_renamed_and_gzipped_is_read_once)
 	follow_close(&f);
 	stream_close(&s);
 }
+
+TEST(follow_a_gzip_snapshot_of_a_file_still_written_is_not_new)
+{
+	char a[512], cmd[256];
+	struct stream s;
+	struct follow f;
+	struct error e;
+	size_t ab;
+	char *d;
+	int flags, wfd;
+
+	snprintf(a, sizeof(a), "{\"a\":\"%0300d\"}\n", 1);
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", a, 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, a);
+	/* renamed; its writer never reopens and goes on writing into it */
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK((wfd = open("app.jsonl.1", O_WRONLY | O_APPEND)) != -1);
+	CHECK(write_all(wfd, "{\"b\":2}\n", 8) == 8);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n");
+	ab = strlen(a) + 8;
+	CHECK(write_all(wfd, "{\"c\":3}\n", 8) == 8);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"c\":3}\n");
+	/* compressed as it was a moment ago, the plain form removed, and
+	 * written to again */
+	snprintf(cmd, sizeof(cmd), "head -c %zu app.jsonl.1 | gzip > "
+	    "app.jsonl.1.gz && rm app.jsonl.1", ab);
+	CHECK(system(cmd) == 0);
+	CHECK(write_all(wfd, "{\"d\":4}\n", 8) == 8);
+	close(wfd);
+	f.rescan = 1;
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"d\":4}\n");
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
