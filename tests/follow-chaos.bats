@@ -6,7 +6,8 @@
 # (writer, seq) is in the stream exactly once, in order per writer, no
 # line torn, and the rejects stream is empty (no loss was reported).
 # tests/bin/follow-chaos runs it, tests/bin/follow-check checks it.
-# CHAOS_SECONDS (12) is how long the writers write in each test.
+# CHAOS_SECONDS (12) is how long the writers write in each test (12 at
+# least for every kind of trouble to come at least once).
 
 load test_helper
 
