@@ -66,7 +66,7 @@ struct rotate_opts {
 	uint64_t lock_timeout_ms;	/* for the writers' lock of plain files */
 	int method;			/* of plain files: METHOD_* */
 	int sig;			/* sent to the writer after a rename; 0: none */
-	const char *pidfile;		/* the writer's, for sig */
+	char pidfile[PATH_MAX];		/* the writer's, for sig ("": none) */
 	char **operands;
 	int noperands;
 };
@@ -129,8 +129,8 @@ static const char usage_text[] =
 "      --force                delete even what a consumer or follower has not read\n"
 "      --lock KIND            the writers' lock of plain files: flock (default) or fcntl\n"
 "      --lock-timeout DUR     skip a file whose lock is not obtained in DUR (default 10s; exit 75)\n"
-"      --method METHOD        rotate plain files by copytruncate (default) or rename\n"
-"      --signal SIG           with rename: send SIG to the writer once its file is renamed\n"
+"      --method METHOD        of plain files: copytruncate (default) or rename\n"
+"      --signal SIG           with rename: signal the writer after the rename\n"
 "      --pidfile FILE         the writer's process id, for --signal\n"
 "  -v, --verbose              report every action on standard error\n"
 "  -h, --help                 show this help\n"
@@ -262,8 +262,12 @@ metrics_ids(const char *target, char *label, size_t ln, char *name,
 		path_dirname(target, dir, sizeof(dir));
 		if (realpath(dir, real) != NULL &&
 		    strlen(real) + strlen(path_basename(target)) + 2 <= ln) {
-			snprintf(label, ln, "%s/", strcmp(real, "/") ? real : "");
-			strcat(label, path_basename(target));
+			const char *bn = path_basename(target);
+			size_t l = strcmp(real, "/") ? strlen(real) : 0;
+			/* it fits: checked above */
+			memcpy(label, real, l);
+			label[l] = '/';
+			memcpy(label + l + 1, bn, strlen(bn) + 1);
 		}
 	}
 	for (p = label; *p != '\0'; p++) {
@@ -1013,7 +1017,7 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	uint64_t bytes;
 	size_t n = 0, i;
 	DIR *d;
-	int rc, newcopy = 0, holdall = 0;
+	int rc, newcopy = 0, holdall = 0, signalled;
 	uint64_t firsthold = UINT64_MAX, un;
 	size_t nh = 0;
 	pid_t pid = 0;
@@ -1022,14 +1026,16 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	    (int)sizeof(path))
 		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
 	made[0] = '\0';
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    o->method == METHOD_RENAME && o->sig != 0 &&
-	    writer_pid(r, &pid, e) == -1) {
+	signalled = o->method == METHOD_RENAME && o->sig != 0;
+	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (signalled && st.st_size == 0)) {
+		/* nothing to rotate (nor a writer to bother) */
+	} else if (signalled && writer_pid(r, &pid, e) == -1) {
 		/* renamed, the writer would go on writing into the copy */
 		error_wrap(e, "%s: not rotated", path);
 		worse(r, error_report(e));
 		memset(e, 0, sizeof(*e));
-	} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+	} else {
 		if (o->method == METHOD_RENAME)
 			rc = rotrename_timed(path, o->lock,
 			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
@@ -1451,10 +1457,10 @@ set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
 			what = "method";
 		break;
 	case OPT_PIDFILE:
-		if (*v == '\0')
+		if (*v == '\0' || strlen(v) >= sizeof(o->pidfile))
 			what = "pidfile";
-		else if ((o->pidfile = strdup(v)) == NULL)
-			what = "pidfile";
+		else
+			snprintf(o->pidfile, sizeof(o->pidfile), "%s", v);
 		break;
 	case OPT_SIGNAL:
 		if (parse_signal(v, &o->sig) == -1)
@@ -1582,7 +1588,7 @@ main(int argc, char **argv)
 	o.noperands = argc - optind;
 	if (apply_config(&o, given) == -1)
 		return EXIT_CONFIG;
-	if ((o.sig != 0) != (o.pidfile != NULL) ||
+	if ((o.sig != 0) != (o.pidfile[0] != '\0') ||
 	    (o.sig != 0 && o.method != METHOD_RENAME)) {
 		warnmsg("--signal and --pidfile go together, with --method "
 		    "rename");

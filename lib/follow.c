@@ -1586,9 +1586,10 @@ static int
 holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
     size_t *hn, struct error *e)
 {
+	const struct follow_file *at_path = NULL;
 	struct cand *v = NULL, *c;
 	size_t n = 0, i, j;
-	int rc;
+	int rc, rotated;
 
 	if ((rc = load_state(f, e)) != 0)
 		return rc == 1 ? 0 : -1;
@@ -1600,6 +1601,8 @@ holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
 		if (x->done || (c = cand_best(v, n, x)) == NULL)
 			continue;
 		c->used = 1;
+		if (c->live)
+			at_path = x;
 		size = c->gz && x->size > c->size ? x->size : c->size;
 		if (x->size > size)
 			size = x->size;
@@ -1612,16 +1615,22 @@ holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
 		if (!x->done || (c = cand_best(v, n, x)) == NULL)
 			continue;
 		c->used = 1;
-		/* written to after it was finished: the next scan reads on */
-		if (x->finished && !c->gz && c->size > x->offset &&
+		/* written to after it was finished (a late writer): the
+		 * follower reads on from its end */
+		if (x->finished && !c->live && c->size > x->offset &&
+		    (!c->gz || x->offset < (1ULL << 32)) &&
 		    hold_add(hv, hn, stream, c, c->size - x->offset) == -1)
 			goto oom;
 	}
-	for (i = 0; i < n; i++) {
+	/* a new sibling is a rotation of the follower's file only when the
+	 * content it last saw at the path has moved */
+	rotated = at_path == NULL || at_path->fp_len == 0;
+	for (i = 0; i < n && rotated; i++) {
 		int known = v[i].used || v[i].live;
 		for (j = 0; j < f->nfiles && !known; j++)
 			known = f->files[j].fp_len > 0 &&
-			    cand_holds(&v[i], &f->files[j]);
+			    (cand_holds(&v[i], &f->files[j]) ||
+			    cand_prefix(&v[i], &f->files[j]));
 		if (!known && v[i].mtime_ms + SCAN_SLACK_MS >= f->seen_ms &&
 		    hold_add(hv, hn, stream, &v[i], v[i].size) == -1)
 			goto oom;

@@ -186,8 +186,8 @@
 #define MH_ROTATE_LAST_GZ	"Bytes of gzip output written in the last run."
 /* gauge {target} */
 #define MN_ROTATE_LAST_UNREAD	"aistack_rotate_last_run_unread_deleted_bytes"
-#define MH_ROTATE_LAST_UNREAD	"Bytes no consumer had read, deleted by " \
-	"--force in the last run."
+#define MH_ROTATE_LAST_UNREAD	"Bytes no consumer (or follower, of a plain " \
+	"file's copy) had read, deleted by --force in the last run."
 /* gauge {target, form="plain|gz"} */
 #define MN_ROTATE_FILES		"aistack_rotate_files"
 #define MH_ROTATE_FILES		"Sealed segments or rotated copies kept, by form."

@@ -358,20 +358,25 @@ check_once() {
 	mkdir -p "${log%/*}"
 	echo '{"w":0,"i":0}' > "$log"
 	chmod 640 "$log"
+	# each writer writes until told to stop, and says how many lines
 	for w in 1 2 3; do
-		(for i in $(seq 0 999); do
+		(i=0
+		while [ ! -e "$log.stop" ]; do
 			printf '{"w":%d,"i":%d,"pad":"%*s"}\n' "$w" "$i" $((i % 40)) '' >> "$log"
-		done) &
+			i=$((i + 1))
+		done
+		echo "$i" > "$log.count$w") &
 	done
 	for r in $(seq 20); do
 		aistack-rotate --method rename "$log"
 		sleep 0.05
 	done
+	touch "$log.stop"
 	wait
 	aistack-rotate --method rename "$log"
 	# the new file has the old one's mode; the copies are the old files
 	[ "$(stat -c %a "$log")" = 640 ]
-	check_once "${log%/*}" app.jsonl 3001
+	check_once "${log%/*}" app.jsonl $(( $(cat "$log".count* | paste -sd+) + 1 ))
 }
 
 @test "--method rename: Python WatchedFileHandler writers lose and duplicate nothing, copies compressed meanwhile" {
@@ -380,17 +385,21 @@ check_once() {
 	: > "$log"
 	for w in 1 2 3; do
 		python3 -c '
-import logging, logging.handlers, sys, time
+import logging, logging.handlers, os, sys, time
 w, path = sys.argv[1], sys.argv[2]
 h = logging.handlers.WatchedFileHandler(path)
 h.setFormatter(logging.Formatter("%(message)s"))
 log = logging.getLogger("w")
 log.addHandler(h)
 log.setLevel(logging.INFO)
-for i in range(1500):
+i = 0
+while not os.path.exists(path + ".stop"):
     log.info("{\"w\":%s,\"i\":%d}" % (w, i))
+    i += 1
     if i % 20 == 0:
         time.sleep(0.005)
+with open("%s.count%s" % (path, w), "w") as c:
+    c.write("%d\n" % i)
 ' "$w" "$log" &
 	done
 	wait_nonempty "$log"
@@ -398,11 +407,12 @@ for i in range(1500):
 		aistack-rotate --method rename --compress-after 0s "$log"
 		sleep 0.05
 	done
+	touch "$log.stop"
 	wait
 	sleep 1.1
 	aistack-rotate --method rename --compress-after 0s "$log"
 	ls "${log%/*}" | grep -q '\.gz$'
-	check_once "${log%/*}" app.jsonl 4500
+	check_once "${log%/*}" app.jsonl $(( $(cat "$log".count* | paste -sd+) ))
 }
 
 @test "--method rename --signal HUP --pidfile: a writer that reopens on the signal loses nothing; a missing or stale pidfile is reported" {
@@ -471,6 +481,10 @@ print(i)
 	[ "$(stat -c %i "$log")" != "$ino" ]
 	[ ! -s "$log" ]
 	[ "$(stat -c %i "$d"/app.jsonl.*Z | grep -cx "$ino")" = 1 ]
+	# an empty file is not rotated: no writer to signal, nothing to say
+	run aistack-rotate --method rename --signal HUP --pidfile "$d/none.pid" "$log"
+	assert_success
+	assert_output ''
 }
 
 @test "--method rename: a run that died between the link and the rename is finished by the next" {

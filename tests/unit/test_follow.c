@@ -227,6 +227,90 @@ TEST(follow_finishes_a_copytruncate_copy)
 	stream_close(&s);
 }
 
+TEST(follow_finishes_a_rename_copy_then_reads_the_new_file)
+{
+	char copy[256];
+	uint64_t bytes;
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	/* written, rotated by rename (aistack-rotate --method rename), the
+	 * new file written, and a late line into the copy */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK_INT(rotrename_timed("./app.jsonl", LOCK_KIND_FLOCK, -1, 1795737600,
+	    0, copy, sizeof(copy), &bytes, &e), 1);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
+	CHECK(put(copy, "{\"c\":3}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_holds_names_the_copies_a_follower_has_not_finished)
+{
+	char copy[256], copy2[256], streams[PATH_MAX];
+	struct follow_hold *h;
+	uint64_t bytes;
+	struct stream s;
+	struct follow f;
+	struct error e;
+	size_t n, i;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	path_dirname(s.dir, streams, sizeof(streams));
+	/* no follower of this file: nothing held */
+	CHECK(put("other.jsonl", "{\"o\":1}\n", 0) == 0);
+	CHECK(follow_holds(streams, "./other.jsonl", &h, &n, &e) == 0);
+	CHECK_INT((int)n, 0);
+	free(h);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	follow_close(&f);
+	/* while it is away: a copy holding what it read and 8 bytes more,
+	 * and a copy of lines it never saw */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK_INT(copytrunc("./app.jsonl", LOCK_KIND_FLOCK, 1795737600, 0, copy,
+	    sizeof(copy), &bytes, &e), 1);
+	CHECK(put("app.jsonl", "{\"c\":33}\n", 1) == 0);
+	CHECK_INT(copytrunc("./app.jsonl", LOCK_KIND_FLOCK, 1795737600, 0, copy2,
+	    sizeof(copy2), &bytes, &e), 1);
+	CHECK(follow_holds(streams, "app.jsonl", &h, &n, &e) == 0);
+	CHECK_INT((int)n, 2);
+	for (i = 0; i < n; i++) {
+		CHECK_STR(h[i].stream, "t");
+		if (strcmp(h[i].name, copy) == 0)
+			CHECK_U64(h[i].unread, 8);
+		else {
+			CHECK_STR(h[i].name, copy2);
+			CHECK_U64(h[i].unread, 9);
+		}
+	}
+	free(h);
+	/* read to the end and finished: nothing held but the live file */
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":33}\n");
+	follow_close(&f);
+	CHECK(follow_holds(streams, "app.jsonl", &h, &n, &e) == 0);
+	for (i = 0; i < n; i++)
+		CHECK_STR(h[i].name, "app.jsonl");
+	free(h);
+	stream_close(&s);
+}
+
 TEST(follow_a_truncated_file_without_copy_is_read_from_its_start)
 {
 	struct stream s;
