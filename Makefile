@@ -55,10 +55,13 @@ say        = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
 pkgcflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
-# --- the library, by layer: base -> formats -> policies ---------------------
-LIB_BASE    = err parse buf clock fsutil lock statedir config metrics
-LIB_FORMAT  = json stream reader consumer
-LIB_ALL     = $(patsubst lib/%.c,%,$(wildcard lib/*.c))
+# --- the library: lib/FOLDER/NAME.c, layered (lib/*/README) ------------
+LIB_BASE    = err parse buf clock fsutil lock statedir config metrics sig
+LIB_FORMAT  = json jsonget stream reader consumer
+LIB_SRCS   := $(wildcard lib/*/*.c)
+LIB_HDRS   := $(wildcard lib/*/*.h)
+# every module, by name (lib/FOLDER/NAME.c)
+LIB_ALL     = $(notdir $(basename $(LIB_SRCS)))
 
 # --- each command links only what it uses ----------------------------------
 # cmd_X = library modules;  pkg_X = pkg-config packages
@@ -70,7 +73,7 @@ cmd_aistack-dedup       = $(LIB_BASE) $(LIB_FORMAT) canon keypath dedupkey diges
 pkg_aistack-dedup       = jansson zlib libcrypto
 cmd_aistack-rotate      = $(LIB_BASE) $(LIB_FORMAT) gzfile retention copytrunc follow
 pkg_aistack-rotate      = jansson zlib
-cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe stateview stream consumer
+cmd_aistack-breaker     = $(LIB_BASE) breaker pqdl probe stateview stream consumer jsonget
 pkg_aistack-breaker     = jansson
 cmd_aistack-proxy       = $(LIB_BASE) $(LIB_FORMAT) breaker ratelimit siphash connlimit httpclient route promtext
 pkg_aistack-proxy       = jansson zlib libcurl libmicrohttpd
@@ -91,20 +94,22 @@ DASH_FILES  = $(sort $(wildcard dashboard/*))
 cmdgen_aistack-proxy = $(BUILD)/gen/proxy-dashboard.o
 # The pure rooms of commands (no I/O, no command's struct): tests/unit
 # links them beside lib/ (README, "The tree").
-UNIT_CMD    = proxy/logline
+UNIT_CMD    = proxy/logline proxy/shed proxy/token
 UNIT_CMD_OBJS = $(addprefix $(BUILD)/cmd/,$(addsuffix .o,$(UNIT_CMD)))
 BINS        = $(addprefix $(BUILD)/bin/,$(COMMANDS))
 MANPAGES    = $(wildcard man/*.[1-8])
 
 # modules a command names but that do not exist yet are left out
-objs_of     = $(addprefix $(BUILD)/lib/,$(addsuffix .o,$(filter $(LIB_ALL),$(1))))
+objs_of     = $(patsubst lib/%.c,$(BUILD)/lib/%.o,\
+              $(filter $(addprefix lib/%/,$(addsuffix .c,$(1))),$(LIB_SRCS)))
 
 all: $(BINS)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) | $(BUILD)/lib
+	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
-$(BUILD)/cmd/%.o: cmd/%.c $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/cmd
+$(BUILD)/cmd/%.o: cmd/%.c $(LIB_HDRS) $(CMD_HDRS) | $(BUILD)/cmd
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
@@ -126,7 +131,7 @@ $(BUILD)/lib $(BUILD)/cmd $(BUILD)/bin $(BUILD)/tests $(BUILD)/gen:
 UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   = $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(UNIT_SRCS))
 
-$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard lib/*.h) $(CMD_HDRS) | $(BUILD)/tests
+$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/unit.h $(LIB_HDRS) $(CMD_HDRS) | $(BUILD)/tests
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) -Icmd -Wno-missing-prototypes $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
 $(BUILD)/bin/unit-tests: $(BUILD)/tests/unit.o $(UNIT_OBJS) $(UNIT_CMD_OBJS) $(call objs_of,$(LIB_ALL)) | $(BUILD)/bin
@@ -156,7 +161,7 @@ fuzzmods_dedupkey = dedupkey keypath canon
 $(BUILD)/fuzz:
 	mkdir -p $@
 
-$(BUILD)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h $(wildcard lib/*.h) | $(BUILD)/fuzz
+$(BUILD)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h $(LIB_HDRS) | $(BUILD)/fuzz
 	$(call say,CC,$<)$(CC) $(AS_CFLAGS) $(call pkgcflags,$(PKG_ALL)) -c $< -o $@
 
 $(BUILD)/fuzz/replay-%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o \
@@ -236,8 +241,6 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 0755 examples/learning-flow.sh $(DESTDIR)$(DATADIR)/aistack/
 	install -m 0644 examples/extract.jq $(DESTDIR)$(DATADIR)/aistack/
-	install -d $(DESTDIR)$(DATADIR)/aistack/dashboard
-	install -m 0644 $(wildcard dashboard/*) $(DESTDIR)$(DATADIR)/aistack/dashboard/
 	$(if $(PROM_RULES),install -d $(DESTDIR)$(DATADIR)/aistack/prometheus)
 	$(if $(PROM_RULES),install -m 0644 $(PROM_RULES) $(DESTDIR)$(DATADIR)/aistack/prometheus/)
 	for m in $(MANPAGES); do \

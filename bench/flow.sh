@@ -12,7 +12,7 @@
 #     same events (not exactly-once, and no fsync: the speed expected).
 #
 # The 1M and 10M indexes are made directly (bench/mkindex.c adds random
-# keys through lib/keystore.c to an index made by a real aistack-dedup -a
+# keys through lib/dedup/keystore.c to an index made by a real aistack-dedup -a
 # run, its mark at the dataset's head): deduplicating a 10M-record
 # dataset first would take most of an hour.  A lookup costs the same
 # whatever keys the table holds: digests are uniform either way.
@@ -33,7 +33,8 @@ KEY=".messages[1].content,.messages[2].content"
 
 mk=$BENCH_WORK/mkindex
 cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$top/lib" -o "$mk" "$BENCH_DIR/mkindex.c" \
-    "$top"/lib/{keystore,digestset,minhash,fsutil,err,buf}.c -lcrypto -lm
+    "$top"/lib/dedup/{keystore,digestset,minhash}.c \
+    "$top"/lib/base/{fsutil,err,buf}.c -lcrypto -lm
 
 ev_small=$BENCH_WORK/flow-$small.jsonl
 ev=$BENCH_WORK/flow-$n.jsonl
@@ -56,37 +57,55 @@ prepare() {
 }
 
 # --- 1. batch cost against the index size --------------------------------
-declare -A rate rss
-for k in $sizes; do
-	dir=$BENCH_WORK/flow-state-$k
-	runs=()
-	for ((i = 0; i < BENCH_RUNS; i++)); do
+# Wall time on this shared machine is mostly the wait for a core; the
+# CPU time of the whole flow (user + system of every process it ran, as
+# GNU time reports a child's and its waited-for descendants') is the
+# steadier figure, reported beside it as events per CPU second.  The
+# sizes take turns within each round, so that a change of the machine's
+# load weighs on all of them alike.
+declare -A rate crate rss runs cruns idx
+for ((i = 0; i < BENCH_RUNS; i++)); do
+	for k in $sizes; do
+		dir=$BENCH_WORK/flow-state-$k
 		prepare "$dir" "$k"
 		t0=$EPOCHREALTIME
-		BATCH=100 MAX_BATCH=100 "$top/examples/learning-flow.sh" > /dev/null
+		BATCH=100 MAX_BATCH=100 /usr/bin/time -f '%U %S' \
+		    -o "$BENCH_OUT/flow-cpu.txt" \
+		    "$top/examples/learning-flow.sh" > /dev/null
 		t1=$EPOCHREALTIME
-		runs+=("$(awk -v a="$t0" -v b="$t1" -v n="$small" 'BEGIN { printf "%.0f", n / (b - a) }')")
+		runs[$k]+="$(awk -v a="$t0" -v b="$t1" -v n="$small" 'BEGIN { printf "%.0f", n / (b - a) }') "
+		cruns[$k]+="$(tail -n 1 "$BENCH_OUT/flow-cpu.txt" | awk -v n="$small" '{ printf "%.0f", n / ($1 + $2) }') "
+		# in the last round, one batch of 100 extracted records not
+		# yet in the dataset, alone, for its peak RSS
+		if [ "$i" -eq $((BENCH_RUNS - 1)) ]; then
+			jq -c -f "$flow" "$ev_small" | head -n 100 > "$BENCH_WORK/flow-batch"
+			/usr/bin/time -f '%M' -o "$BENCH_OUT/time.txt" \
+			    aistack-dedup -a dataset -k "$KEY" \
+			    --normalize trim,lower < "$BENCH_WORK/flow-batch" > /dev/null
+			rss[$k]=$(tail -n 1 "$BENCH_OUT/time.txt")
+			idx[$k]=$(stat -c %s "$dir/dedup/_stream.dataset")
+		fi
+		[ "$k" -eq 0 ] || rm -rf "$dir"
 	done
-	rate[$k]=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n "$(( (BENCH_RUNS + 1) / 2 ))p")
-	# one batch of 100 extracted records, not yet in the dataset
-	jq -c -f "$flow" "$ev_small" | head -n 100 > "$BENCH_WORK/flow-batch"
-	/usr/bin/time -f '%M' -o "$BENCH_OUT/time.txt" aistack-dedup -a dataset \
-	    -k "$KEY" --normalize trim,lower < "$BENCH_WORK/flow-batch" > /dev/null
-	rss[$k]=$(tail -n 1 "$BENCH_OUT/time.txt")
-	idx=$(stat -c %s "$dir/dedup/_stream.dataset")
-	echo "  index of $k keys ($idx bytes): ${rate[$k]} events/s in batches of 100, one dedup -a batch ${rss[$k]} KiB"
-	[ "$k" -eq 0 ] || rm -rf "$dir"
+done
+median() { tr ' ' '\n' | sed '/^$/d' | sort -n | sed -n "$(( (BENCH_RUNS + 1) / 2 ))p"; }
+for k in $sizes; do
+	rate[$k]=$(median <<< "${runs[$k]}")
+	crate[$k]=$(median <<< "${cruns[$k]}")
+	echo "  index of $k keys (${idx[$k]} bytes): ${rate[$k]} events/s (runs: ${runs[$k]}), ${crate[$k]} per CPU s (runs: ${cruns[$k]}) in batches of 100, one dedup -a batch ${rss[$k]} KiB"
 done
 for k in $sizes; do
 	[ "$k" -ne 0 ] || continue
 	row "flow, batches of 100, index of $k keys" "${rate[$k]}" \
 	    "index of 0 keys" "${rate[0]}" events/s 0.8 higher "${rss[$k]}"
+	row "flow, batches of 100, index of $k keys (CPU)" "${crate[$k]}" \
+	    "index of 0 keys" "${crate[0]}" events/cpu-s 0.8 higher
 done
 note "flow: peak RSS of one aistack-dedup -a batch of 100 records: $(for k in $sizes; do printf '%s keys %s KiB; ' "$k" "${rss[$k]}"; done)the index is mapped and only the pages of the batch's keys are touched"
 
 # --- 2. the shipped flow on a large backlog ------------------------------
 dir=$BENCH_WORK/flow-state-backlog
-runs=()
+bruns=()
 for ((i = 0; i < BENCH_RUNS; i++)); do
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -95,11 +114,13 @@ for ((i = 0; i < BENCH_RUNS; i++)); do
 	t0=$EPOCHREALTIME
 	"$top/examples/learning-flow.sh" > /dev/null
 	t1=$EPOCHREALTIME
-	runs+=("$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.0f", n / (b - a) }')")
+	bruns+=("$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.0f", n / (b - a) }')")
 done
-flow_rate=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n "$(( (BENCH_RUNS + 1) / 2 ))p")
+flow_rate=$(printf '%s\n' "${bruns[@]}" | sort -n | sed -n "$(( (BENCH_RUNS + 1) / 2 ))p")
 kept=$(cat "$dir"/streams/dataset/*.jsonl | wc -l)
-# the yardstick
+# the yardstick (measure sets t_hand)
+t_hand=
+# shellcheck disable=SC2016 # sh -c's own arguments
 measure t_hand sh -c 'jq -c -f "$1" "$2" | awk "!seen[\$0]++"' sh "$flow" "$ev"
 hand_rate=$(awk -v t="$t_hand" -v n="$n" 'BEGIN { printf "%.0f", n / t }')
 echo "  shipped flow on a backlog of $n events: $flow_rate events/s ($kept records kept); jq | awk: $hand_rate events/s"

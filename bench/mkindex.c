@@ -1,20 +1,20 @@
 /*
  * mkindex PATH N: add N random keys to the aistack-dedup index or state
  * at PATH (made first by a real aistack-dedup run, so that its key
- * definition and mark are the real ones), through lib/keystore.c itself,
+ * definition and mark are the real ones), through lib/dedup/keystore.c itself,
  * committing a million at a time.  bench/flow.sh uses it to make indexes
  * of 1M and 10M keys in seconds instead of deduplicating a 10M-record
  * dataset first: a lookup costs the same whatever keys the table holds,
  * since digests are uniformly distributed either way.
  *
- * Built by bench/flow.sh: cc -O2 -Ilib bench/mkindex.c lib/keystore.c ...
+ * Built by bench/flow.sh: cc -O2 -Ilib bench/mkindex.c lib/dedup/keystore.c ...
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "keystore.h"
+#include "dedup/keystore.h"
 
 static uint64_t
 splitmix(uint64_t *s)

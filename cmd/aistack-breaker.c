@@ -2,7 +2,7 @@
  * aistack-breaker: a circuit breaker that every process shares.  Wraps a
  * command (run) or makes a probe call (probe) under the breaker NAME of
  * the state directory; reports (status), closes (reset) and opens (trip)
- * breakers.  The state machine and its file are lib/breaker.c.
+ * breakers.  The state machine and its file are lib/breaker/breaker.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,15 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "breaker.h"
-#include "clock.h"
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exitcode.h"
-#include "parse.h"
-#include "probe.h"
-#include "stateview.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/parse.h"
+#include "breaker/breaker.h"
+#include "breaker/probe.h"
+#include "state/stateview.h"
 
 #define PROBE_TIMEOUT_MS	5000
 #define KILL_GRACE_MS		2000
@@ -151,6 +151,15 @@ open_breaker(const struct breaker_opts *o, struct breaker *b)
 	return 0;
 }
 
+/* A damaged state file (EXIT_DATAERR from lib/breaker): say how to mend it. */
+static void
+reset_hint(struct error *e, const char *name)
+{
+	if (e->code == EXIT_DATAERR)
+		error_append(e, " (aistack-breaker reset %s starts it afresh)",
+		    name);
+}
+
 /* Ask the breaker; 0 when allowed, else the exit status (75: refused). */
 static int
 admit(const struct breaker_opts *o, const struct breaker *b,
@@ -161,8 +170,10 @@ admit(const struct breaker_opts *o, const struct breaker *b,
 	int rc;
 
 	rc = breaker_acquire(b, t, &retry_ms, &e);
-	if (rc == -1)
+	if (rc == -1) {
+		reset_hint(&e, b->name);
 		return error_report(&e);
+	}
 	if (rc == BREAKER_REFUSED) {
 		warnmsg("%s is open; retry in %llus", b->name,
 		    (unsigned long long)(ceil_s(retry_ms) > 0 ?
@@ -181,6 +192,7 @@ record(const struct breaker_opts *o, const struct breaker *b,
 	struct error e;
 
 	if (breaker_record(b, t, success, &e) == -1) {
+		reset_hint(&e, b->name);
 		warnmsg("%s: outcome not recorded: %s", b->name, e.msg);
 		return;
 	}
@@ -343,7 +355,8 @@ run_probe(const struct breaker_opts *o)
 		return rc;
 	if ((rc = admit(o, &b, &t)) != 0)
 		return rc;
-	if (probe_run(o->url, b.set.timeout_ms, &timed_out, &e) == -1) {
+	if (probe_run(o->url, b.set.timeout_ms,
+	    "aistack-breaker/" AISTACK_VERSION, &timed_out, &e) == -1) {
 		if (e.code != EXIT_UNAVAILABLE) {
 			breaker_cancel(&t);
 			return error_report(&e);
@@ -361,12 +374,9 @@ run_probe(const struct breaker_opts *o)
 static void
 when(char *buf, size_t n, int64_t t)
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
-
 	buf[0] = '\0';
-	if (t != 0 && gmtime_r(&tt, &tm) != NULL)
-		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (t != 0)
+		(void)clock_rfc3339(buf, n, t);
 }
 
 static void
@@ -421,7 +431,7 @@ print_status(const struct breaker_opts *o, const struct sv_breaker *b,
 }
 
 /* status: every breaker with a state file or a [breaker NAME] section,
- * or those named, through the read model (lib/stateview.h). */
+ * or those named, through the read model (lib/state/stateview.h). */
 static int
 run_status(const struct breaker_opts *o)
 {
@@ -445,6 +455,7 @@ run_status(const struct breaker_opts *o)
 	}
 	for (i = 0; i < v.nbreakers; i++) {
 		if (!v.breakers[i].ok) {
+			reset_hint(&v.breakers[i].err, v.breakers[i].st.name);
 			status = error_report(&v.breakers[i].err);
 			continue;
 		}

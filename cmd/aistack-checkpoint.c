@@ -5,7 +5,7 @@
  * that handled them exited 0 (run).  Anything not committed is delivered
  * again, so a failure or a crash at any moment loses nothing.
  *
- * One process works a consumer at a time (lib/consumerlock.h); run hands
+ * One process works a consumer at a time (lib/stream/consumerlock.h); run hands
  * the lock to its batch pipeline, so a pipeline orphaned by a killed run
  * keeps the consumer until it exits.
  */
@@ -23,22 +23,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
-#include "consumer.h"
-#include "consumerlock.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "json.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "parse.h"
-#include "reader.h"
-#include "statedir.h"
-#include "stateview.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "base/sig.h"
+#include "base/statedir.h"
+#include "format/json.h"
+#include "state/stateview.h"
+#include "stream/consumer.h"
+#include "stream/consumerlock.h"
+#include "stream/reader.h"
+#include "stream/stream.h"
 
 #define DEFAULT_BATCH		100
 #define DEFAULT_MAX_BYTES	((uint64_t)16 << 20)	/* run --max-batch-bytes */
@@ -91,9 +92,6 @@ struct work {
 	uint64_t deferred_lost, deferred_at;
 };
 
-/* Set by SIGINT and SIGTERM: stop at the next safe point. */
-static volatile sig_atomic_t stopping;
-
 static const char usage_text[] =
 "usage: aistack-checkpoint read [-v] [-n MAX] [-f] [--timeout DUR] [--from start|end] CONSUMER STREAM\n"
 "       aistack-checkpoint commit [-v] CONSUMER STREAM\n"
@@ -139,27 +137,6 @@ nap_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-/* SIGINT and SIGTERM stop a follow or a run at the next safe point. */
-static void
-catch_stop_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;		/* no SA_RESTART: cut naps short */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 /* --- metrics -------------------------------------------------------------- */
 
 /* The metrics file's name part: "STREAM.CONSUMER" (the stream's last
@@ -198,7 +175,7 @@ metrics_file(const struct work *w, char *path, size_t n, struct error *e)
  * (its file keeps them; written under the consumer's lock, so the file
  * never shows them going down) and what this run did.  ok says whether
  * the run has gone well so far.  Lag and offsets are live values: they
- * come from the read model (lib/stateview.h), not from here.  A failure
+ * come from the read model (lib/state/stateview.h), not from here.  A failure
  * only warns.
  */
 static void
@@ -241,9 +218,10 @@ write_metrics(struct work *w, int ok)
 /* --- the consumer --------------------------------------------------------- */
 
 /*
- * Open the stream (creating it when create is set), take the consumer's
- * lock (waiting for it) and load its state.  A new consumer starts at the
- * stream's first retained offset, or at its head with --from end.
+ * Open the stream, take the consumer's lock (waiting for it) and load its
+ * state.  With create, the stream and consumer may be new: a new consumer
+ * starts at the stream's first retained offset, or at its head with --from
+ * end; without, a missing consumer is EXIT_NOINPUT.
  */
 static int
 work_open(struct work *w, const struct checkpoint_opts *o, int create,
@@ -277,6 +255,9 @@ work_open(struct work *w, const struct checkpoint_opts *o, int create,
 	w->records0 = w->st.records;
 	if (w->exists)
 		return 0;
+	if (!create)
+		return error_set(e, EXIT_NOINPUT, "%s: no consumer %s",
+		    w->s.name, o->consumer);
 	if (stream_head(w->s.dir, &head, &first, e) == -1)
 		return -1;
 	w->st.committed = w->st.pending = o->from_end ? head : first;
@@ -358,7 +339,7 @@ cmd_read(const struct checkpoint_opts *o)
 	/* a larger pipe means fewer switches with the reader (cat uses 64k) */
 	(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1024 * 1024);
 	if (o->follow) {
-		catch_stop_signals();
+		sig_catch_stop();
 		if (o->timeout_ms != 0)
 			deadline = clock_mono_ms() + o->timeout_ms;
 	}
@@ -381,7 +362,7 @@ cmd_read(const struct checkpoint_opts *o)
 			nap = POLL_MIN_MS;
 			continue;
 		}
-		if (!o->follow || stopping ||
+		if (!o->follow || sig_stopping() ||
 		    (deadline != 0 && clock_mono_ms() >= deadline))
 			break;
 		if (clock_mono_ms() - w.metrics_at >= METRICS_EVERY_MS)
@@ -463,11 +444,6 @@ cmd_commit(const struct checkpoint_opts *o)
 		status = error_report(&e);
 		goto out;
 	}
-	if (!w.exists) {
-		warnmsg("%s: no consumer %s", w.s.name, o->consumer);
-		status = EXIT_NOINPUT;
-		goto out;
-	}
 	if (w.st.pending == w.st.committed) {
 		if (o->verbose)
 			warnmsg("%s: consumer %s: nothing pending", w.s.name,
@@ -519,7 +495,7 @@ next_batch(struct work *w, struct reader *r, struct buf *b,
 	b->len = 0;
 	*n = 0;
 	for (;;) {
-		if (stopping)
+		if (sig_stopping())
 			return 0;
 		memset(&e, 0, sizeof(e));
 		rc = reader_next(r, (size_t)w->cur - *n, &d, &l, &k, &e);
@@ -670,7 +646,7 @@ cmd_run(const struct checkpoint_opts *o)
 	setenv("AISTACK_STREAM", o->stream, 1);
 	setenv("AISTACK_CONSUMER", o->consumer, 1);
 	w.cur = o->batch;
-	catch_stop_signals();
+	sig_catch_stop();
 	for (;;) {
 		if ((rc = next_batch(&w, r, &b, &data, &len, &n)) < 0) {
 			status = -rc;
@@ -840,11 +816,6 @@ cmd_remove(const struct checkpoint_opts *o)
 		status = error_report(&e);
 		goto out;
 	}
-	if (!w.exists) {
-		warnmsg("%s: no consumer %s", w.s.name, o->consumer);
-		status = EXIT_NOINPUT;
-		goto out;
-	}
 	if (consumer_remove(w.s.dir, o->consumer, &e) == -1) {
 		status = error_report(&e);
 		goto out;
@@ -865,25 +836,15 @@ static void
 json_str(struct buf *b, const char *s)
 {
 	buf_putc(b, '"');
-	if (utf8_valid(s, strlen(s)))
-		buf_json_escape(b, s, strlen(s));
-	else
-		for (; *s != '\0'; s++)	/* a path that is not UTF-8 */
-			buf_json_escape(b, (unsigned char)*s < 0x80 ? s : "?",
-			    1);
+	json_escape_name(b, s);
 	buf_putc(b, '"');
 }
 
 static void
 rfc3339(char *buf, size_t n, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+	if (t == 0 || clock_rfc3339(buf, n, t) == -1)
 		snprintf(buf, n, "-");
-	else
-		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* A counter of the stream's, or null when it keeps none yet. */
@@ -1004,7 +965,7 @@ status_text(struct buf *out, const struct sv_stream *s)
 	}
 }
 
-/* status: the streams as the read model (lib/stateview.h) sees them. */
+/* status: the streams as the read model (lib/state/stateview.h) sees them. */
 static int
 cmd_status(const struct checkpoint_opts *o)
 {
@@ -1103,160 +1064,192 @@ help(void)
 	fputs(help_text, stdout);
 }
 
-/* Apply [checkpoint] batch and AISTACK_CHECKPOINT_BATCH when no -n. */
-static int
-apply_config(struct checkpoint_opts *o)
-{
-	struct config c;
-	struct error e;
-	const char *v, *src;
-	int rc = 0;
+/* [checkpoint] batch and AISTACK_CHECKPOINT_BATCH, for run without -n. */
+static const struct config_option config_keys[] = {
+	{ "batch", 'n' },
+};
 
-	if (o->verb != VERB_RUN || o->batch_given)
-		return 0;
-	if (config_load(&c, &e) == -1) {
-		error_report(&e);
-		return -1;
+static int
+option_given(void *arg, int opt)
+{
+	const struct checkpoint_opts *o = arg;
+
+	(void)opt;
+	return o->batch_given;
+}
+
+static int
+set_option(void *arg, int opt, const char *v, const char *src,
+    struct error *e)
+{
+	struct checkpoint_opts *o = arg;
+
+	(void)opt;
+	if (parse_u64(v, &o->batch) == -1 || o->batch == 0 ||
+	    o->batch > SIZE_MAX / 2)
+		return error_set(e, EXIT_CONFIG, "%s: invalid batch \"%s\"",
+		    src, v);
+	return 0;
+}
+
+/*
+ * run: COMMAND follows the first "--"; *nargs gets the count of the
+ * arguments before it.  Returns 0, or an exit status (*done after -h).
+ */
+static int
+split_command(struct checkpoint_opts *o, int argc, char **argv, int *nargs,
+    int *done)
+{
+	int k;
+
+	for (k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+		;
+	if (k == argc) {
+		/* no "--": still honour -h */
+		for (k = 1; k < argc; k++)
+			if (strcmp(argv[k], "-h") == 0 ||
+			    strcmp(argv[k], "--help") == 0) {
+				help();
+				*done = 1;
+				return EXIT_OK;
+			}
+		return usage_error(usage_text, "run: missing -- COMMAND");
 	}
-	if ((v = config_lookup(&c, "checkpoint", "batch", &src)) != NULL &&
-	    (parse_u64(v, &o->batch) == -1 || o->batch == 0 ||
-	    o->batch > SIZE_MAX / 2)) {
-		warnmsg("%s: invalid batch \"%s\"", src, v);
-		rc = -1;
+	if (k + 1 == argc)
+		return usage_error(usage_text, "run: missing COMMAND after --");
+	o->command = argv + k + 1;
+	*nargs = k;
+	return EXIT_OK;
+}
+
+/* A count option's value: 1 .. SIZE_MAX / 2. */
+static int
+parse_count(const char *s, uint64_t *v)
+{
+	return parse_u64(s, v) == -1 || *v == 0 || *v > SIZE_MAX / 2 ? -1 : 0;
+}
+
+/* One option ch (its argument arg) into o; 0, or an exit status. */
+static int
+set_flag(struct checkpoint_opts *o, int ch, const char *arg, int *done)
+{
+	uint64_t v;
+
+	switch (ch) {
+	case 'f':
+		o->follow = 1;
+		break;
+	case 'h':
+		help();
+		*done = 1;
+		break;
+	case 'n':
+		if (parse_count(arg, &v) == -1)
+			return usage_error(usage_text, "-n: invalid value \"%s\"",
+			    arg);
+		if (o->verb == VERB_RUN) {
+			o->batch = v;
+			o->batch_given = 1;
+		} else
+			o->max = v;
+		break;
+	case 'v':
+		o->verbose = 1;
+		break;
+	case OPT_END:
+	case OPT_START:
+	case OPT_OFFSET:
+		if (o->seek != SEEK_TO_NONE)
+			return usage_error(usage_text, "seek: give one of "
+			    "--start, --end and --offset");
+		o->seek = ch == OPT_END ? SEEK_TO_END :
+		    ch == OPT_START ? SEEK_TO_START : SEEK_TO_OFFSET;
+		if (ch == OPT_OFFSET && parse_u64(arg, &o->offset) == -1)
+			return usage_error(usage_text, "--offset: invalid value "
+			    "\"%s\"", arg);
+		break;
+	case OPT_FROM:
+		if (strcmp(arg, "start") != 0 && strcmp(arg, "end") != 0)
+			return usage_error(usage_text, "--from: invalid value "
+			    "\"%s\" (expected start or end)", arg);
+		o->from_end = strcmp(arg, "end") == 0;
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case OPT_MAX_BATCH:
+		if (parse_count(arg, &o->max_batch) == -1)
+			return usage_error(usage_text, "--max-batch: invalid "
+			    "value \"%s\"", arg);
+		break;
+	case OPT_MAX_BYTES:
+		if (parse_size(arg, &o->max_bytes) == -1 || o->max_bytes == 0)
+			return usage_error(usage_text, "--max-batch-bytes: "
+			    "invalid size \"%s\"", arg);
+		break;
+	case OPT_TIMEOUT:
+		if (parse_duration_ms(arg, &o->timeout_ms) == -1 ||
+		    o->timeout_ms == 0)
+			return usage_error(usage_text, "--timeout: invalid value "
+			    "\"%s\"", arg);
+		break;
+	case OPT_VERSION:
+		printf("aistack-checkpoint %s\n", AISTACK_VERSION);
+		*done = 1;
+		break;
+	default:
+		return usage_error(usage_text, "%s", "");
 	}
-	config_release(&c);
-	return rc;
+	return EXIT_OK;
+}
+
+/* The operands of verb vi (nop of them at ops) into o; 0 or 64. */
+static int
+take_operands(struct checkpoint_opts *o, size_t vi, int nop, char **ops)
+{
+	if (verbs[vi].operands == -1) {
+		o->streams = ops;
+		o->nstreams = nop;
+		return EXIT_OK;
+	}
+	if (nop != 2)
+		return usage_error(usage_text, nop < 2 ?
+		    "%s: missing CONSUMER STREAM" : "%s: too many operands",
+		    verbs[vi].name);
+	o->consumer = ops[0];
+	o->stream = ops[1];
+	if (!name_valid(o->consumer))
+		return usage_error(usage_text, "%s: invalid consumer name "
+		    "(expected [a-z0-9][a-z0-9._-]{0,63})", o->consumer);
+	if (o->verb == VERB_SEEK && o->seek == SEEK_TO_NONE)
+		return usage_error(usage_text, "seek: give one of --start, "
+		    "--end and --offset");
+	if (o->timeout_ms != 0 && !o->follow)
+		return usage_error(usage_text, "--timeout: needs -f");
+	return EXIT_OK;
 }
 
 /* Parse argv after the verb into o; returns 0, or an exit status. */
 static int
-parse_verb(struct checkpoint_opts *o, int argc, char **argv, int vi,
+parse_verb(struct checkpoint_opts *o, int argc, char **argv, size_t vi,
     int *done)
 {
-	int ch, nargs = argc, k, nop;
-	uint64_t v;
+	int ch, nargs = argc, status;
 
 	*done = 0;
-	if (o->verb == VERB_RUN) {
-		/* COMMAND follows the first "--" */
-		for (k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
-			;
-		if (k == argc) {
-			/* no "--": still honour -h */
-			for (k = 1; k < argc; k++)
-				if (strcmp(argv[k], "-h") == 0 ||
-				    strcmp(argv[k], "--help") == 0) {
-					help();
-					*done = 1;
-					return EXIT_OK;
-				}
-			return usage_error(usage_text, "run: missing -- COMMAND");
-		}
-		if (k + 1 == argc)
-			return usage_error(usage_text, "run: missing COMMAND after --");
-		o->command = argv + k + 1;
-		nargs = k;
-	}
+	if (o->verb == VERB_RUN && ((status = split_command(o, argc, argv,
+	    &nargs, done)) != EXIT_OK || *done))
+		return status;
 	optind = 1;
 	while ((ch = getopt_long(nargs, argv, verbs[vi].shortopts, longopts,
 	    NULL)) != -1) {
 		if (ch >= OPT_END && !long_allowed(o->verb, ch))
 			return usage_error(usage_text, "%s: option not valid here",
 			    argv[optind - 1]);
-		switch (ch) {
-		case 'f':
-			o->follow = 1;
-			break;
-		case 'h':
-			help();
-			*done = 1;
-			return EXIT_OK;
-		case 'n':
-			if (parse_u64(optarg, &v) == -1 || v == 0 ||
-			    v > SIZE_MAX / 2)
-				return usage_error(usage_text, "-n: invalid value \"%s\"",
-				    optarg);
-			if (o->verb == VERB_RUN) {
-				o->batch = v;
-				o->batch_given = 1;
-			} else
-				o->max = v;
-			break;
-		case 'v':
-			o->verbose = 1;
-			break;
-		case OPT_END:
-		case OPT_START:
-		case OPT_OFFSET:
-			if (o->seek != SEEK_TO_NONE)
-				return usage_error(usage_text, "seek: give one of --start, "
-				    "--end and --offset");
-			o->seek = ch == OPT_END ? SEEK_TO_END :
-			    ch == OPT_START ? SEEK_TO_START : SEEK_TO_OFFSET;
-			if (ch == OPT_OFFSET && parse_u64(optarg,
-			    &o->offset) == -1)
-				return usage_error(usage_text, "--offset: invalid value "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_FROM:
-			if (strcmp(optarg, "start") == 0)
-				o->from_end = 0;
-			else if (strcmp(optarg, "end") == 0)
-				o->from_end = 1;
-			else
-				return usage_error(usage_text, "--from: invalid value "
-				    "\"%s\" (expected start or end)", optarg);
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_MAX_BATCH:
-			if (parse_u64(optarg, &v) == -1 || v == 0 ||
-			    v > SIZE_MAX / 2)
-				return usage_error(usage_text, "--max-batch: invalid "
-				    "value \"%s\"", optarg);
-			o->max_batch = v;
-			break;
-		case OPT_MAX_BYTES:
-			if (parse_size(optarg, &v) == -1 || v == 0)
-				return usage_error(usage_text, "--max-batch-bytes: "
-				    "invalid size \"%s\"", optarg);
-			o->max_bytes = v;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_duration_ms(optarg, &o->timeout_ms) == -1 ||
-			    o->timeout_ms == 0)
-				return usage_error(usage_text, "--timeout: invalid value "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_VERSION:
-			printf("aistack-checkpoint %s\n", AISTACK_VERSION);
-			*done = 1;
-			return EXIT_OK;
-		default:
-			return usage_error(usage_text, "%s", "");
-		}
+		if ((status = set_flag(o, ch, optarg, done)) != EXIT_OK || *done)
+			return status;
 	}
-	nop = nargs - optind;
-	if (verbs[vi].operands == -1) {
-		o->streams = argv + optind;
-		o->nstreams = nop;
-		return 0;
-	}
-	if (nop != 2)
-		return usage_error(usage_text, nop < 2 ? "%s: missing CONSUMER STREAM" :
-		    "%s: too many operands", verbs[vi].name);
-	o->consumer = argv[optind];
-	o->stream = argv[optind + 1];
-	if (!name_valid(o->consumer))
-		return usage_error(usage_text, "%s: invalid consumer name "
-		    "(expected [a-z0-9][a-z0-9._-]{0,63})", o->consumer);
-	if (o->verb == VERB_SEEK && o->seek == SEEK_TO_NONE)
-		return usage_error(usage_text, "seek: give one of --start, --end and "
-		    "--offset");
-	if (o->timeout_ms != 0 && !o->follow)
-		return usage_error(usage_text, "--timeout: needs -f");
-	return 0;
+	return take_operands(o, vi, nargs - optind, argv + optind);
 }
 
 static int
@@ -1284,6 +1277,7 @@ main(int argc, char **argv)
 {
 	struct checkpoint_opts o;
 	size_t vi;
+	struct error e;
 	int status, done;
 
 	progname = "aistack-checkpoint";
@@ -1308,11 +1302,15 @@ main(int argc, char **argv)
 	if (vi == sizeof(verbs) / sizeof(verbs[0]))
 		return usage_error(usage_text, "%s: unknown command", argv[1]);
 	o.verb = verbs[vi].verb;
-	status = parse_verb(&o, argc - 1, argv + 1, (int)vi, &done);
+	status = parse_verb(&o, argc - 1, argv + 1, vi, &done);
 	if (status != EXIT_OK || done)
 		goto out;
-	if (apply_config(&o) == -1)
-		return EXIT_CONFIG;
+	if (o.verb == VERB_RUN && config_apply("checkpoint", config_keys,
+	    sizeof(config_keys) / sizeof(config_keys[0]), option_given,
+	    set_option, &o, &e) == -1) {
+		status = error_report(&e);
+		goto out;
+	}
 	if (o.verb == VERB_RUN)
 		signal(SIGPIPE, SIG_IGN);
 	status = run(&o);

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -25,23 +24,23 @@
 
 #include <openssl/evp.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "dedupkey.h"
-#include "digestset.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "json.h"
-#include "keypath.h"
-#include "keystore.h"
-#include "lock.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "minhash.h"
-#include "reader.h"
-#include "statedir.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/lock.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/statedir.h"
+#include "dedup/dedupkey.h"
+#include "dedup/digestset.h"
+#include "dedup/keystore.h"
+#include "dedup/minhash.h"
+#include "format/canon.h"
+#include "format/json.h"
+#include "format/keypath.h"
+#include "stream/reader.h"
+#include "stream/stream.h"
 
 #define INPUT_BUF	(4 * 1024 * 1024)
 #define MAX_LINE	((size_t)1 << 30)
@@ -151,7 +150,7 @@ static const char usage_text[] =
 /* --- keys ---------------------------------------------------------------- */
 
 /*
- * Compute the status and digest of one line (lib/dedupkey.h), and with
+ * Compute the status and digest of one line (lib/dedup/dedupkey.h), and with
  * --near its signature into sig, from the same reading of the record.
  */
 static void
@@ -374,7 +373,7 @@ near_dup(struct dedup *dd, const unsigned char *sig)
 {
 	double sim;
 
-	if (dd->have_store && minhash_index_query(&dd->ks.ix, sig, &sim))
+	if (dd->have_store && keystore_near(&dd->ks, sig, &sim))
 		return 1;
 	return dd->use_run && minhash_index_query(&dd->runix, sig, &sim);
 }
@@ -528,35 +527,6 @@ process_text(struct dedup *dd, const char *text, size_t len, int index,
 }
 
 /* --- input --------------------------------------------------------------- */
-
-/*
- * Read into p[0..room): once, then again while more is ready at once, so
- * that chunks are large when input is fast and prompt when it trickles.
- */
-static ssize_t
-read_more(int fd, char *p, size_t room, int *eof)
-{
-	size_t got = 0;
-
-	*eof = 0;
-	while (got < room) {
-		ssize_t r = read(fd, p + got, room - got);
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return got > 0 ? (ssize_t)got : -1;
-		}
-		if (r == 0) {
-			*eof = 1;
-			break;
-		}
-		got += (size_t)r;
-		if (got < room && poll(&pfd, 1, 0) != 1)
-			break;
-	}
-	return (ssize_t)got;
-}
 
 static int
 filter_stdin(struct dedup *dd, struct error *e)
@@ -906,7 +876,7 @@ write_stats(struct dedup *dd, struct error *e)
 
 /*
  * What this run did, as gauges (the cumulative counts are the state's,
- * read by lib/stateview.h), and when a run last ended cleanly.
+ * read by lib/state/stateview.h), and when a run last ended cleanly.
  */
 static void
 write_metrics(struct dedup *dd, int ok)

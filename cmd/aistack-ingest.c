@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,24 +19,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "clock.h"
-#include "config.h"
-#include "consumer.h"
-#include "dedupkey.h"
-#include "err.h"
-#include "exitcode.h"
-#include "follow.h"
-#include "fsutil.h"
-#include "json.h"
-#include "keypath.h"
-#include "lock.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "parse.h"
-#include "pg.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/lock.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "base/sig.h"
+#include "dedup/dedupkey.h"
+#include "format/canon.h"
+#include "format/json.h"
+#include "format/keypath.h"
+#include "pg/pg.h"
+#include "stream/consumer.h"
+#include "stream/follow.h"
+#include "stream/stream.h"
 
 #define DEFAULT_MAX_RECORD	(1024 * 1024)
 #define DEFAULT_MAX_BACKLOG	(100ULL * 1024 * 1024)
@@ -66,6 +66,7 @@ struct ingest_opts {
 	const char *follow;		/* --follow FILE */
 	enum lock_kind lock;		/* the lock its writers take */
 	enum on_loss on_loss;		/* --follow: data found gone */
+	uint64_t given;			/* bit opt - OPT_MAX_BACKLOG: a flag set it */
 };
 
 struct counters {
@@ -76,7 +77,7 @@ struct counters {
 
 /*
  * Rejected and empty lines on their way into the stream's counters
- * (lib/stream.h): landed are those whose rejects are in the rejects
+ * (lib/stream/stream.h): landed are those whose rejects are in the rejects
  * stream; they are added at the next lock of the stream.  moved_* are the
  * run's counts already passed on to landed_*.
  */
@@ -289,7 +290,7 @@ backpressure(struct ingest *ing, struct error *e)
 	    ing->backlog + ing->appended_since <= o->max_backlog)
 		return 0;
 	for (;;) {
-		if (stream_backlog(ing->out.dir, &ing->head, &ing->backlog,
+		if (consumer_backlog(ing->out.dir, &ing->head, &ing->backlog,
 		    &ing->min_committed, e) == -1)
 			return error_wrap(e, "%s: backlog", ing->out.name);
 		ing->checked_at = t = clock_mono_ms();
@@ -375,15 +376,11 @@ reject_head(struct ingest *ing, struct buf *b, const char *reason)
 	char now[32];
 	const char *src = ing->source;
 
-	rfc3339_now(now, sizeof(now));
+	clock_rfc3339_now(now, sizeof(now));
 	buf_printf(b, "{\"reason\":\"");
 	buf_json_escape(b, reason, strlen(reason));
 	buf_printf(b, "\",\"source\":\"");
-	if (utf8_valid(src, strlen(src)))
-		buf_json_escape(b, src, strlen(src));
-	else
-		for (; *src != '\0'; src++)
-			buf_putc(b, (*src & 0x80) || *src < 0x20 ? '?' : *src);
+	json_escape_name(b, src);
 	buf_printf(b, ":%llu\",\"time\":\"%s\",", (unsigned long long)ing->lineno,
 	    now);
 }
@@ -528,7 +525,7 @@ oversize_end(struct ingest *ing, struct error *e)
 /*
  * fdatasync the batch appended last, if it is not yet.  Under --sync
  * batch the sync of batch k runs while batch k+1 is read and validated
- * (its writeback was started at once with sync_file_range), and always
+ * (its writeback was started at once, stream_writeback_start), and always
  * before the next append, before the input position is recorded and
  * before exit: no batch is acknowledged unsynced.
  */
@@ -592,19 +589,16 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 		stream_unlock(s);
 		if (rc == 0 && ing->o->sync == SYNC_BATCH) {
 			/* start writeback now; sync_pending waits for it */
-			sync_file_range(s->segfd, (off_t)(s->size - n), (off_t)n,
-			    SYNC_FILE_RANGE_WRITE);
+			stream_writeback_start(s, n);
 			ing->unsynced = 1;
 		}
 		if (rc == -1) {
 			uint64_t landed = records_count(data, done);
-			size_t l = strlen(e->msg);
 			ing->n.records += landed;
 			ing->n.bytes += done;
-			snprintf(e->msg + l, sizeof(e->msg) - l, " (%llu of the "
-			    "batch's %llu records landed, none acknowledged)",
+			return error_append(e, " (%llu of the batch's %llu "
+			    "records landed, none acknowledged)",
 			    (unsigned long long)landed, (unsigned long long)nrec);
-			return -1;
 		}
 		ing->n.records += nrec;
 		ing->n.bytes += n;
@@ -682,37 +676,6 @@ classify(struct ingest *ing, char *buf, size_t len, int final, size_t *vlen,
 	*used = (size_t)(p - buf);
 	*vlen = (size_t)(w - buf);
 	return 0;
-}
-
-/*
- * Read more input into in[len..cap): once, then again while more is
- * ready at once (a burst, or a regular file), so that batches are large
- * when input is fast and prompt when it trickles.  Returns the bytes
- * read (*eof set when the end of input was seen), or -1 on error.
- */
-static ssize_t
-read_more(int fd, char *p, size_t room, int *eof)
-{
-	size_t got = 0;
-
-	*eof = 0;
-	while (got < room) {
-		ssize_t r = read(fd, p + got, room - got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return got > 0 ? (ssize_t)got : -1;
-		}
-		if (r == 0) {
-			*eof = 1;
-			break;
-		}
-		got += (size_t)r;
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		if (got < room && poll(&pfd, 1, 0) != 1)
-			break;
-	}
-	return (ssize_t)got;
 }
 
 static int ingest_fd_unsynced(struct ingest *, int, const char *,
@@ -803,7 +766,7 @@ ingest_fd_unsynced(struct ingest *ing, int fd, const char *source,
  * Tail o->follow into the stream until SIGINT or SIGTERM, with the same
  * validation, rejects and backpressure as any input.  Per batch: the
  * intent is recorded, the records and rejects are appended and synced,
- * then the file position is committed (lib/follow.h), so a restart
+ * then the file position is committed (lib/stream/follow.h), so a restart
  * neither loses nor duplicates a line.
  */
 /*
@@ -822,12 +785,9 @@ report_losses(struct ingest *ing, struct follow *f, struct error *e)
 
 	while (follow_loss_next(f, &l)) {
 		b.len = 0;
-		rfc3339_now(now, sizeof(now));
+		clock_rfc3339_now(now, sizeof(now));
 		buf_printf(&b, "{\"reason\":\"lost\",\"source\":\"");
-		if (utf8_valid(l.file, strlen(l.file)))
-			buf_json_escape(&b, l.file, strlen(l.file));
-		else
-			buf_printf(&b, "?");
+		json_escape_name(&b, l.file);
 		if (buf_printf(&b, "\",\"time\":\"%s\",\"lost_bytes\":%llu,"
 		    "\"record\":\"\"}\n", now, (unsigned long long)l.bytes) == -1) {
 			buf_release(&b);
@@ -866,13 +826,13 @@ ingest_follow(struct ingest *ing, struct error *e)
 	struct follow f;
 	int rc = -1;
 
-	follow_handle_signals();
-	ing->stop = follow_stop_requested;
+	sig_catch_stop();
+	ing->stop = sig_stopping;
 	if (open_rejects(ing, e) == -1 || follow_open(&f, ing->out.dir,
 	    ing->rej.dir, o->follow, o->lock, e) == -1)
 		return -1;
 	ing->follow = &f;
-	while (!follow_stop_requested()) {
+	while (!sig_stopping()) {
 		struct follow_batch b;
 		size_t used, vlen, off = 0;
 		uint64_t nrec;
@@ -957,7 +917,7 @@ run(const struct ingest_opts *o)
 		warnmsg("input buffer of %zu bytes: %s", ing.cap, strerror(errno));
 		return EXIT_SOFTWARE;
 	}
-	ing.out.lockfd = ing.out.segfd = ing.out.pausefd = ing.out.ctrfd = -1;
+	stream_init(&ing.out);
 	if (pg_uri_is(o->target)) {
 		ing.label = o->table;
 		if (pg_sink_open(&ing.pg, o->target, o->table, &o->key,
@@ -1065,8 +1025,10 @@ static const struct option longopts[] = {
  * config file's (then "from" names the source and errors are EXIT_CONFIG).
  */
 static int
-set_option(struct ingest_opts *o, int opt, const char *v, const char *from)
+set_option(void *arg, int opt, const char *v, const char *from,
+    struct error *e)
 {
+	struct ingest_opts *o = arg;
 	const char *what = NULL;
 
 	switch (opt) {
@@ -1109,49 +1071,69 @@ set_option(struct ingest_opts *o, int opt, const char *v, const char *from)
 	if (what == NULL)
 		return 0;
 	if (from != NULL)
-		warnmsg("%s: invalid %s \"%s\"", from, what, v);
-	else
-		warnmsg("--%s: invalid value \"%s\"", what, v);
-	return -1;
+		return error_set(e, EXIT_CONFIG, "%s: invalid %s \"%s\"", from,
+		    what, v);
+	return error_set(e, EXIT_USAGE, "--%s: invalid value \"%s\"", what, v);
 }
 
-/* Apply [ingest] settings and AISTACK_INGEST_* for what no flag set. */
 static int
-apply_config(struct ingest_opts *o, const int *given)
+option_given(void *arg, int opt)
 {
-	static const struct {
-		const char *key;
-		int opt;
-	} keys[] = {
-		{ "max_backlog", OPT_MAX_BACKLOG }, { "max_record", OPT_MAX_RECORD },
-		{ "on_full", OPT_ON_FULL }, { "on_loss", OPT_ON_LOSS },
-		{ "sync", OPT_SYNC },
-	};
-	struct config c;
-	struct error e;
-	size_t i;
-	int rc = 0;
+	const struct ingest_opts *o = arg;
 
-	if (config_load(&c, &e) == -1) {
-		error_report(&e);
-		return -1;
+	return (int)(o->given >> (opt - OPT_MAX_BACKLOG) & 1);
+}
+
+/* [ingest] settings and AISTACK_INGEST_*, for what no flag set. */
+static const struct config_option config_keys[] = {
+	{ "max_backlog", OPT_MAX_BACKLOG }, { "max_record", OPT_MAX_RECORD },
+	{ "on_full", OPT_ON_FULL }, { "on_loss", OPT_ON_LOSS },
+	{ "sync", OPT_SYNC },
+};
+
+/* Check the operands and the options' combinations; EXIT_OK or 64. */
+static int
+check_args(struct ingest_opts *o, int argc, char **argv)
+{
+	struct error e;
+
+	if (optind >= argc)
+		return usage_error(usage_text, "missing TARGET");
+	o->target = argv[optind];
+	if (pg_uri_is(o->target) && pg_uri_has_password(o->target))
+		return usage_error(usage_text, "the PostgreSQL URI carries a "
+		    "password; give it in PGPASSWORD or a PGPASSFILE instead");
+	if (!pg_table_valid(o->table))
+		return usage_error(usage_text, "--table: invalid name \"%s\" "
+		    "(expected [schema.]name in lower case)", o->table);
+	o->files = argv + optind + 1;
+	o->nfiles = argc - optind - 1;
+	if (o->follow != NULL && (o->nfiles > 0 || pg_uri_is(o->target)))
+		return usage_error(usage_text, "--follow: %s", o->nfiles > 0 ?
+		    "no FILE operand with --follow" :
+		    "the target must be a stream");
+	if (o->follow == NULL && option_given(o, OPT_LOCK))
+		return usage_error(usage_text, "--lock: only with --follow");
+	if (o->follow == NULL && option_given(o, OPT_ON_LOSS))
+		return usage_error(usage_text, "--on-loss: only with --follow");
+	if ((o->key_arg != NULL || o->key.norm != 0) && !pg_uri_is(o->target))
+		return usage_error(usage_text, "%s: only for a PostgreSQL "
+		    "target (a stream keeps every record; aistack-dedup -k "
+		    "filters by key)", o->key_arg != NULL ? "--key" :
+		    "--normalize");
+	if (o->key_arg != NULL) {
+		if (keypath_parse(o->key_arg, &o->key.paths, &e) == -1)
+			return usage_error(usage_text, "--key: %s", e.msg);
+		o->key.mode = DEDUPKEY_PATHS;
 	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
-		const char *src, *v;
-		if (given[keys[i].opt - OPT_MAX_BACKLOG])
-			continue;
-		if ((v = config_lookup(&c, "ingest", keys[i].key, &src)) != NULL)
-			rc = set_option(o, keys[i].opt, v, src);
-	}
-	config_release(&c);
-	return rc;
+	return EXIT_OK;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct ingest_opts o;
-	int given[OPT_VERSION - OPT_MAX_BACKLOG + 1] = { 0 };
+	struct error e;
 	int ch, status;
 
 	progname = "aistack-ingest";
@@ -1175,11 +1157,10 @@ main(int argc, char **argv)
 			o.key_arg = optarg;
 			break;
 		case OPT_NORMALIZE:
-			if (canon_flags_parse(optarg, &o.key.norm) == -1) {
-				warnmsg("--normalize: invalid list \"%s\" "
-				    "(expected trim, lower, space)", optarg);
-				return EXIT_USAGE;
-			}
+			if (canon_flags_parse(optarg, &o.key.norm) == -1)
+				return usage_error(usage_text, "--normalize: "
+				    "invalid list \"%s\" (expected trim, lower, "
+				    "space)", optarg);
 			break;
 		case 'v':
 			o.verbose = 1;
@@ -1189,9 +1170,9 @@ main(int argc, char **argv)
 		case OPT_ON_FULL:
 		case OPT_ON_LOSS:
 		case OPT_SYNC:
-			if (set_option(&o, ch, optarg, NULL) == -1)
-				return EXIT_USAGE;
-			given[ch - OPT_MAX_BACKLOG] = 1;
+			if (set_option(&o, ch, optarg, NULL, &e) == -1)
+				return usage_error(usage_text, "%s", e.msg);
+			o.given |= 1ULL << (ch - OPT_MAX_BACKLOG);
 			break;
 		case OPT_REJECTS:
 			o.rejects = optarg;
@@ -1206,72 +1187,27 @@ main(int argc, char **argv)
 			o.follow = optarg;
 			break;
 		case OPT_LOCK:
-			if (lock_kind_parse(optarg, &o.lock) == -1) {
-				warnmsg("--lock: invalid value \"%s\"", optarg);
-				return EXIT_USAGE;
-			}
-			given[ch - OPT_MAX_BACKLOG] = 1;
+			if (lock_kind_parse(optarg, &o.lock) == -1)
+				return usage_error(usage_text, "--lock: invalid "
+				    "value \"%s\"", optarg);
+			o.given |= 1ULL << (ch - OPT_MAX_BACKLOG);
 			break;
 		case OPT_VERSION:
 			printf("aistack-ingest %s\n", AISTACK_VERSION);
 			status = EXIT_OK;
 			goto out;
 		default:
-			fprintf(stderr, "%s", usage_text);
-			return EXIT_USAGE;
+			return usage_error(usage_text, NULL);
 		}
 	}
-	if (optind >= argc) {
-		warnmsg("missing TARGET");
-		fprintf(stderr, "%s", usage_text);
-		return EXIT_USAGE;
-	}
-	o.target = argv[optind];
-	if (pg_uri_is(o.target) && pg_uri_has_password(o.target)) {
-		warnmsg("the PostgreSQL URI carries a password; give it in "
-		    "PGPASSWORD or a PGPASSFILE instead");
-		return EXIT_USAGE;
-	}
-	if (!pg_table_valid(o.table)) {
-		warnmsg("--table: invalid name \"%s\" (expected [schema.]name "
-		    "in lower case)", o.table);
-		return EXIT_USAGE;
-	}
-	o.files = argv + optind + 1;
-	o.nfiles = argc - optind - 1;
-	if (o.follow != NULL && (o.nfiles > 0 || pg_uri_is(o.target))) {
-		warnmsg("--follow: %s", o.nfiles > 0 ? "no FILE operand with "
-		    "--follow" : "the target must be a stream");
-		return EXIT_USAGE;
-	}
-	if (o.follow == NULL && given[OPT_LOCK - OPT_MAX_BACKLOG]) {
-		warnmsg("--lock: only with --follow");
-		return EXIT_USAGE;
-	}
-	if (o.follow == NULL && given[OPT_ON_LOSS - OPT_MAX_BACKLOG]) {
-		warnmsg("--on-loss: only with --follow");
-		return EXIT_USAGE;
-	}
-	if ((o.key_arg != NULL || o.key.norm != 0) && !pg_uri_is(o.target)) {
-		warnmsg("%s: only for a PostgreSQL target (a stream keeps "
-		    "every record; aistack-dedup -k filters by key)",
-		    o.key_arg != NULL ? "--key" : "--normalize");
-		return EXIT_USAGE;
-	}
-	if (o.key_arg != NULL) {
-		struct error e;
-		if (keypath_parse(o.key_arg, &o.key.paths, &e) == -1) {
-			warnmsg("--key: %s", e.msg);
-			return EXIT_USAGE;
-		}
-		o.key.mode = DEDUPKEY_PATHS;
-	}
-	if (apply_config(&o, given) == -1) {
-		dedupkey_def_release(&o.key);
-		return EXIT_CONFIG;
-	}
-	status = run(&o);
-	dedupkey_def_release(&o.key);
+	if ((status = check_args(&o, argc, argv)) != EXIT_OK)
+		goto out;
+	if (config_apply("ingest", config_keys, sizeof(config_keys) /
+	    sizeof(config_keys[0]), option_given, set_option, &o, &e) == -1)
+		status = error_report(&e);
+	else
+		status = run(&o);
 out:
+	dedupkey_def_release(&o.key);
 	return exit_flush(status);
 }

@@ -23,23 +23,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "consumer.h"
-#include "copytrunc.h"
-#include "err.h"
-#include "exitcode.h"
-#include "follow.h"
-#include "fsutil.h"
-#include "gzfile.h"
-#include "json.h"
-#include "lock.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "parse.h"
-#include "retention.h"
-#include "statedir.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/lock.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "base/statedir.h"
+#include "format/json.h"
+#include "stream/consumer.h"
+#include "stream/copytrunc.h"
+#include "stream/follow.h"
+#include "stream/gzfile.h"
+#include "stream/retention.h"
+#include "stream/stream.h"
 
 #define DEFAULT_SEAL_SIZE	(64ULL * 1024 * 1024)
 #define DEFAULT_SEAL_AGE	(86400ULL * 1000)
@@ -69,6 +70,7 @@ struct rotate_opts {
 	char pidfile[PATH_MAX];		/* the writer's, for sig ("": none) */
 	char **operands;
 	int noperands;
+	uint64_t given;			/* bit opt - OPT_COMPRESS_AFTER: a flag set it */
 };
 
 /* What one operand did, for its metrics. */
@@ -144,35 +146,12 @@ worse(struct rotate *r, int status)
 }
 
 static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
 mtime_ms(const struct stat *st)
 {
 	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
 
 /* --- reporting ------------------------------------------------------------ */
-
-/* Append s as a JSON string's inside, replacing bytes that are not UTF-8. */
-static void
-json_str(struct buf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (utf8_valid(s, n)) {
-		buf_json_escape(b, s, n);
-		return;
-	}
-	for (; *s != '\0'; s++)
-		buf_putc(b, (*s & 0x80) || (unsigned char)*s < 0x20 ? '?' : *s);
-}
 
 struct action {
 	const char *what;		/* seal, compress, delete, keep, rotate, recover */
@@ -197,9 +176,9 @@ report(const struct rotate *r, const struct action *a)
 
 	if (o->json) {
 		buf_printf(&b, "{\"action\":\"%s\",\"target\":\"", a->what);
-		json_str(&b, a->target);
+		json_escape_name(&b, a->target);
 		buf_printf(&b, "\",\"file\":\"");
-		json_str(&b, a->file);
+		json_escape_name(&b, a->file);
 		buf_printf(&b, "\",\"bytes\":%llu", (unsigned long long)a->bytes);
 		if (a->compressed >= 0)
 			buf_printf(&b, ",\"compressed_bytes\":%lld",
@@ -320,7 +299,7 @@ write_metrics(const struct rotate *r, const char *operand,
 	metrics_sample(&m, MN_ROTATE_FILES, (double)t->ngz, "target", target,
 	    "form", "gz", NULL);
 	metrics_family(&m, MN_ROTATE_LAST_RUN, "gauge", MH_ROTATE_LAST_RUN);
-	metrics_sample(&m, MN_ROTATE_LAST_RUN, (double)(wall_ms() / 1000),
+	metrics_sample(&m, MN_ROTATE_LAST_RUN, (double)(clock_wall_ms() / 1000),
 	    "target", target, NULL);
 	metrics_last_success(&m, "rotate", name, ok, MN_ROTATE_LAST_SUCCESS,
 	    MH_ROTATE_LAST_SUCCESS, "target", target, NULL);
@@ -788,118 +767,149 @@ first_kept(const struct retain_item *v, size_t n, uint64_t fallback)
 	return fallback;
 }
 
+/*
+ * Seal the active segment when it is due: O(1) whatever its size, under
+ * the writers' lock (with -n, only say so: *sim_seal).  *head gets the
+ * stream's head.
+ */
+static int
+stream_seal_due(struct rotate *r, struct stream *s, uint64_t *head,
+    int *sim_seal, struct tally *t, struct error *e)
+{
+	char name[64], path[PATH_MAX + 64];
+	struct segment_list l;
+	uint64_t first, base, size;
+	int rc = 0;
+
+	if (!r->o->dry_run) {
+		if (stream_lock(s, e) == -1)
+			return -1;
+		base = s->base;
+		size = s->size;
+	} else {
+		if (stream_head(s->dir, head, &first, e) == -1 ||
+		    segments_list(s->dir, &l, e) == -1)
+			return -1;
+		if (l.n == 0) {
+			segments_free(&l);
+			return 0;
+		}
+		base = l.v[l.n - 1].base;
+		size = *head - base;
+		segments_free(&l);
+	}
+	segment_name(name, sizeof(name), base, 0);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	if (seal_due(r, size, active_origin_ms(path))) {
+		if (r->o->dry_run)
+			*sim_seal = 1;
+		else
+			rc = stream_seal(s, NULL, NULL, e);
+		if (rc != -1) {
+			act(r, "seal", s->name, name, size);
+			t->sealed += size;
+		}
+	}
+	if (!r->o->dry_run) {
+		*head = s->base + s->size;
+		stream_unlock(s);
+	}
+	return rc == -1 ? -1 : 0;
+}
+
+/*
+ * One retention pass over the stream's segments: plan them by pol, then
+ * delete and queue compressions (jobs); final when no pass follows.
+ * *old_first (when not NULL) and *new_first get the first offset
+ * retained before and after.
+ */
+static int
+retain_pass(struct rotate *r, struct stream *s, struct retain_policy *pol,
+    uint64_t head, int sim_seal, int final, uint64_t *old_first,
+    uint64_t *new_first, struct job **jobs, size_t *njobs, struct tally *t,
+    struct error *e)
+{
+	struct retain_item *v = NULL;
+	uint64_t adisk = 0, abase = 0;
+	size_t n = 0;
+	int rc;
+
+	if (stream_items(s, sim_seal, head, &v, &n, &adisk, &abase, e) == -1)
+		return -1;
+	pol->other_bytes = adisk;
+	retain_plan(v, n, pol, NULL);
+	if (old_first != NULL)
+		*old_first = n > 0 ? v[0].base : head;
+	*new_first = first_kept(v, n, abase);
+	rc = stream_apply(r, s, v, n, final, jobs, njobs, t, e);
+	free(v);
+	return rc;
+}
+
+/* "no such stream", and a hint when arg names a file or directory here. */
+static int
+no_stream(const char *arg)
+{
+	int here = access(arg, F_OK) == 0;
+
+	warnmsg("%s: no such stream%s%s%s", arg, here ? " (a file or "
+	    "directory is named by a path: ./" : "", here ? arg : "",
+	    here ? ")" : "");
+	return EXIT_NOINPUT;
+}
+
 static int
 rotate_stream(struct rotate *r, const char *arg)
 {
 	const struct rotate_opts *o = r->o;
 	struct retain_policy pol;
-	struct retain_item *v = NULL;
 	struct consumers cons;
 	struct job *jobs = NULL;
-	struct tally t;
+	struct tally t, t2;
 	struct stream s;
 	struct error e;
-	uint64_t head = 0, adisk = 0, abase = 0, active_base = 0, active_size = 0;
-	size_t n = 0, njobs = 0;
-	int dfd = -1, sim_seal = 0, status = EXIT_OK;
-	char name[64], path[PATH_MAX + 64];
+	uint64_t head = 0, old_first = 0, new_first = 0;
+	size_t njobs = 0, i;
+	int dfd = -1, sim_seal = 0, status = EXIT_OK, phase2;
 
 	memset(&e, 0, sizeof(e));
 	memset(&t, 0, sizeof(t));
+	memset(&t2, 0, sizeof(t2));
 	memset(&cons, 0, sizeof(cons));
 	if (stream_open(&s, arg, 0, &e) == -1) {
-		if (e.code == EXIT_NOINPUT && strchr(arg, '/') == NULL) {
-			warnmsg("%s: no such stream%s%s%s", arg,
-			    access(arg, F_OK) == 0 ? " (a file or directory is "
-			    "named by a path: ./" : "",
-			    access(arg, F_OK) == 0 ? arg : "",
-			    access(arg, F_OK) == 0 ? ")" : "");
-			return EXIT_NOINPUT;
-		}
+		if (e.code == EXIT_NOINPUT && strchr(arg, '/') == NULL)
+			return no_stream(arg);
 		return error_report(&e);
 	}
-	if ((dfd = dir_lock(r, s.dir, &e)) == -1)
-		goto fail;
-	if (stream_recover(r, &s, &e) == -1)
+	if ((dfd = dir_lock(r, s.dir, &e)) == -1 ||
+	    stream_recover(r, &s, &e) == -1 ||
+	    stream_seal_due(r, &s, &head, &sim_seal, &t, &e) == -1 ||
+	    consumers_load(&s, &cons, &e) == -1)
 		goto fail;
 
-	/* seal: O(1) whatever the size, under the writers' lock */
-	if (!o->dry_run) {
-		if (stream_lock(&s, &e) == -1)
-			goto fail;
-		active_base = s.base;
-		active_size = s.size;
-		segment_name(name, sizeof(name), s.base, 0);
-		snprintf(path, sizeof(path), "%s/%s", s.dir, name);
-		if (seal_due(r, s.size, active_origin_ms(path))) {
-			int rc = stream_seal(&s, NULL, NULL, &e);
-			if (rc == -1) {
-				stream_unlock(&s);
-				goto fail;
-			}
-			act(r, "seal", s.name, name, active_size);
-			t.sealed += active_size;
-		}
-		head = s.base + s.size;
-		stream_unlock(&s);
-	} else {
-		uint64_t first;
-		struct segment_list l;
-		if (stream_head(s.dir, &head, &first, &e) == -1 ||
-		    segments_list(s.dir, &l, &e) == -1)
-			goto fail;
-		if (l.n > 0) {
-			active_base = l.v[l.n - 1].base;
-			active_size = head - active_base;
-			segment_name(name, sizeof(name), active_base, 0);
-			snprintf(path, sizeof(path), "%s/%s", s.dir, name);
-			if (seal_due(r, active_size, active_origin_ms(path))) {
-				sim_seal = 1;
-				act(r, "seal", s.name, name, active_size);
-				t.sealed += active_size;
-			}
-		}
-		segments_free(&l);
-	}
-
-	/* compress and expire */
-	if (consumers_load(&s, &cons, &e) == -1 ||
-	    stream_items(&s, sim_seal, head, &v, &n, &adisk, &abase, &e) == -1)
-		goto fail;
+	/* compress and expire; then --max-total with the sizes compression left */
 	memset(&pol, 0, sizeof(pol));
 	pol.now_ms = r->now_ms;
 	pol.compress_after_ms = o->compress_after_ms;
 	pol.delete_after_ms = o->delete_after_ms;
 	pol.max_total = o->dry_run ? o->max_total : RETAIN_NEVER;
-	pol.other_bytes = adisk;
 	pol.min_committed = cons.min;
 	pol.force = o->force;
-	retain_plan(v, n, &pol, NULL);
-	uint64_t old_first = n > 0 ? v[0].base : head;
-	uint64_t new_first = first_kept(v, n, abase);
-	int phase2 = !o->dry_run && o->max_total != RETAIN_NEVER;
-	if (stream_apply(r, &s, v, n, !phase2, &jobs, &njobs, &t, &e) == -1)
+	phase2 = !o->dry_run && o->max_total != RETAIN_NEVER;
+	if (retain_pass(r, &s, &pol, head, sim_seal, !phase2, &old_first,
+	    &new_first, &jobs, &njobs, &t, &e) == -1)
 		goto fail;
 	jobs_fix(jobs, njobs);
 	compress_all(r, s.name, jobs, njobs);
 	compress_report(r, jobs, njobs, &t);
-	for (size_t i = 0; i < njobs; i++)
+	for (i = 0; i < njobs; i++)
 		if (jobs[i].rc == -1)
 			status = EXIT_IOERR;
 	if (phase2) {
-		/* --max-total, with the sizes compression left */
-		struct tally t2;
-		free(v);
-		v = NULL;
-		if (stream_items(&s, 0, head, &v, &n, &adisk, &abase, &e) == -1)
-			goto fail;
 		pol.compress_after_ms = RETAIN_NEVER;
 		pol.max_total = o->max_total;
-		pol.other_bytes = adisk;
-		retain_plan(v, n, &pol, NULL);
-		new_first = first_kept(v, n, abase);
-		memset(&t2, 0, sizeof(t2));
-		if (stream_apply(r, &s, v, n, 1, &jobs, &njobs, &t2, &e) == -1)
+		if (retain_pass(r, &s, &pol, head, 0, 1, NULL, &new_first,
+		    &jobs, &njobs, &t2, &e) == -1)
 			goto fail;
 		t.deleted += t2.deleted;
 		t.unread += t2.unread;
@@ -913,7 +923,6 @@ rotate_stream(struct rotate *r, const char *arg)
 fail:
 	status = error_report(&e);
 out:
-	free(v);
 	free(jobs);
 	consumers_free(&cons);
 	stream_close(&s);
@@ -1000,135 +1009,133 @@ report_copy_loss(const char *path, const char *file,
 			    (unsigned long long)h[i].unread, h[i].stream);
 }
 
-/* Rotate one plain file of dir (when it exists) and look after its copies. */
+/* One plain file's rotation and its copies, across the steps of rotate_base. */
+struct plain {
+	const char *dir, *base;
+	char path[PATH_MAX];
+	char copy[NAME_MAX + 1];	/* the copy made (or that -n would make) */
+	char made[NAME_MAX + 1];	/* the copy a rename made now, "" none */
+	uint64_t bytes;			/* its size */
+	int newcopy;			/* -n: the copy not made, planned as item n */
+	struct rotcopy *c;		/* the copies there are */
+	size_t n;
+	struct retain_item *v;		/* their plan (n + newcopy items) */
+	struct follow_hold *h;		/* what followers have not finished */
+	size_t nh;
+	int holdall;			/* their positions unknown: delete none */
+};
+
+/* Report e, make it the run's status at worst, and go on. */
+static void
+carry_on(struct rotate *r, struct error *e)
+{
+	worse(r, error_report(e));
+	memset(e, 0, sizeof(*e));
+}
+
+/* Rotate the file itself (when it exists), by copy or by rename. */
 static int
-rotate_base(struct rotate *r, const char *dir, const char *base,
-    struct job **jobs, size_t *njobs, struct tally *t, struct error *e)
+plain_rotate(struct rotate *r, struct plain *pl, struct error *e)
 {
 	const struct rotate_opts *o = r->o;
-	char path[PATH_MAX], copy[NAME_MAX + 1], p2[PATH_MAX + NAME_MAX + 8];
-	char made[NAME_MAX + 1], streams[PATH_MAX];
-	struct follow_hold *h = NULL;
-	struct retain_policy pol;
-	struct retain_item *v = NULL;
-	struct rotcopy *c = NULL;
-	struct dirent *de;
+	int rc, signalled = o->method == METHOD_RENAME && o->sig != 0;
 	struct stat st;
-	uint64_t bytes;
-	size_t n = 0, i;
-	DIR *d;
-	int rc, newcopy = 0, holdall = 0, signalled;
-	uint64_t firsthold = UINT64_MAX, un;
-	size_t nh = 0;
 	pid_t pid = 0;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, base) >=
-	    (int)sizeof(path))
-		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
-	made[0] = '\0';
-	signalled = o->method == METHOD_RENAME && o->sig != 0;
-	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (signalled && st.st_size == 0)) {
-		/* nothing to rotate (nor a writer to bother) */
-	} else if (signalled && writer_pid(r, &pid, e) == -1) {
+	if (lstat(pl->path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (signalled && st.st_size == 0))
+		return 0;	/* nothing to rotate (nor a writer to bother) */
+	if (signalled && writer_pid(r, &pid, e) == -1) {
 		/* renamed, the writer would go on writing into the copy */
-		error_wrap(e, "%s: not rotated", path);
-		worse(r, error_report(e));
-		memset(e, 0, sizeof(*e));
-	} else {
-		if (o->method == METHOD_RENAME)
-			rc = rotrename_timed(path, o->lock,
-			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
-			    o->dry_run, copy, sizeof(copy), &bytes, e);
-		else
-			rc = copytrunc_timed(path, o->lock,
-			    (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
-			    o->dry_run, copy, sizeof(copy), &bytes, e);
-		if (rc == -1 && e->code == EXIT_TEMPFAIL) {
-			/* reported; its copies are still looked after */
-			worse(r, error_report(e));
-			memset(e, 0, sizeof(*e));
-		} else if (rc == -1)
-			return -1;
-		if (rc == 1) {
-			act(r, "rotate", path, copy, bytes);
-			newcopy = o->dry_run;
-			if (o->method == METHOD_RENAME)
-				snprintf(made, sizeof(made), "%s", copy);
-			if (pid > 0 && !o->dry_run && kill(pid, o->sig) == -1) {
-				error_errno(e, EXIT_UNAVAILABLE, "%s: rotated, but "
-				    "the writer (process %ld of --pidfile %s) "
-				    "was not signalled", path, (long)pid,
-				    o->pidfile);
-				worse(r, error_report(e));
-				memset(e, 0, sizeof(*e));
-			}
-		}
+		error_wrap(e, "%s: not rotated", pl->path);
+		carry_on(r, e);
+		return 0;
 	}
+	rc = (o->method == METHOD_RENAME ? rotrename_timed : copytrunc_timed)(
+	    pl->path, o->lock, (int64_t)o->lock_timeout_ms, r->now_ms / 1000,
+	    o->dry_run, pl->copy, sizeof(pl->copy), &pl->bytes, e);
+	if (rc == -1 && e->code == EXIT_TEMPFAIL) {
+		carry_on(r, e);	/* its copies are still looked after */
+		return 0;
+	}
+	if (rc != 1)
+		return rc;
+	act(r, "rotate", pl->path, pl->copy, pl->bytes);
+	pl->newcopy = o->dry_run;
+	if (o->method == METHOD_RENAME)
+		snprintf(pl->made, sizeof(pl->made), "%s", pl->copy);
+	if (pid > 0 && !o->dry_run && kill(pid, o->sig) == -1) {
+		error_errno(e, EXIT_UNAVAILABLE, "%s: rotated, but the writer "
+		    "(process %ld of --pidfile %s) was not signalled", pl->path,
+		    (long)pid, o->pidfile);
+		carry_on(r, e);
+	}
+	return 0;
+}
 
-	/* orphans of an interrupted run */
-	if ((d = opendir(dir)) == NULL)
-		return error_errno(e, EXIT_IOERR, "%s", dir);
+/* Remove the temporary files an interrupted run left. */
+static int
+plain_orphans(struct rotate *r, struct plain *pl, struct error *e)
+{
+	char p2[PATH_MAX + NAME_MAX + 8];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(pl->dir)) == NULL)
+		return error_errno(e, EXIT_IOERR, "%s", pl->dir);
 	while ((de = readdir(d)) != NULL) {
-		if (!rotcopy_is_temp(base, de->d_name))
+		if (!rotcopy_is_temp(pl->base, de->d_name))
 			continue;
-		act(r, "recover", path, de->d_name, 0);
-		snprintf(p2, sizeof(p2), "%s/%s", dir, de->d_name);
-		if (!o->dry_run && unlink(p2) == -1 && errno != ENOENT) {
+		act(r, "recover", pl->path, de->d_name, 0);
+		snprintf(p2, sizeof(p2), "%s/%s", pl->dir, de->d_name);
+		if (!r->o->dry_run && unlink(p2) == -1 && errno != ENOENT) {
 			error_errno(e, EXIT_IOERR, "%s", p2);
 			closedir(d);
 			return -1;
 		}
 	}
 	closedir(d);
+	return 0;
+}
 
-	/* what the followers of the file have not finished is kept */
-	if (statedir_sub(streams, sizeof(streams), "streams", e) == -1 ||
-	    follow_holds(streams, path, &h, &nh, e) == -1) {
-		error_wrap(e, "%s: its followers' positions cannot be read; "
-		    "no copy is deleted", path);
-		worse(r, error_report(e));
-		memset(e, 0, sizeof(*e));
-		holdall = 1;
-	}
-	if (rotcopy_list(dir, base, &c, &n, e) == -1) {
-		free(h);
+/*
+ * List the copies (finishing a half-done gzip of one) and plan them: item
+ * i spans [i, i + 1), and the first one a follower holds stops deletion.
+ */
+static int
+plain_plan(struct rotate *r, struct plain *pl, struct error *e)
+{
+	const struct rotate_opts *o = r->o;
+	char src[PATH_MAX + NAME_MAX + 8], gz[PATH_MAX + NAME_MAX + 8];
+	uint64_t firsthold = UINT64_MAX, un;
+	struct retain_policy pol;
+	size_t i, total;
+
+	if (rotcopy_list(pl->dir, pl->base, &pl->c, &pl->n, e) == -1)
 		return -1;
-	}
-	if ((v = calloc(n + 1, sizeof(*v))) == NULL) {
-		rotcopy_list_free(c, n);
-		free(h);
-		return error_errno(e, EXIT_SOFTWARE, "%s", path);
-	}
-	for (i = 0; i < n; i++) {
-		if (c[i].plain && c[i].gz) {
-			char src[PATH_MAX + NAME_MAX + 8];
-			act(r, "recover", path, c[i].name, 0);
-			snprintf(src, sizeof(src), "%s/%s", dir, c[i].name);
-			snprintf(p2, sizeof(p2), "%s/%s.gz", dir, c[i].name);
-			if (!o->dry_run && (rc = gzfile_finish(src, p2, e)) == -1)
-				goto fail;
-			c[i].plain = 0;
+	if ((pl->v = calloc(pl->n + 1, sizeof(*pl->v))) == NULL)
+		return error_errno(e, EXIT_SOFTWARE, "%s", pl->path);
+	total = pl->n + (size_t)pl->newcopy;
+	for (i = 0; i < total; i++) {
+		struct retain_item *it = &pl->v[i];
+		const char *name = i < pl->n ? pl->c[i].name : NULL;
+		if (i < pl->n && pl->c[i].plain && pl->c[i].gz) {
+			act(r, "recover", pl->path, name, 0);
+			snprintf(src, sizeof(src), "%s/%s", pl->dir, name);
+			snprintf(gz, sizeof(gz), "%s/%s.gz", pl->dir, name);
+			if (!o->dry_run && gzfile_finish(src, gz, e) == -1)
+				return -1;
+			pl->c[i].plain = 0;
 		}
-		/* item i spans [i, i + 1): the first held one stops deletion */
-		v[i].base = i;
-		v[i].end = i + 1;
-		if (firsthold == UINT64_MAX && (holdall ||
-		    held(h, nh, base, c[i].name, &un)))
+		it->base = i;
+		it->end = i + 1;
+		if (firsthold == UINT64_MAX && (pl->holdall ||
+		    held(pl->h, pl->nh, pl->base, name, &un)))
 			firsthold = i;
-		v[i].disk = c[i].disk;
-		v[i].mtime_ms = c[i].mtime_ms;
-		v[i].gz = c[i].gz;
-	}
-	if (newcopy) {
-		/* the copy this dry run would make */
-		v[n].disk = bytes;
-		v[n].mtime_ms = r->now_ms;
-		v[n].base = n;
-		v[n].end = n + 1;
-		if (firsthold == UINT64_MAX && (holdall ||
-		    held(h, nh, base, NULL, &un)))
-			firsthold = n;
+		/* the copy a dry run would make is item n */
+		it->disk = i < pl->n ? pl->c[i].disk : pl->bytes;
+		it->mtime_ms = i < pl->n ? pl->c[i].mtime_ms : r->now_ms;
+		it->gz = i < pl->n ? pl->c[i].gz : 0;
 	}
 	memset(&pol, 0, sizeof(pol));
 	pol.now_ms = r->now_ms;
@@ -1136,84 +1143,131 @@ rotate_base(struct rotate *r, const char *dir, const char *base,
 	pol.delete_after_ms = o->delete_after_ms;
 	pol.max_total = o->max_total;
 	pol.min_committed = firsthold;
-	pol.force = o->force && !holdall;
-	retain_plan(v, n + (size_t)newcopy, &pol, NULL);
-	if (o->method == METHOD_RENAME) {
-		/*
-		 * A writer that opened the file just before the rename may
-		 * still append to the copy: the copy made now is neither
-		 * compressed nor deleted before a later run, nor is a plain
-		 * copy written to in the last RENAME_SETTLE_MS compressed.
-		 */
-		for (i = 0; i < n + (size_t)newcopy; i++) {
-			int fresh = i == n || strcmp(c[i].name, made) == 0;
-			if (fresh)
-				v[i].delete = 0;
-			if (fresh || (!v[i].gz && v[i].mtime_ms +
-			    RENAME_SETTLE_MS > r->now_ms))
-				v[i].compress = 0;
-		}
+	pol.force = o->force && !pl->holdall;
+	retain_plan(pl->v, total, &pol, NULL);
+	if (o->method != METHOD_RENAME)
+		return 0;
+	/*
+	 * A writer that opened the file just before the rename may still
+	 * append to the copy: the copy made now is neither compressed nor
+	 * deleted before a later run, nor is a plain copy written to in the
+	 * last RENAME_SETTLE_MS compressed.
+	 */
+	for (i = 0; i < total; i++) {
+		int fresh = i == pl->n || strcmp(pl->c[i].name, pl->made) == 0;
+		if (fresh)
+			pl->v[i].delete = 0;
+		if (fresh || (!pl->v[i].gz && pl->v[i].mtime_ms +
+		    RENAME_SETTLE_MS > r->now_ms))
+			pl->v[i].compress = 0;
 	}
-	for (i = 0; i < n; i++) {
-		if (v[i].delete) {
-			struct action a = { "delete", path, p2, v[i].disk, -1, 0,
-			    NULL };
-			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
-			    c[i].gz ? ".gz" : "");
-			if (v[i].unread > 0 && held(h, nh, base, c[i].name,
-			    &un)) {
-				a.unread = un;
-				t->unread += un;
-				report_copy_loss(path, p2, h, nh, c[i].name);
-			}
-			report(r, &a);
-			t->deleted += v[i].disk;
-			if (o->dry_run)
-				continue;
-			snprintf(p2, sizeof(p2), "%s/%s%s", dir, c[i].name,
-			    c[i].gz ? ".gz" : "");
-			if (unlink(p2) == -1 && errno != ENOENT) {
-				error_errno(e, EXIT_IOERR, "%s", p2);
-				goto fail;
-			}
+	return 0;
+}
+
+/* Delete copy i as planned, reporting what a follower loses with it. */
+static int
+plain_delete(struct rotate *r, struct plain *pl, size_t i, struct tally *t,
+    struct error *e)
+{
+	const struct rotcopy *c = &pl->c[i];
+	char p2[PATH_MAX + NAME_MAX + 8];
+	struct action a = { "delete", pl->path, p2, pl->v[i].disk, -1, 0,
+	    NULL };
+	uint64_t un;
+
+	snprintf(p2, sizeof(p2), "%s%s", c->name, c->gz ? ".gz" : "");
+	if (pl->v[i].unread > 0 && held(pl->h, pl->nh, pl->base, c->name,
+	    &un)) {
+		a.unread = un;
+		t->unread += un;
+		report_copy_loss(pl->path, p2, pl->h, pl->nh, c->name);
+	}
+	report(r, &a);
+	t->deleted += pl->v[i].disk;
+	if (r->o->dry_run)
+		return 0;
+	snprintf(p2, sizeof(p2), "%s/%s%s", pl->dir, c->name,
+	    c->gz ? ".gz" : "");
+	if (unlink(p2) == -1 && errno != ENOENT)
+		return error_errno(e, EXIT_IOERR, "%s", p2);
+	return 0;
+}
+
+/* Carry out the plan: delete, keep (saying why) or queue compressions. */
+static int
+plain_apply(struct rotate *r, struct plain *pl, struct job **jobs,
+    size_t *njobs, struct tally *t, struct error *e)
+{
+	char p2[PATH_MAX + NAME_MAX + 8];
+	size_t i;
+
+	for (i = 0; i < pl->n; i++) {
+		const struct rotcopy *c = &pl->c[i];
+		if (pl->v[i].delete) {
+			if (plain_delete(r, pl, i, t, e) == -1)
+				return -1;
 			continue;
 		}
-		if (v[i].kept) {
-			struct action a = { "keep", path, p2, v[i].disk, -1, 0,
-			    "unread" };
-			snprintf(p2, sizeof(p2), "%s%s", c[i].name,
-			    c[i].gz ? ".gz" : "");
+		if (pl->v[i].kept) {
+			struct action a = { "keep", pl->path, p2,
+			    pl->v[i].disk, -1, 0, "unread" };
+			snprintf(p2, sizeof(p2), "%s%s", c->name,
+			    c->gz ? ".gz" : "");
 			report(r, &a);
 		}
-		if (c[i].gz)
+		if (c->gz)
 			t->ngz++;
 		else
 			t->nplain++;
-		if (!v[i].compress)
+		if (!pl->v[i].compress)
 			continue;
-		snprintf(p2, sizeof(p2), "%s.gz", c[i].name);
-		if (o->dry_run) {
-			act(r, "compress", path, c[i].name, v[i].disk);
-			t->compressed_in += v[i].disk;
-		} else if (job_add(jobs, njobs, path, dir, c[i].name, p2,
-		    v[i].disk) == -1) {
-			error_errno(e, EXIT_SOFTWARE, "%s", path);
-			goto fail;
-		}
+		snprintf(p2, sizeof(p2), "%s.gz", c->name);
+		if (r->o->dry_run) {
+			act(r, "compress", pl->path, c->name, pl->v[i].disk);
+			t->compressed_in += pl->v[i].disk;
+		} else if (job_add(jobs, njobs, pl->path, pl->dir, c->name, p2,
+		    pl->v[i].disk) == -1)
+			return error_errno(e, EXIT_SOFTWARE, "%s", pl->path);
 	}
-	if (newcopy && v[n].compress)
-		act(r, "compress", path, copy, bytes);
-	rotcopy_list_free(c, n);
-	free(v);
-	free(h);
-	if (!o->dry_run && fsync_dir(dir) == -1)
-		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	if (pl->newcopy && pl->v[pl->n].compress)
+		act(r, "compress", pl->path, pl->copy, pl->bytes);
 	return 0;
-fail:
-	rotcopy_list_free(c, n);
-	free(v);
-	free(h);
-	return -1;
+}
+
+/* Rotate one plain file of dir (when it exists) and look after its copies. */
+static int
+rotate_base(struct rotate *r, const char *dir, const char *base,
+    struct job **jobs, size_t *njobs, struct tally *t, struct error *e)
+{
+	char streams[PATH_MAX];
+	struct plain pl;
+	int rc = -1;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.dir = dir;
+	pl.base = base;
+	if (snprintf(pl.path, sizeof(pl.path), "%s/%s", dir, base) >=
+	    (int)sizeof(pl.path))
+		return error_set(e, EXIT_USAGE, "%s/%s: path too long", dir, base);
+	if (plain_rotate(r, &pl, e) == -1 || plain_orphans(r, &pl, e) == -1)
+		return -1;
+	/* what the followers of the file have not finished is kept */
+	if (statedir_sub(streams, sizeof(streams), "streams", e) == -1 ||
+	    follow_holds(streams, pl.path, &pl.h, &pl.nh, e) == -1) {
+		error_wrap(e, "%s: its followers' positions cannot be read; "
+		    "no copy is deleted", pl.path);
+		carry_on(r, e);
+		pl.holdall = 1;
+	}
+	if (plain_plan(r, &pl, e) == 0 &&
+	    plain_apply(r, &pl, jobs, njobs, t, e) == 0)
+		rc = 0;
+	rotcopy_list_free(pl.c, pl.n);
+	free(pl.v);
+	free(pl.h);
+	if (rc == 0 && !r->o->dry_run && fsync_dir(dir) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: fsync", dir);
+	return rc;
 }
 
 /*
@@ -1337,7 +1391,7 @@ run(const struct rotate_opts *o)
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
-	r.now_ms = wall_ms();
+	r.now_ms = clock_wall_ms();
 	r.progress = isatty(STDERR_FILENO);
 	r.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (o->noperands == 0)
@@ -1425,8 +1479,10 @@ parse_signal(const char *v, int *sig)
  * config file's (then "from" names the source).
  */
 static int
-set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
+set_option(void *arg, int opt, const char *v, const char *from,
+    struct error *e)
 {
+	struct rotate_opts *o = arg;
 	const char *what = NULL;
 
 	switch (opt) {
@@ -1484,52 +1540,34 @@ set_option(struct rotate_opts *o, int opt, const char *v, const char *from)
 	if (what == NULL)
 		return 0;
 	if (from != NULL)
-		warnmsg("%s: invalid %s \"%s\"", from, what, v);
-	else
-		warnmsg("--%s: invalid value \"%s\"", what, v);
-	return -1;
+		return error_set(e, EXIT_CONFIG, "%s: invalid %s \"%s\"", from,
+		    what, v);
+	return error_set(e, EXIT_USAGE, "--%s: invalid value \"%s\"", what, v);
 }
 
-/* Apply [rotate] settings and AISTACK_ROTATE_* for what no flag set. */
 static int
-apply_config(struct rotate_opts *o, const int *given)
+option_given(void *arg, int opt)
 {
-	static const struct {
-		const char *key;
-		int opt;
-	} keys[] = {
-		{ "compress_after", OPT_COMPRESS_AFTER },
-		{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
-		{ "lock_timeout", OPT_LOCK_TIMEOUT },
-		{ "max_total", OPT_MAX_TOTAL }, { "method", OPT_METHOD },
-		{ "pidfile", OPT_PIDFILE }, { "seal_age", OPT_SEAL_AGE },
-		{ "seal_size", OPT_SEAL_SIZE }, { "signal", OPT_SIGNAL },
-	};
-	struct config c;
-	struct error e;
-	size_t i;
-	int rc = 0;
+	const struct rotate_opts *o = arg;
 
-	if (config_load(&c, &e) == -1) {
-		error_report(&e);
-		return -1;
-	}
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc == 0; i++) {
-		const char *src, *v;
-		if (given[keys[i].opt - OPT_COMPRESS_AFTER])
-			continue;
-		if ((v = config_lookup(&c, "rotate", keys[i].key, &src)) != NULL)
-			rc = set_option(o, keys[i].opt, v, src);
-	}
-	config_release(&c);
-	return rc;
+	return (int)(o->given >> (opt - OPT_COMPRESS_AFTER) & 1);
 }
+
+/* [rotate] settings and AISTACK_ROTATE_*, for what no flag set. */
+static const struct config_option config_keys[] = {
+	{ "compress_after", OPT_COMPRESS_AFTER },
+	{ "delete_after", OPT_DELETE_AFTER }, { "lock", OPT_LOCK },
+	{ "lock_timeout", OPT_LOCK_TIMEOUT },
+	{ "max_total", OPT_MAX_TOTAL }, { "method", OPT_METHOD },
+	{ "pidfile", OPT_PIDFILE }, { "seal_age", OPT_SEAL_AGE },
+	{ "seal_size", OPT_SEAL_SIZE }, { "signal", OPT_SIGNAL },
+};
 
 int
 main(int argc, char **argv)
 {
 	struct rotate_opts o;
-	int given[OPT_VERSION - OPT_COMPRESS_AFTER + 1] = { 0 };
+	struct error e;
 	int ch, status;
 
 	progname = "aistack-rotate";
@@ -1565,9 +1603,9 @@ main(int argc, char **argv)
 		case OPT_SIGNAL:
 		case OPT_SEAL_AGE:
 		case OPT_SEAL_SIZE:
-			if (set_option(&o, ch, optarg, NULL) == -1)
-				return EXIT_USAGE;
-			given[ch - OPT_COMPRESS_AFTER] = 1;
+			if (set_option(&o, ch, optarg, NULL, &e) == -1)
+				return usage_error(usage_text, "%s", e.msg);
+			o.given |= 1ULL << (ch - OPT_COMPRESS_AFTER);
 			break;
 		case OPT_FORCE:
 			o.force = 1;
@@ -1580,20 +1618,20 @@ main(int argc, char **argv)
 			status = EXIT_OK;
 			goto out;
 		default:
-			fprintf(stderr, "%s", usage_text);
-			return EXIT_USAGE;
+			return usage_error(usage_text, NULL);
 		}
 	}
 	o.operands = argv + optind;
 	o.noperands = argc - optind;
-	if (apply_config(&o, given) == -1)
-		return EXIT_CONFIG;
-	if ((o.sig != 0) != (o.pidfile[0] != '\0') ||
-	    (o.sig != 0 && o.method != METHOD_RENAME)) {
-		warnmsg("--signal and --pidfile go together, with --method "
-		    "rename");
-		return EXIT_USAGE;
+	if (config_apply("rotate", config_keys, sizeof(config_keys) /
+	    sizeof(config_keys[0]), option_given, set_option, &o, &e) == -1) {
+		status = error_report(&e);
+		goto out;
 	}
+	if ((o.sig != 0) != (o.pidfile[0] != '\0') ||
+	    (o.sig != 0 && o.method != METHOD_RENAME))
+		return usage_error(usage_text, "--signal and --pidfile go "
+		    "together, with --method rename");
 	status = run(&o);
 out:
 	return exit_flush(status);

@@ -1,5 +1,5 @@
 /*
- * The breaker state file reader (lib/breaker.c), through the public API:
+ * The breaker state file reader (lib/breaker/breaker.c), through the public API:
  * the input is written as breakers/fz in a private state directory and
  * read with breaker_status_get under a fixed clock.  Properties: no crash
  * or leak; a file that reads is in a known state and its retry time is
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "breaker.h"
-#include "fsutil.h"
+#include "base/fsutil.h"
+#include "breaker/breaker.h"
 #include "fuzz.h"
 
 static char statedir[64];

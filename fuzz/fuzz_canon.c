@@ -1,5 +1,5 @@
 /*
- * The canonicalizer (lib/canon.c).  The input is a JSON text, or after a
+ * The canonicalizer (lib/format/canon.c).  The input is a JSON text, or after a
  * leading '#' a number.  Properties:
  * - canon_value and canon_text accept every valid text
  *   (json_scan_value), with and without normalization flags, and stay
@@ -18,10 +18,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "buf.h"
-#include "canon.h"
+#include "base/buf.h"
+#include "format/canon.h"
+#include "format/json.h"
 #include "fuzz.h"
-#include "json.h"
 
 static struct canon *cn;
 

@@ -1,5 +1,5 @@
 /*
- * The configuration parser (lib/config.c config_parse).  Properties: it
+ * The configuration parser (lib/base/config.c config_parse).  Properties: it
  * never crashes or leaks; every entry it keeps has a section, a key of
  * [a-z0-9_-] and a value on one line; config_lookup finds the last value
  * of each key; and writing the entries back out as INI ("[section]",
@@ -7,8 +7,8 @@
  */
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
+#include "base/buf.h"
+#include "base/config.h"
 #include "fuzz.h"
 
 static int

@@ -1,5 +1,5 @@
 /*
- * The consumer file parser (lib/consumer.c consumer_parse).  Properties:
+ * The consumer file parser (lib/stream/consumer.c consumer_parse).  Properties:
  * no crash or leak; an accepted file has pending >= committed and a
  * NUL-terminated "updated"; a refused one says why with EXIT_DATAERR;
  * and the state written back in the consumer file's own format parses to
@@ -7,11 +7,11 @@
  */
 #include <string.h>
 
-#include "buf.h"
-#include "consumer.h"
-#include "exitcode.h"
+#include "base/buf.h"
+#include "base/exitcode.h"
+#include "format/json.h"
+#include "stream/consumer.h"
 #include "fuzz.h"
-#include "json.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

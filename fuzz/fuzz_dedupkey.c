@@ -1,5 +1,5 @@
 /*
- * The dedup key (lib/dedupkey.c: key paths, normalization, canonical
+ * The dedup key (lib/dedup/dedupkey.c: key paths, normalization, canonical
  * value, SHA-256) against a reference built on jansson, differentially.
  * The input is a flags byte (its low three bits: CANON_TRIM, LOWER,
  * SPACE), a key path list up to the first newline (empty: the canonical
@@ -14,7 +14,7 @@
  *   sorted by the bytes of their names, the last of a repeated name
  *   winning (as jansson keeps it), strings with the minimal escapes,
  *   normalized with glibc's towlower (C.UTF-8; the simple lower-case
- *   mapping) and the White_Space list of lib/canon.h, and for each path
+ *   mapping) and the White_Space list of lib/format/canon.h, and for each path
  *   its value or 0x01, each followed by a newline;
  * - jansson's re-spelling of the record with every non-ASCII character
  *   escaped (\uXXXX, surrogate pairs) and '/' as \/ has the same digest.
@@ -25,12 +25,12 @@
 #include <string.h>
 #include <wctype.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "dedupkey.h"
+#include "base/buf.h"
+#include "dedup/dedupkey.h"
+#include "format/canon.h"
+#include "format/json.h"
+#include "format/keypath.h"
 #include "fuzz.h"
-#include "json.h"
-#include "keypath.h"
 
 static struct dedupkey dk;
 static struct canon *cn;

@@ -1,9 +1,9 @@
 /*
- * The record scanner (lib/json.c) against jansson, differentially: on
+ * The record scanner (lib/format/json.c) against jansson, differentially: on
  * every input json_scan_record accepts exactly when jansson loads an
  * object (json_loadb with JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL), and
  * json_scan_value exactly when jansson loads any value (JSON_DECODE_ANY),
- * except for the three divergences documented in lib/json.h:
+ * except for the three divergences documented in lib/format/json.h:
  * - a number beyond the range of a double is valid here, an "overflow"
  *   error in jansson;
  * - a raw NUL byte outside strings is an error here, where jansson may
@@ -16,8 +16,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "format/json.h"
 #include "fuzz.h"
-#include "json.h"
 
 static int
 jansson_loads(const uint8_t *p, size_t n, size_t flags, int want_object,

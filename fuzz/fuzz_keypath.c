@@ -1,5 +1,5 @@
 /*
- * The key-path parser and evaluator (lib/keypath.c).  The input is a path
+ * The key-path parser and evaluator (lib/format/keypath.c).  The input is a path
  * list, a newline, and a JSON text.  Properties:
  * - the canonical spelling of a parsed list (keypath_list_str) parses
  *   again to the same paths and spells the same way;
@@ -11,11 +11,11 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "format/keypath.h"
 #include "fuzz.h"
-#include "json.h"
-#include "keypath.h"
 
 static int
 same_paths(const struct keypath_list *a, const struct keypath_list *b)

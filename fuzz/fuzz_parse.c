@@ -1,7 +1,7 @@
 /*
- * The value parsers (lib/parse.c): durations, sizes, unsigned integers
+ * The value parsers (lib/base/parse.c): durations, sizes, unsigned integers
  * and rates.  The input is the text to parse.  Properties: each parser
- * accepts exactly the strict grammar of lib/parse.h (checked here by an
+ * accepts exactly the strict grammar of lib/base/parse.h (checked here by an
  * independent reference that works in 128-bit arithmetic), gives the
  * reference's value, and its formatter writes text that parses back to
  * the same value.
@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/parse.h"
 #include "fuzz.h"
-#include "parse.h"
 
 typedef unsigned __int128 u128;
 

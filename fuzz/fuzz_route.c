@@ -1,5 +1,5 @@
 /*
- * The proxy's router (lib/route.c).  The first byte chooses the method
+ * The proxy's router (lib/net/route.c).  The first byte chooses the method
  * and the length limit, or (high bit set) tests the bearer-token check
  * instead; the rest is the raw request target.  Properties:
  * - no input reaches an upstream path that is not allowed: a request
@@ -16,8 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/route.h"
 #include "fuzz.h"
-#include "route.h"
 
 static const char *const qdrant_allow[] = {
 	"/collections", "/health", "/collections/docs/points/search?limit=10",

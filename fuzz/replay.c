@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 #include "fuzz.h"
 
 /* libFuzzer calls it when a target defines it; the replay does the same. */

@@ -398,6 +398,34 @@ EOF
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/second")" '{"id":2}'
 }
 
+@test "-a: the index truncated under a run is SIGBUS, exit 74 with nothing passed on; the next run rebuilds it" {
+	printf '%s\n' '{"id":1}' '{"id":2}' '{"id":3}' | put_stream ds
+	aistack-dedup -a ds -k .id < /dev/null
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	aistack-dedup -v -a ds -k .id < "$BATS_TEST_TMPDIR/fifo" \
+	    > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	exec 7> "$BATS_TEST_TMPDIR/fifo"
+	for _ in $(seq 1 100); do	# the index is open and mapped
+		grep -q 'index holds' "$BATS_TEST_TMPDIR/err" && break
+		sleep 0.1
+	done
+	truncate -s 0 "$AISTACK_STATE_DIR/dedup/_stream.ds"
+	printf '%s\n' '{"id":2}' '{"id":4}' >&7
+	exec 7>&-
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 74
+	run cat "$BATS_TEST_TMPDIR/err"
+	assert_line "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: the key set file changed size while in use (SIGBUS); nothing of this run was saved"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" ''
+	# the retry: a warning, the index rebuilt, the same answer as ever
+	run aistack-dedup -a ds -k .id <<< $'{"id":2}\n{"id":4}'
+	assert_success
+	assert_output "aistack-dedup: $AISTACK_STATE_DIR/dedup/_stream.ds: not a key set file; rebuilding the index
+{\"id\":4}"
+}
+
 # chaos_events N SEED: records with about 30% duplicates written another
 # way (members reordered, spaced, numbers and escapes spelled otherwise).
 chaos_events() {
@@ -487,6 +515,44 @@ PY
 	sed -n 1p "$BATS_TEST_TMPDIR/in" | put_stream ds
 	run aistack-dedup -a ds -k .text --near 0.8 < <(sed -n '2,3p' "$BATS_TEST_TMPDIR/in")
 	assert_output "$(sed -n 3p "$BATS_TEST_TMPDIR/in")"
+}
+
+@test "--near with -s: the signatures' band table is a mapped file, added to by later runs, made anew when unfit" {
+	python3 - 3> "$BATS_TEST_TMPDIR/edits" > "$BATS_TEST_TMPDIR/in" <<'PY'
+import json, random
+r = random.Random(6)
+words = ["w%d" % i for i in range(400)]
+with open("/dev/fd/3", "w") as e:
+    for i in range(40):
+        a = [r.choice(words) for _ in range(60)]
+        edit = list(a); edit[30] = "changed"
+        print(json.dumps({"id": i, "text": " ".join(a)}))
+        print(json.dumps({"id": i, "text": " ".join(edit), "edit": 1}), file=e)
+PY
+	d=$AISTACK_STATE_DIR/dedup
+	head -n 20 "$BATS_TEST_TMPDIR/in" | aistack-dedup -s nearly -k .text --near 0.8 > /dev/null
+	# the first run with signatures to read makes the band table...
+	run aistack-dedup -s nearly -k .text --near 0.8 < <(sed -n '21,40p' "$BATS_TEST_TMPDIR/in")
+	assert_output "$(sed -n '21,40p' "$BATS_TEST_TMPDIR/in")"
+	[ -s "$d/.nearly.bands" ]
+	ino=$(stat -c %i "$d/.nearly.bands")
+	# ...which later runs add to, not make again, and whose answers are
+	# those of every earlier run's records
+	run aistack-dedup -s nearly -k .text --near 0.8 < "$BATS_TEST_TMPDIR/edits"
+	assert_success
+	assert_output ''
+	assert_equal "$(stat -c %i "$d/.nearly.bands")" "$ino"
+	# another threshold (another band count), damage, a missing table:
+	# made anew, the same answers
+	run aistack-dedup -s nearly -k .text --near 0.5 < "$BATS_TEST_TMPDIR/edits"
+	assert_output ''
+	[ "$(stat -c %i "$d/.nearly.bands")" != "$ino" ]
+	printf 'xxxx' | dd of="$d/.nearly.bands" bs=1 seek=20 conv=notrunc 2>/dev/null
+	run aistack-dedup -s nearly -k .text --near 0.8 < "$BATS_TEST_TMPDIR/edits"
+	assert_output ''
+	rm "$d/.nearly.bands"
+	run aistack-dedup -s nearly -k .text --near 0.8 < "$BATS_TEST_TMPDIR/edits"
+	assert_output ''
 }
 
 @test "bad input: exit 65 naming the line, after the records before it" {

@@ -221,12 +221,16 @@ verify_units() {	# verify_units FILE...: systemd-analyze verify is clean
 }
 
 @test "README: the tree names the directories there are" {
-	text=$(ex_text README.md:5172c5b3)
+	text=$(ex_text README.md:1947e932)
 	dirs=$(grep -oE '^[a-z]+/' <<< "$text")
 	[ "$(wc -l <<< "$dirs")" -ge 8 ]
 	for dir in $dirs; do
 		[ -d "$EX_DOCS/$dir" ] || { echo "no directory $dir" >&2; false; }
 	done
+	# the folders of lib/, each of them and no other
+	shown=$(grep -oE '^  [a-z]+/' <<< "$text" | tr -d ' ' | sort)
+	there=$(cd "$EX_DOCS/lib" && ls -d -- */ | sort)
+	[ "$shown" = "$there" ] || { echo "lib/ shows: $shown; has: $there" >&2; false; }
 	# and the command folders and files it names
 	for f in $(grep -oE 'cmd/[a-z]+/([a-z]+\.c)?' <<< "$text"); do
 		[ -e "$EX_DOCS/$f" ] || { echo "no $f" >&2; false; }
@@ -371,7 +375,6 @@ EOF
 	telemetry 50
 	ex_run README.md:ef671261 --sub localhost:8888 "localhost:$port" \
 		--env "AISTACK_PROXY_LISTEN=127.0.0.1:$port" \
-		--env "AISTACK_PROXY_DASHBOARD=$EX_DOCS/dashboard" \
 		--env "TOKEN=$token" --env "AISTACK_PROXY_TOKEN=$token" \
 		--bg 1 --then 1 "ex_wait 'curl -sf localhost:$port/health > /dev/null'
 			for p in / /metrics; do curl -sf localhost:$port\$p > /dev/null || echo \"ex: --then 1 failed\"; done
@@ -984,7 +987,7 @@ for i in range(10):
 		--sub /etc/aistack/ "$T/etc/aistack/" --sub localhost:8888 "localhost:$port" \
 		--sub '-o aistack -g aistack' "-o $(id -un) -g $(id -gn)" \
 		--instead 3 "run-unit --state-root '$T/var/lib' --setenv 'AISTACK_CONFIG=$T/etc/aistack/aistack.conf' \
-			--setenv 'AISTACK_PROXY_DASHBOARD=$EX_DOCS/dashboard' '$T/units/aistack-proxy.service'" \
+			'$T/units/aistack-proxy.service'" \
 			"PID 1 is not systemd here: the unit's own command is started instead" \
 		--bg 3 --then 3 "ex_wait 'curl -s localhost:$port/health > /dev/null'"
 	ex_ok 1 2 4 5

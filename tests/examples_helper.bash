@@ -327,7 +327,7 @@ free_port() {
 }
 
 # valid_lines FILE: the count of lines aistack-ingest takes as records, as
-# Python's json module sees them (an oracle independent of lib/json.c):
+# Python's json module sees them (an oracle independent of lib/format/json.c):
 # prints "RECORDS REJECTS EMPTY".
 valid_lines() {
 	python3 - "$1" << 'EOF'

@@ -228,24 +228,30 @@ ids() {
 @test "the command line: --follow and --lock" {
 	run aistack-ingest --follow "$LOG" t extra.jsonl
 	assert_failure 64
-	assert_output 'aistack-ingest: --follow: no FILE operand with --follow'
+	assert_line --index 0 'aistack-ingest: --follow: no FILE operand with --follow'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --follow "$LOG" postgres://localhost/db
 	assert_failure 64
-	assert_output 'aistack-ingest: --follow: the target must be a stream'
+	assert_line --index 0 'aistack-ingest: --follow: the target must be a stream'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --lock flock t
 	assert_failure 64
-	assert_output 'aistack-ingest: --lock: only with --follow'
+	assert_line --index 0 'aistack-ingest: --lock: only with --follow'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --lock sometimes --follow "$LOG" t
 	assert_failure 64
-	assert_output 'aistack-ingest: --lock: invalid value "sometimes"'
+	assert_line --index 0 'aistack-ingest: --lock: invalid value "sometimes"'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --follow "$BATS_TEST_TMPDIR/no/such/dir/x.jsonl" t
 	assert_failure 66
 	run aistack-ingest --on-loss fail t
 	assert_failure 64
-	assert_output 'aistack-ingest: --on-loss: only with --follow'
+	assert_line --index 0 'aistack-ingest: --on-loss: only with --follow'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --on-loss maybe --follow "$LOG" t
 	assert_failure 64
-	assert_output 'aistack-ingest: --on-loss: invalid value "maybe"'
+	assert_line --index 0 'aistack-ingest: --on-loss: invalid value "maybe"'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --help
 	assert_line --index 3 '       aistack-ingest [options] --follow FILE [--lock flock|fcntl|none]'
 	assert_line --index 4 '                      [--on-loss warn|fail] TARGET'

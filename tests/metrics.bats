@@ -49,9 +49,9 @@ prom() {
 	done
 }
 
-@test "every metric of lib/metricnames.h is in aistack(7), and the rules use only those" {
+@test "every metric of lib/base/metricnames.h is in aistack(7), and the rules use only those" {
 	names=$(sed -n 's/^#define MN_[A-Z_]*[[:space:]]*"\(aistack_[a-z_]*\)"$/\1/p; s/^[[:space:]]*"\(aistack_[a-z_]*\)"$/\1/p' \
-		"$TOP/lib/metricnames.h")
+		"$TOP/lib/base/metricnames.h")
 	[ "$(wc -l <<< "$names")" -ge 40 ]
 	missing=
 	for n in $names; do

@@ -67,7 +67,8 @@ setup() {
 @test "a password in the URI is refused without echoing it" {
 	run aistack-ingest "postgresql://postgres:hunter2@localhost/postgres" < /dev/null
 	assert_failure 64
-	assert_output 'aistack-ingest: the PostgreSQL URI carries a password; give it in PGPASSWORD or a PGPASSFILE instead'
+	assert_line --index 0 'aistack-ingest: the PostgreSQL URI carries a password; give it in PGPASSWORD or a PGPASSFILE instead'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest "postgresql://localhost/postgres?password=hunter2" < /dev/null
 	assert_failure 64
 	refute_output --partial hunter2
@@ -244,15 +245,18 @@ ref_by_n() {
 @test "--key and --normalize: only for a PostgreSQL target, a valid list (64)" {
 	run aistack-ingest -k .a t < /dev/null
 	assert_failure 64
-	assert_output 'aistack-ingest: --key: only for a PostgreSQL target (a stream keeps every record; aistack-dedup -k filters by key)'
+	assert_line --index 0 'aistack-ingest: --key: only for a PostgreSQL target (a stream keeps every record; aistack-dedup -k filters by key)'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --normalize trim t < /dev/null
 	assert_failure 64
 	run aistack-ingest -k '.a.' --table "$T" "$PG_URI" < /dev/null
 	assert_failure 64
-	assert_output "aistack-ingest: --key: .a.: expected a name, a string or '[' at character 4"
+	assert_line --index 0 "aistack-ingest: --key: .a.: expected a name, a string or '[' at character 4"
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	run aistack-ingest --normalize upper --table "$T" "$PG_URI" < /dev/null
 	assert_failure 64
-	assert_output 'aistack-ingest: --normalize: invalid list "upper" (expected trim, lower, space)'
+	assert_line --index 0 'aistack-ingest: --normalize: invalid list "upper" (expected trim, lower, space)'
+	assert_line --index 1 --partial 'usage: aistack-ingest'
 	[ ! -e "$STREAMS/t" ]
 }
 

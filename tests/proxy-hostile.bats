@@ -25,6 +25,7 @@ setup() {
 	timeout = 2s
 	EOF
 	LOG="$BATS_TEST_TMPDIR/proxy.log"
+	: > "$LOG"
 	aistack-proxy -v -l 127.0.0.1:0 2> "$LOG" 3>&- &
 	PROXY_PID=$!
 	local port=

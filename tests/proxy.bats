@@ -690,6 +690,7 @@ term_during_slow_call() {
 
 @test "proxy: listens on IPv6 and limits IPv6 clients too" {
 	LOG="$BATS_TEST_TMPDIR/proxy.log"
+	: > "$LOG"
 	aistack-proxy -v -l '[::1]:0' --rate 2/min 2> "$LOG" 3>&- &
 	PROXY_PID=$!
 	for ((i = 0; i < 200; i++)); do

@@ -8,7 +8,7 @@ load test_helper
 SEG0=00000000000000000000.jsonl
 
 # read_back NAME: the stream as a reader sees it: segments in base order,
-# the plain form of a base when both forms exist (as lib/reader.c does).
+# the plain form of a base when both forms exist (as lib/stream/reader.c does).
 read_back() {
 	local f base
 	for f in "$STREAMS/$1"/[0-9]*.jsonl*; do
@@ -474,7 +474,8 @@ print(i)
 	assert_failure 64
 	run aistack-rotate --method move "$log"
 	assert_failure 64
-	assert_output 'aistack-rotate: --method: invalid value "move"'
+	assert_line --index 0 'aistack-rotate: --method: invalid value "move"'
+	assert_line --index 1 --partial 'usage: aistack-rotate'
 	# [rotate] method = rename
 	printf '[rotate]\nmethod = rename\n' > "$AISTACK_CONFIG"
 	aistack-rotate "$log"
@@ -739,7 +740,8 @@ with open(sys.argv[1], "a") as f:
 @test "the command line: usage errors, --help, --version" {
 	run aistack-rotate --lock none t
 	assert_failure 64
-	assert_output 'aistack-rotate: --lock: invalid value "none"'
+	assert_line --index 0 'aistack-rotate: --lock: invalid value "none"'
+	assert_line --index 1 --partial 'usage: aistack-rotate'
 	run aistack-rotate --delete-after 3weeks t
 	assert_failure 64
 	run aistack-rotate --bogus

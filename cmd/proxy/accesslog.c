@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "exitcode.h"
-#include "fsutil.h"
+#include "base/clock.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
 
 #include "logline.h"
 #include "proxy.h"
@@ -98,6 +98,7 @@ accesslog_add(const struct request *rq, enum MHD_RequestTerminationCode toe)
 	l.client = rq->client;
 	l.when = log_time();
 	l.method = rq->method;
+	l.methodfull = rq->methodlen;
 	l.target = rq->target;
 	l.targetlen = strlen(rq->target);
 	l.full = rq->len;

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exitcode.h"
+#include "base/exitcode.h"
 
+#include "base/fsutil.h"
 #include "embed.h"
-#include "fsutil.h"
 
 #include "proxy.h"
 

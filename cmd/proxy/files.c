@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 
 #include "proxy.h"
 

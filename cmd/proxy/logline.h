@@ -5,6 +5,9 @@
  *	CLIENT - - [TIME] "METHOD TARGET" STATUS BYTES SECONDS ROUTE[ aborted]
  *
  * STATUS and BYTES are "-" for an answer libmicrohttpd made itself.
+ * Every field is escaped as logline_escape does (CLIENT, METHOD, TARGET
+ * and ROUTE alike), so a line is printable ASCII, one line, whatever a
+ * client sent.
  */
 #ifndef AISTACK_PROXY_LOGLINE_H
 #define AISTACK_PROXY_LOGLINE_H
@@ -12,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #define LOG_TARGET_MAX	512	/* target bytes logged at most */
 
@@ -20,6 +23,7 @@ struct logline {
 	const char *client;	/* "" or NULL: "-" */
 	const char *when;	/* "27/Nov/2026:13:05:00 +0000" */
 	const char *method;	/* "" or NULL: "-" */
+	size_t methodfull;	/* the method's full length, when cut */
 	const char *target;	/* targetlen bytes of a target of full bytes */
 	size_t targetlen;
 	size_t full;

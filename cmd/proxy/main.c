@@ -6,7 +6,8 @@
  *
  * The rooms, in the order a request meets them:
  *	main.c		options, run()
- *	setup.c		the configuration made into a struct proxy
+ *	setup.c		the configuration made into a struct proxy (token.c:
+ *			the bearer token's rules, pure)
  *	server.c	sockets, workers and their event loops, signals
  *	request.c	a request: admit, rate limit, route, auth, dispatch
  *	respond.c	answers: the headers every answer carries, errors
@@ -16,6 +17,7 @@
  *	upstream.c	GET /upstream/NAME/PATH, through its breaker
  *	accesslog.c	the access log (logline.c: its line, pure)
  *	files.c		listing the directories the proxy reads
+ *	shed.c		which connection a full table sheds (pure)
  *	proxy.h		the shared structs
  */
 #include <getopt.h>
@@ -23,7 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "exitcode.h"
+#include "base/exitcode.h"
 
 #include "proxy.h"
 
@@ -40,7 +42,7 @@ static const char usage_text[] =
 "  -l, --listen ADDR:PORT   listen there (default 127.0.0.1:8888; port 0: any free one)\n"
 "      --rate N/min         requests a client may make (default 60/min; also N/s, N/h)\n"
 "      --burst N            requests a client may make at once (default: the rate a minute)\n"
-"      --dashboard DIR      serve the dashboard from DIR\n"
+"      --dashboard DIR      serve the dashboard from DIR, not the built-in copy\n"
 "      --access-log FILE    append one line a request to FILE (default standard error)\n"
 "  -h, --help               show this help\n"
 "      --version            show the version\n";
@@ -120,8 +122,7 @@ main(int argc, char **argv)
 			printf("aistack-proxy %s\n", AISTACK_VERSION);
 			return exit_flush(EXIT_OK);
 		default:
-			fprintf(stderr, "%s", usage_text);
-			return EXIT_USAGE;
+			return usage_error(usage_text, NULL);
 		}
 	}
 	if (optind < argc)

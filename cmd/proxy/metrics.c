@@ -1,16 +1,16 @@
 /*
- * GET /metrics: the proxy's own counters (through lib/metrics, named in
- * lib/metricnames.h) merged with every .prom file of metrics/ into one valid
- * exposition (lib/promtext).
+ * GET /metrics: the proxy's own counters (through lib/base/metrics, named in
+ * lib/base/metricnames.h) merged with every .prom file of metrics/ into one valid
+ * exposition (lib/format/promtext).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
-#include "metricnames.h"
-#include "metrics.h"
-#include "promtext.h"
+#include "base/fsutil.h"
+#include "base/metricnames.h"
+#include "base/metrics.h"
+#include "format/promtext.h"
 
 #include "proxy.h"
 

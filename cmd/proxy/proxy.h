@@ -19,20 +19,26 @@
 
 #include <microhttpd.h>
 
-#include "breaker.h"
-#include "buf.h"
-#include "config.h"
-#include "connlimit.h"
-#include "err.h"
-#include "httpclient.h"
-#include "ratelimit.h"
-#include "route.h"
-#include "statedir.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/statedir.h"
+#include "breaker/breaker.h"
+#include "net/connlimit.h"
+#include "net/httpclient.h"
+#include "net/ratelimit.h"
+#include "net/route.h"
+
+#include "shed.h"
 
 #define MAX_TOKEN		4096
 #define DASHBOARD_MAX_FILES	64
 #define METRICS_MAX_FILE	(4 * 1024 * 1024)
 #define MAX_STATUS		600	/* counted status codes: 0..599 */
+
+/* The Content-Security-Policy of every answer. */
+#define PROXY_CSP	"default-src 'self'; base-uri 'none'; " \
+	"frame-ancestors 'none'; form-action 'self'"
 
 /* Upstream latency histogram: PROXY_NBUCKETS bounds, seconds
  * (upstream.c), and the +Inf bucket. */
@@ -68,6 +74,7 @@ struct upstream {
 	uint64_t hist[PROXY_NBUCKETS + 1];	/* atomic */
 	uint64_t sum_us;			/* atomic */
 	uint64_t outcomes[U_N];			/* atomic */
+	int warned_header;	/* atomic: a header of its was dropped */
 };
 
 /* A file of the dashboard, held in memory: read from --dashboard's
@@ -109,6 +116,7 @@ struct proxy {
 	uint64_t max_connections;
 	uint64_t max_per_client;
 	uint64_t idle_timeout_ms;
+	uint64_t header_timeout_ms;
 	uint64_t shutdown_grace_ms;
 	uint64_t max_clients;
 	uint64_t prefix6;
@@ -132,7 +140,13 @@ struct worker {
 	pthread_t thread;
 	int started;
 	int resumed;		/* a connection was resumed since MHD_run */
+	int freed;		/* a connection closed in the last MHD_run */
 	struct buf log;		/* access log lines not yet written */
+	/* its connections (server.c's struct conn), their phases */
+	struct conn_state **tab;
+	size_t ntab, captab;
+	size_t limit;		/* its share of max_connections */
+	uint64_t next_check;	/* the first phase to run out, or 0 */
 };
 
 enum { UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED };
@@ -150,7 +164,8 @@ struct request {
 	enum route_label label;
 	struct ratelimit_verdict rv;
 	int have_rv;
-	char method[16];
+	char method[16];	/* its first 15 bytes (logged escaped) */
+	size_t methodlen;	/* its full length */
 	char client[INET6_ADDRSTRLEN];
 	/* an upstream call: made while the connection is suspended */
 	int up_state;		/* UP_NONE, UP_CALLING, UP_ENDED, UP_ANSWERED */
@@ -189,6 +204,16 @@ int server_start(struct proxy *p, struct error *e);
 void server_wait(struct proxy *p);
 void server_stop(struct proxy *p);
 
+/*
+ * server.c: a connection's request moves on (request.c calls these): its
+ * request line is in (rq: its request, until server_request_done), its
+ * head is in (0: the connection was refused meanwhile, and the request
+ * is to be dropped with MHD_NO), its answer has ended.
+ */
+void server_request_line(struct MHD_Connection *conn, struct request *rq);
+int server_head_done(struct MHD_Connection *conn);
+void server_request_done(struct MHD_Connection *conn);
+
 /* request.c: the libmicrohttpd callbacks of a request. */
 void *request_begin(void *cls, const char *uri, struct MHD_Connection *conn);
 enum MHD_Result request_handle(void *cls, struct MHD_Connection *conn,
@@ -199,10 +224,18 @@ void request_end(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* respond.c: queue an answer with the headers every answer carries.
  * body: owned nonzero passes its memory on (freed with free); otherwise
- * it must outlive the response.  extra: "Name: value\n" lines, or NULL. */
+ * it must outlive the response.  extra: "Name: value\n" lines, or NULL;
+ * a line whose value holds a control byte is dropped (and said once an
+ * upstream).  cache: the proxy's Cache-Control, sent unless one of extra
+ * was. */
 enum MHD_Result respond(struct request *rq, struct MHD_Connection *conn,
     int status, const char *ctype, const char *body, size_t len, int owned,
     const char *cache, const struct buf *extra);
+/* The answer to a HEAD that an upstream answered: its headers, and
+ * length as the Content-Length (-1: none is sent). */
+enum MHD_Result respond_head(struct request *rq, struct MHD_Connection *conn,
+    int status, const char *ctype, int64_t length, const char *cache,
+    const struct buf *extra);
 /* A JSON answer built in b, whose memory passes on. */
 enum MHD_Result respond_json(struct request *rq, struct MHD_Connection *conn,
     int status, struct buf *b, const struct buf *extra);
@@ -252,7 +285,7 @@ void files_sort(char **names, size_t n);
  * or -1 with errno (ELOOP for a link, EINVAL for anything else that is
  * not a regular file). */
 int files_open_beneath(int dirfd, const char *name);
-/* files_open_beneath and read_fd (lib/fsutil.h) of name in the directory dir;
+/* files_open_beneath and read_fd (lib/base/fsutil.h) of name in the directory dir;
  * st, when not NULL, gets the file's status. */
 int files_read(const char *dir, const char *name, size_t max, char **data,
     size_t *len, struct stat *st);

@@ -1,14 +1,15 @@
 /*
  * A request's life in libmicrohttpd's callbacks: its target kept
  * (request_begin), then admitted (a rate limit token, refused ones
- * included), routed (lib/route), authenticated and dispatched to its
+ * included), routed (lib/net/route), authenticated and dispatched to its
  * room (request_handle), then counted and logged (request_end).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 #include "proxy.h"
 
@@ -20,7 +21,6 @@ request_begin(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct request *rq;
 	size_t len = strlen(uri), keep;
 
-	(void)conn;
 	keep = len > p->max_url ? p->max_url + 1 : len;
 	if ((rq = malloc(sizeof(*rq) + keep + 1)) == NULL)
 		return NULL;
@@ -40,6 +40,7 @@ request_begin(void *cls, const char *uri, struct MHD_Connection *conn)
 	 */
 	rq->nul = strncmp(uri + len + 1, "HTTP/", 5) != 0;
 	count(&p->inflight, 1);
+	server_request_line(conn, rq);
 	return rq;
 }
 
@@ -84,6 +85,53 @@ refuse_rate(struct request *rq, struct MHD_Connection *conn)
 	return ret;
 }
 
+/* What the header check found. */
+struct head_check {
+	int hosts;		/* Host fields */
+	int bad;		/* a control byte in a name or value */
+};
+
+static enum MHD_Result
+check_field(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_check *hc = cls;
+	size_t i;
+
+	(void)kind;
+	if (key_size == 4 && strncasecmp(key, "host", 4) == 0)
+		hc->hosts++;
+	for (i = 0; i < key_size; i++)
+		if ((unsigned char)key[i] <= 0x20 || key[i] == 0x7f)
+			hc->bad = 1;
+	for (i = 0; value != NULL && i < value_size; i++)
+		if (((unsigned char)value[i] < 0x20 && value[i] != '\t') ||
+		    value[i] == 0x7f)
+			hc->bad = 1;
+	return MHD_YES;
+}
+
+/*
+ * The head's fields, as libmicrohttpd leaves them: a control byte (a
+ * lone CR among them) in a name or value, no Host in an HTTP/1.1
+ * request, or more than one Host, is a bad request (RFC 9112 3.2,
+ * RFC 9110 5.5).  NULL when the head is good, else what is wrong.
+ */
+static const char *
+head_refusal(struct MHD_Connection *conn, const char *version)
+{
+	struct head_check hc = { 0, 0 };
+
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_field, &hc);
+	if (hc.bad)
+		return "bad header field";
+	if (hc.hosts > 1)
+		return "more than one Host";
+	if (hc.hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+		return "missing Host";
+	return NULL;
+}
+
 /* An error answer with one extra header line. */
 static enum MHD_Result
 refuse_with(struct request *rq, struct MHD_Connection *conn, int status,
@@ -107,10 +155,9 @@ request_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	struct request *rq = *req_cls;
 	const struct sockaddr *sa;
 	struct route r;
-	const char *authz;
+	const char *authz, *bad;
 
 	(void)url;
-	(void)version;
 	(void)upload_data;
 	if (rq == NULL)
 		return MHD_NO;
@@ -131,6 +178,9 @@ request_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	 */
 	if (!rq->seen) {
 		rq->seen = 1;
+		/* timed out or shed while its head came in: already answered */
+		if (!server_head_done(conn))
+			return MHD_NO;
 		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL &&
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -139,6 +189,7 @@ request_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	rq->answered = 1;
 	snprintf(rq->method, sizeof(rq->method), "%s", method);
+	rq->methodlen = strlen(method);
 	sa = client_address(rq, conn);
 
 	/* every request costs a token, refused ones included */
@@ -147,6 +198,8 @@ request_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	if (!rq->rv.allowed)
 		return refuse_rate(rq, conn);
 
+	if ((bad = head_refusal(conn, version)) != NULL)
+		return respond_error(rq, conn, 400, bad, NULL);
 	if (rq->nul)
 		return respond_error(rq, conn, 403,
 		    route_refusal_name(ROUTE_BAD_TARGET), NULL);
@@ -194,11 +247,16 @@ request_end(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
 	struct proxy *p = cls;
 	struct request *rq = *req_cls;
+	const struct sockaddr *sa;
 
-	(void)conn;
+	server_request_done(conn);
 	if (rq == NULL)
 		return;
 	*req_cls = NULL;
+	sa = rq->client[0] == '\0' ? client_address(rq, conn) : NULL;
+	/* one libmicrohttpd answered itself costs a token all the same */
+	if (!rq->have_rv && rq->status == 0 && sa != NULL)
+		ratelimit_take_addr(p->rl, sa, clock_mono_us(), &rq->rv);
 	if (rq->status >= 100 && rq->status < MAX_STATUS)
 		count(&p->requests[rq->label][rq->status], 1);
 	accesslog_add(rq, toe);

@@ -6,11 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy.h"
-
-#define CSP "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; " \
-	"form-action 'self'"
 
 static int
 add_header(struct MHD_Response *r, const char *name, const char *value)
@@ -18,32 +16,111 @@ add_header(struct MHD_Response *r, const char *name, const char *value)
 	return MHD_add_response_header(r, name, value) == MHD_YES ? 0 : -1;
 }
 
-/* Add "Name: value\n" lines (from an upstream) to r. */
+/* A header an upstream sent that cannot be passed on: said once an
+ * upstream, and every time with -v. */
 static void
-add_header_lines(struct MHD_Response *r, const struct buf *lines)
+dropped(const struct request *rq, const char *name, size_t namelen,
+    const char *why)
 {
-	char name[128], value[1024];
-	size_t i = 0, end, nl;
-	const char *colon;
+	struct upstream *u = rq->up;
 
-	while (i < lines->len) {
+	if (u == NULL || (__atomic_exchange_n(&u->warned_header, 1,
+	    __ATOMIC_RELAXED) && !rq->p->o->verbose))
+		return;
+	warnmsg("%s: %s: header %.*s dropped: %s", u->name, rq->target,
+	    (int)(namelen < 64 ? namelen : 64), name, why);
+}
+
+/* Add "Name: value\n" lines (an upstream's, or the proxy's own) to r,
+ * each only when its value is free of control bytes (a CR in it would
+ * have made it two headers).  Returns nonzero when a Cache-Control was
+ * added. */
+static int
+add_header_lines(const struct request *rq, struct MHD_Response *r,
+    const struct buf *lines)
+{
+	char name[128], value[1024], why[64];
+	const unsigned char *v;
+	size_t i = 0, end, nl, vl, j;
+	const char *line, *colon;
+	int cache = 0;
+
+	for (; i < lines->len; i = end + 1) {
+		line = lines->data + i;
 		end = i;
 		while (end < lines->len && lines->data[end] != '\n')
 			end++;
-		colon = memchr(lines->data + i, ':', end - i);
-		if (colon != NULL) {
-			nl = (size_t)(colon - (lines->data + i));
-			if (nl < sizeof(name) && end - nl - i - 2 < sizeof(value) &&
-			    end >= i + nl + 2) {
-				memcpy(name, lines->data + i, nl);
-				name[nl] = '\0';
-				memcpy(value, colon + 2, end - i - nl - 2);
-				value[end - i - nl - 2] = '\0';
-				add_header(r, name, value);
-			}
+		if ((colon = memchr(line, ':', end - i)) == NULL)
+			continue;
+		nl = (size_t)(colon - line);
+		if (nl >= sizeof(name)) {
+			dropped(rq, line, nl, "name too long");
+			continue;
 		}
-		i = end + 1;
+		v = (const unsigned char *)colon + 1;
+		vl = end - i - nl - 1;
+		for (; vl > 0 && (*v == ' ' || *v == '\t'); v++, vl--)
+			;
+		if (vl >= sizeof(value)) {
+			dropped(rq, line, nl, "value too long");
+			continue;
+		}
+		for (j = 0; j < vl; j++)
+			if ((v[j] < 0x20 && v[j] != '\t') || v[j] == 0x7f)
+				break;
+		if (j < vl) {
+			snprintf(why, sizeof(why), "a control byte (0x%02x) in "
+			    "its value", v[j]);
+			dropped(rq, line, nl, why);
+			continue;
+		}
+		memcpy(name, line, nl);
+		name[nl] = '\0';
+		memcpy(value, v, vl);
+		value[vl] = '\0';
+		if (add_header(r, name, value) == -1) {
+			dropped(rq, line, nl, "refused by libmicrohttpd");
+			continue;
+		}
+		if (strcasecmp(name, "Cache-Control") == 0)
+			cache = 1;
 	}
+	return cache;
+}
+
+/* Queue r with the headers every answer carries; r is released. */
+static enum MHD_Result
+queue(struct request *rq, struct MHD_Connection *conn, int status,
+    struct MHD_Response *r, const char *ctype, const char *cache,
+    const struct buf *extra)
+{
+	enum MHD_Result ret;
+	char v[160];
+
+	add_header(r, "Content-Security-Policy", PROXY_CSP);
+	add_header(r, "X-Content-Type-Options", "nosniff");
+	add_header(r, "Referrer-Policy", "no-referrer");
+	add_header(r, "X-Frame-Options", "DENY");
+	add_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+	if (ctype != NULL)
+		add_header(r, "Content-Type", ctype);
+	/* the proxy's Cache-Control, unless an upstream's got through */
+	if ((extra == NULL || !add_header_lines(rq, r, extra)) && cache != NULL)
+		add_header(r, "Cache-Control", cache);
+	if (rq->have_rv) {
+		snprintf(v, sizeof(v), "\"client\";q=%llu;w=%llu",
+		    (unsigned long long)rq->p->burst, (unsigned long long)
+		    ceil((double)rq->p->burst * 60.0 / rq->p->per_min));
+		add_header(r, "RateLimit-Policy", v);
+		snprintf(v, sizeof(v), "\"client\";r=%llu;t=%llu",
+		    (unsigned long long)rq->rv.remaining,
+		    (unsigned long long)rq->rv.reset_s);
+		add_header(r, "RateLimit", v);
+	}
+	rq->status = status;
+	ret = MHD_queue_response(conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 enum MHD_Result
@@ -52,8 +129,6 @@ respond(struct request *rq, struct MHD_Connection *conn, int status,
     const char *cache, const struct buf *extra)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
-	char v[160];
 
 	if (owned)
 		r = MHD_create_response_from_buffer_with_free_callback(len,
@@ -66,32 +141,44 @@ respond(struct request *rq, struct MHD_Connection *conn, int status,
 			free((void *)body);
 		return MHD_NO;
 	}
-	add_header(r, "Content-Security-Policy", CSP);
-	add_header(r, "X-Content-Type-Options", "nosniff");
-	add_header(r, "Referrer-Policy", "no-referrer");
-	add_header(r, "X-Frame-Options", "DENY");
-	add_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-	if (ctype != NULL)
-		add_header(r, "Content-Type", ctype);
-	if (cache != NULL)
-		add_header(r, "Cache-Control", cache);
-	if (rq->have_rv) {
-		snprintf(v, sizeof(v), "\"client\";q=%llu;w=%llu",
-		    (unsigned long long)rq->p->burst, (unsigned long long)
-		    ceil((double)rq->p->burst * 60.0 / rq->p->per_min));
-		add_header(r, "RateLimit-Policy", v);
-		snprintf(v, sizeof(v), "\"client\";r=%llu;t=%llu",
-		    (unsigned long long)rq->rv.remaining,
-		    (unsigned long long)rq->rv.reset_s);
-		add_header(r, "RateLimit", v);
-	}
-	if (extra != NULL)
-		add_header_lines(r, extra);
-	rq->status = status;
 	rq->bytes = len;
-	ret = MHD_queue_response(conn, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(rq, conn, status, r, ctype, cache, extra);
+}
+
+/* A HEAD answer's body: never asked for (libmicrohttpd sends none). */
+static ssize_t
+no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+enum MHD_Result
+respond_head(struct request *rq, struct MHD_Connection *conn, int status,
+    const char *ctype, int64_t length, const char *cache,
+    const struct buf *extra)
+{
+	struct MHD_Response *r;
+
+	/* libmicrohttpd sends the size it is given as the Content-Length
+	 * of a HEAD answer */
+	r = MHD_create_response_from_callback(length >= 0 ? (uint64_t)length :
+	    MHD_SIZE_UNKNOWN, 4096, no_body, NULL, NULL);
+	if (r == NULL)
+		return MHD_NO;
+	/* of an unknown size, libmicrohttpd would announce chunks and
+	 * send the last one after the head: HTTP/1.0's way instead (no
+	 * length, the connection closed after the answer) */
+	if (length < 0 && MHD_set_response_options(r,
+	    MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	rq->bytes = 0;
+	return queue(rq, conn, status, r, ctype, cache, extra);
 }
 
 enum MHD_Result

@@ -10,8 +10,11 @@
  * its connection, which is resumed, in the same thread, when the call
  * ends: nothing ever waits for an upstream, and a request crosses no
  * thread.  Connections are bounded in total (shared out among the
- * workers) and per client (counted across them, lib/connlimit) and time
- * out when idle.  The main thread waits for signals: SIGTERM or SIGINT
+ * workers) and per client (counted across them, lib/net/connlimit) and time
+ * out when idle; a request head has header_timeout to come in whole (else
+ * 408), and a worker whose share is full sheds the connection that has
+ * waited longest for its head (shed.c chooses).  The main thread waits
+ * for signals: SIGTERM or SIGINT
  * tell the workers to stop accepting, let the requests in flight finish
  * (up to shutdown_grace; calls still running then are given up with 503)
  * and exit 0; SIGHUP reopens the access log.
@@ -23,10 +26,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "exitcode.h"
+#include "base/clock.h"
+#include "base/exitcode.h"
 
 #include "proxy.h"
 
@@ -34,42 +38,282 @@
 #define MAX_EVENTS		64
 #define FLUSH_MS		1000	/* to send the 503s after the grace */
 
-/* The socket context of a connection counted in p->conns. */
-static char tag_counted;
+/*
+ * libmicrohttpd 0.9.75's MHD_OPTION_STRICT_FOR_CLIENT: at -1 it refuses
+ * white space before a header's colon (400); at 1 it would instead
+ * refuse spaces in the target (the proxy refuses those itself, 403) and
+ * a missing Host, answered by the library without the proxy's headers
+ * (the proxy answers that 400 itself).  aistack-proxy(1), "What
+ * libmicrohttpd answers by itself".
+ */
+#define STRICTNESS		(-1)
 
 /* Tags of serve()'s own descriptors in its epoll set (data.ptr). */
 static char tag_mhd, tag_stop;
 
 /*
- * Connections, counted per client across the workers: a client over
- * max_connections_per_client has the new connection shut down at once
- * (libmicrohttpd then closes it), as libmicrohttpd's own per-address
- * limit would, which counts one daemon's connections only.
+ * A connection, from its opening to its end (its socket context): its
+ * phase, in its worker's table (w->tab), and whether it is counted in
+ * p->conns.  Only its worker's thread touches it, but at the end, when
+ * server_stop closes what is left once the workers have stopped.
+ */
+struct conn {
+	struct conn_state st;	/* first: w->tab holds &st */
+	struct worker *w;
+	struct request *rq;	/* the request being read or answered */
+	int fd;
+	int counted;
+	size_t slot;		/* its index in w->tab */
+};
+
+static struct conn *
+conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* c's phase is now ph; the loop looks again at its deadline, if sooner. */
+static void
+conn_phase(struct conn *c, enum conn_phase ph)
+{
+	struct worker *w = c->w;
+	uint64_t d;
+
+	if (c->st.phase == PHASE_CLOSING)
+		return;
+	c->st.phase = ph;
+	c->st.since_us = clock_mono_us();
+	d = shed_deadline(&c->st, w->p->header_timeout_ms * 1000,
+	    w->p->idle_timeout_ms * 1000);
+	if (d != 0 && (w->next_check == 0 || d < w->next_check))
+		w->next_check = d;
+}
+
+/*
+ * Refuse c with status, written to its socket by the proxy itself, then
+ * shut it (libmicrohttpd, seeing the end, closes it).  Only while c
+ * waits for a request head: libmicrohttpd then has nothing of its own
+ * to send on it.  The answer carries the headers of every answer (not
+ * the rate limit's: no token was taken), and Connection: close.
  */
 static void
-on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+conn_refuse(struct conn *c, int status, const char *reason,
+    const char *msg)
+{
+	char body[128], head[1024], date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+	int bl, hl;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	bl = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", msg);
+	hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Date: %s\r\n"
+	    "Connection: close\r\n"
+	    "Content-Length: %d\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "Content-Security-Policy: " PROXY_CSP "\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "X-Frame-Options: DENY\r\n"
+	    "Cross-Origin-Resource-Policy: same-origin\r\n"
+	    "\r\n%s", status, reason, date, bl, body);
+	if (hl > 0 && (size_t)hl < sizeof(head))
+		(void)send(c->fd, head, (size_t)hl, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)shutdown(c->fd, SHUT_RDWR);
+	c->st.phase = PHASE_CLOSING;
+	if (c->rq != NULL) {
+		c->rq->status = status;
+		c->rq->bytes = (uint64_t)bl;
+	}
+}
+
+/* Shut c without a word (idle, or over its client's limit). */
+static void
+conn_drop(struct conn *c)
+{
+	(void)shutdown(c->fd, SHUT_RDWR);
+	c->st.phase = PHASE_CLOSING;
+}
+
+/*
+ * w's table is full: shed the connection that has waited longest for
+ * its request head (503), or else the one idle longest, so that the new
+ * one is served.  Nothing when every connection is busy.
+ */
+static void
+shed(struct worker *w)
+{
+	struct conn *c;
+	size_t i;
+
+	if ((i = shed_choose((const struct conn_state *const *)w->tab,
+	    w->ntab)) == w->ntab)
+		return;
+	c = (struct conn *)(void *)w->tab[i];
+	if (c->st.phase == PHASE_HEAD)
+		conn_refuse(c, 503, "Service Unavailable",
+		    "too many connections");
+	else
+		conn_drop(c);
+}
+
+/*
+ * The phases that have run out: a request head not in within
+ * header_timeout is answered 408; a kept-alive connection whose next
+ * request line has not come within idle_timeout of its last answer is
+ * closed.  Then the next deadline.
+ */
+static void
+check_deadlines(struct worker *w)
+{
+	const struct proxy *p = w->p;
+	uint64_t now = clock_mono_us(), d, next = 0;
+	struct conn *c;
+	size_t i;
+
+	for (i = 0; i < w->ntab; i++) {
+		c = (struct conn *)(void *)w->tab[i];
+		if ((d = shed_deadline(&c->st, p->header_timeout_ms * 1000,
+		    p->idle_timeout_ms * 1000)) == 0)
+			continue;
+		if (d > now) {
+			if (next == 0 || d < next)
+				next = d;
+		} else if (c->st.phase == PHASE_HEAD)
+			conn_refuse(c, 408, "Request Timeout",
+			    "request header timeout");
+		else
+			conn_drop(c);
+	}
+	w->next_check = next;
+}
+
+static int
+table_add(struct worker *w, struct conn *c)
+{
+	struct conn_state **nt;
+	size_t cap;
+
+	if (w->ntab == w->captab) {
+		cap = w->captab ? w->captab * 2 : 64;
+		if ((nt = realloc(w->tab, cap * sizeof(struct conn_state *))) == NULL)
+			return -1;
+		w->tab = nt;
+		w->captab = cap;
+	}
+	c->slot = w->ntab;
+	w->tab[w->ntab++] = &c->st;
+	return 0;
+}
+
+static void
+table_remove(struct worker *w, struct conn *c)
+{
+	struct conn *last;
+
+	last = (struct conn *)(void *)w->tab[--w->ntab];
+	w->tab[c->slot] = &last->st;
+	last->slot = c->slot;
+}
+
+/*
+ * Connections: counted per client across the workers (a client over
+ * max_connections_per_client has the new connection shut down at once,
+ * and libmicrohttpd then closes it, as its own per-address limit would,
+ * which counts one daemon's connections only), and kept in the worker's
+ * table, which sheds one when the new one fills it.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx,
     enum MHD_ConnectionNotificationCode toe)
 {
-	struct proxy *p = cls;
+	struct worker *w = cls;
+	struct proxy *p = w->p;
 	const union MHD_ConnectionInfo *ci;
 	const struct sockaddr *sa;
+	struct conn *c = *socket_ctx;
 	int rc;
 
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	sa = ci != NULL ? ci->client_addr : NULL;
 	if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
 		__atomic_fetch_sub(&p->connections, 1, __ATOMIC_RELAXED);
-		if (*socket_ctx == &tag_counted && sa != NULL)
+		if (c == NULL)
+			return;
+		if (c->counted && sa != NULL)
 			connlimit_leave(p->conns, sa);
+		table_remove(w, c);
+		w->freed = 1;
+		free(c);
+		*socket_ctx = NULL;
 		return;
 	}
 	count(&p->connections, 1);
-	if (sa == NULL || (rc = connlimit_enter(p->conns, sa)) == -1)
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		return;
-	*socket_ctx = &tag_counted;
-	if (rc == 0 && (ci = MHD_get_connection_info(conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
-		(void)shutdown(ci->connect_fd, SHUT_RDWR);
+	c->w = w;
+	c->fd = ci->connect_fd;
+	c->st.phase = PHASE_HEAD;
+	c->st.since_us = clock_mono_us();
+	if (table_add(w, c) == -1) {
+		free(c);
+		return;
+	}
+	*socket_ctx = c;
+	if (sa != NULL && (rc = connlimit_enter(p->conns, sa)) != -1) {
+		c->counted = 1;
+		if (rc == 0) {
+			conn_drop(c);
+			return;
+		}
+	}
+	if (w->ntab >= w->limit)
+		shed(w);
+	conn_phase(c, PHASE_HEAD);
+}
+
+void
+server_request_line(struct MHD_Connection *mc, struct request *rq)
+{
+	struct conn *c = conn_of(mc);
+
+	if (c == NULL)
+		return;
+	c->rq = rq;
+	/* the first request's head is timed from the opening */
+	if (c->st.phase == PHASE_IDLE)
+		conn_phase(c, PHASE_HEAD);
+}
+
+int
+server_head_done(struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+
+	if (c == NULL)
+		return 1;
+	if (c->st.phase == PHASE_CLOSING)
+		return 0;
+	conn_phase(c, PHASE_BUSY);
+	return 1;
+}
+
+void
+server_request_done(struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+
+	if (c == NULL)
+		return;
+	c->rq = NULL;
+	conn_phase(c, PHASE_IDLE);
 }
 
 static void
@@ -89,7 +333,8 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* How long serve() may wait: until libmicrohttpd's or libcurl's next
- * timeout, or until `until` (a clock_mono_us time, 0: none). */
+ * timeout, the first phase of a connection to run out, or `until` (a
+ * clock_mono_us time, 0: none). */
 static int
 wait_ms(const struct worker *w, uint64_t until)
 {
@@ -97,13 +342,17 @@ wait_ms(const struct worker *w, uint64_t until)
 	uint64_t now;
 	int t, c;
 
-	if (w->resumed)
+	/* libmicrohttpd takes up accepting again (at its connection limit
+	 * it had stopped) only in the MHD_run after a connection closed */
+	if (w->resumed || w->freed)
 		return 0;
 	t = MHD_get_timeout(w->mhd, &mt) == MHD_YES ?
 	    (mt > INT_MAX ? INT_MAX : (int)mt) : -1;
 	c = httpc_loop_timeout_ms(w->loop);
 	if (c >= 0 && (t < 0 || c < t))
 		t = c;
+	if (w->next_check != 0 && (until == 0 || w->next_check < until))
+		until = w->next_check;
 	if (until != 0) {
 		now = clock_mono_us();
 		c = until <= now ? 0 : (int)((until - now + 999) / 1000);
@@ -151,8 +400,13 @@ serve(void *arg)
 		httpc_loop_timer(w->loop);
 		/* the connections whose calls ended above are answered here,
 		 * and new requests read */
-		w->resumed = 0;
+		w->resumed = w->freed = 0;
 		MHD_run(w->mhd);
+		if (w->next_check != 0 && clock_mono_us() >= w->next_check) {
+			check_deadlines(w);
+			/* the connections shut are closed now */
+			MHD_run(w->mhd);
+		}
 		/* their upstream calls go out now, while the others wait */
 		httpc_loop_timer(w->loop);
 		if (!stopping)
@@ -279,6 +533,7 @@ worker_init(struct proxy *p, size_t i, struct error *e)
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (p->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	w->limit = (size_t)limit;
 	w->mhd = MHD_start_daemon(flags, 0, NULL, NULL, request_handle, p,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, p,
 	    MHD_OPTION_LISTEN_SOCKET, w->lsock,
@@ -288,7 +543,8 @@ worker_init(struct proxy *p, size_t i, struct error *e)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)p->max_header,
 	    MHD_OPTION_URI_LOG_CALLBACK, request_begin, w,
 	    MHD_OPTION_NOTIFY_COMPLETED, request_end, p,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, p,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+	    MHD_OPTION_STRICT_FOR_CLIENT, STRICTNESS,
 	    MHD_OPTION_END);
 	if (w->mhd == NULL)
 		return error_set(e, EXIT_SOFTWARE, "libmicrohttpd failed to start");
@@ -418,6 +674,7 @@ server_stop(struct proxy *p)
 		/* what the daemon's stop logged (connections it closed) */
 		accesslog_flush(w);
 		buf_release(&w->log);
+		free(w->tab);
 		if (w->epfd >= 0)
 			close(w->epfd);
 	}

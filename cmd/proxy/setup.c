@@ -11,10 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exitcode.h"
-#include "parse.h"
+#include "base/exitcode.h"
+#include "base/parse.h"
 
 #include "proxy.h"
+#include "token.h"
 
 #define DEFAULT_LISTEN		"127.0.0.1:8888"
 #define DEFAULT_RATE		"60/min"
@@ -24,20 +25,20 @@
 
 /* A setting: the flag's value, else the environment's or the file's. */
 static const char *
-setting(struct proxy *p, const char *flag, const char *key, const char **src)
+setting(struct proxy *p, const char *flag, const char *key, char *src)
 {
 	if (flag != NULL) {
-		*src = NULL;
+		src[0] = '\0';
 		return flag;
 	}
 	return config_lookup(&p->cfg, "proxy", key, src);
 }
 
-/* A bad value: of the configuration (src names it) or of a flag. */
+/* A bad value: of the configuration (src names it) or of a flag (""). */
 static int
 bad_setting(struct error *e, const char *src, const char *key, const char *v)
 {
-	if (src != NULL)
+	if (src[0] != '\0')
 		return error_set(e, EXIT_CONFIG, "%s: invalid %s \"%s\"", src,
 		    key, v);
 	return error_set(e, EXIT_USAGE, "--%s: invalid value \"%s\"", key, v);
@@ -50,11 +51,12 @@ static int
 numeric(struct proxy *p, const char *key, enum kind k, uint64_t def,
     uint64_t min, uint64_t max, uint64_t *out, struct error *e)
 {
-	const char *src, *v;
+	char src[CONFIG_SOURCE_MAX];
+	const char *v;
 	int rc;
 
 	*out = def;
-	if ((v = config_lookup(&p->cfg, "proxy", key, &src)) == NULL)
+	if ((v = config_lookup(&p->cfg, "proxy", key, src)) == NULL)
 		return 0;
 	rc = k == K_SIZE ? parse_size(v, out) : k == K_DURATION ?
 	    parse_duration_ms(v, out) : parse_u64(v, out);
@@ -99,7 +101,7 @@ parse_listen(struct proxy *p, const char *s, const char *src,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0)
-		return error_set(e, src != NULL ? EXIT_CONFIG : EXIT_USAGE,
+		return error_set(e, src[0] != '\0' ? EXIT_CONFIG : EXIT_USAGE,
 		    "%s: %s", s, gai_strerror(rc));
 	memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
 	p->addrlen = res->ai_addrlen;
@@ -181,23 +183,24 @@ upstream_load(struct proxy *p, struct upstream *u, const char *ua,
     struct error *e)
 {
 	struct breaker_settings bs;
-	const char *v, *src, **vals;
+	char src[CONFIG_SOURCE_MAX];
+	const char *v, **vals;
 	char sec[NAME_MAX_LEN + 16];
 	size_t nv, j;
 
 	snprintf(sec, sizeof(sec), "upstream %s", u->name);
-	if ((v = config_lookup(&p->cfg, sec, "url", &src)) == NULL)
+	if ((v = config_lookup(&p->cfg, sec, "url", src)) == NULL)
 		return error_set(e, EXIT_CONFIG, "%s: [%s]: missing url",
 		    p->cfg.path, sec);
 	if ((u->url = strdup(v)) == NULL)
 		return error_errno(e, EXIT_SOFTWARE, "[%s] url", sec);
 	u->timeout_ms = DEFAULT_TIMEOUT_MS;
-	if ((v = config_lookup(&p->cfg, sec, "timeout", &src)) != NULL &&
+	if ((v = config_lookup(&p->cfg, sec, "timeout", src)) != NULL &&
 	    (parse_duration_ms(v, &u->timeout_ms) == -1 ||
 	    u->timeout_ms == 0 || u->timeout_ms > LONG_MAX))
 		return bad_setting(e, src, "timeout", v);
 	u->max_response = DEFAULT_MAX_RESPONSE;
-	if ((v = config_lookup(&p->cfg, sec, "max_response", &src)) != NULL &&
+	if ((v = config_lookup(&p->cfg, sec, "max_response", src)) != NULL &&
 	    (parse_size(v, &u->max_response) == -1 ||
 	    u->max_response == 0 || u->max_response > (1ULL << 30)))
 		return bad_setting(e, src, "max_response", v);
@@ -244,11 +247,16 @@ load_upstreams(struct proxy *p, struct error *e)
 	return 0;
 }
 
+/* The bearer token: AISTACK_PROXY_TOKEN, else token_file's bytes
+ * (token.h has the rules); none: no route asks for one. */
 static int
 load_token(struct proxy *p, struct error *e)
 {
-	const char *env = getenv("AISTACK_PROXY_TOKEN"), *v, *src;
-	size_t i;
+	const char *env = getenv("AISTACK_PROXY_TOKEN"), *v;
+	char src[CONFIG_SOURCE_MAX];
+	char why[64];
+	size_t i, len;
+	long n;
 
 	for (i = 0; i < p->cfg.n; i++)
 		if (strcmp(p->cfg.entries[i].section, "proxy") == 0 &&
@@ -258,18 +266,27 @@ load_token(struct proxy *p, struct error *e)
 			    "token_file (mode 0600)", p->cfg.path,
 			    p->cfg.entries[i].line);
 	if (env != NULL) {
-		p->toklen = strlen(env);
-		if (p->toklen == 0 || p->toklen >= sizeof(p->token))
-			return error_set(e, EXIT_CONFIG, "AISTACK_PROXY_TOKEN: %s",
-			    p->toklen == 0 ? "empty" : "too long");
-		memcpy(p->token, env, p->toklen + 1);
+		if (strlen(env) >= sizeof(p->token))
+			return error_set(e, EXIT_CONFIG,
+			    "AISTACK_PROXY_TOKEN: too long");
+		if ((n = token_parse(env, strlen(env), 0, why,
+		    sizeof(why))) == -1)
+			return error_set(e, EXIT_CONFIG, "AISTACK_PROXY_TOKEN: "
+			    "%s", why);
+		memcpy(p->token, env, (size_t)n);
+		p->toklen = (size_t)n;
 		return 0;
 	}
-	if ((v = config_lookup(&p->cfg, "proxy", "token_file", &src)) == NULL)
+	if ((v = config_lookup(&p->cfg, "proxy", "token_file", src)) == NULL)
 		return 0;
-	if (secret_file_read(v, p->token, sizeof(p->token), e) == -1)
+	if (secret_file_read(v, p->token, sizeof(p->token), &len, e) == -1)
 		return error_wrap(e, "%s: token_file", src);
-	p->toklen = strlen(p->token);
+	if ((n = token_parse(p->token, len, 1, why, sizeof(why))) == -1) {
+		explicit_bzero(p->token, sizeof(p->token));
+		return error_set(e, EXIT_CONFIG, "%s: token_file: %s: %s", src,
+		    v, why);
+	}
+	p->toklen = (size_t)n;
 	return 0;
 }
 
@@ -278,18 +295,19 @@ static int
 load_limits(struct proxy *p, struct error *e)
 {
 	const struct proxy_opts *o = p->o;
-	const char *v, *src;
+	char src[CONFIG_SOURCE_MAX];
+	const char *v;
 	uint64_t mu;
 
-	v = setting(p, o->rate, "rate", &src);
+	v = setting(p, o->rate, "rate", src);
 	if (parse_rate_per_min(v != NULL ? v : DEFAULT_RATE, &p->per_min) == -1)
 		return bad_setting(e, src, "rate", v);
 	p->burst = (uint64_t)ceil(p->per_min);
-	if ((v = setting(p, o->burst, "burst", &src)) != NULL &&
+	if ((v = setting(p, o->burst, "burst", src)) != NULL &&
 	    (parse_u64(v, &p->burst) == -1 || p->burst == 0 ||
 	    p->burst > 1000000000))
 		return bad_setting(e, src, "burst", v);
-	v = setting(p, o->listen, "listen", &src);
+	v = setting(p, o->listen, "listen", src);
 	if (parse_listen(p, v != NULL ? v : DEFAULT_LISTEN, src, e) == -1)
 		return -1;
 	if (numeric(p, "max_clients", K_COUNT, 65536, 1, 1u << 30,
@@ -302,6 +320,8 @@ load_limits(struct proxy *p, struct error *e)
 	    &p->max_per_client, e) == -1 ||
 	    numeric(p, "idle_timeout", K_DURATION, 30000, 1000, 86400000,
 	    &p->idle_timeout_ms, e) == -1 ||
+	    numeric(p, "header_timeout", K_DURATION, 10000, 1000, 3600000,
+	    &p->header_timeout_ms, e) == -1 ||
 	    numeric(p, "max_header", K_SIZE, 32768, 4096, 1 << 24,
 	    &p->max_header, e) == -1 ||
 	    numeric(p, "shutdown_grace", K_DURATION, 10000, 0, 3600000,
@@ -310,7 +330,7 @@ load_limits(struct proxy *p, struct error *e)
 		return -1;
 	p->max_url = (size_t)mu;
 	p->max_backlog = DEFAULT_MAX_BACKLOG;
-	if ((v = config_lookup(&p->cfg, "ingest", "max_backlog", &src)) != NULL &&
+	if ((v = config_lookup(&p->cfg, "ingest", "max_backlog", src)) != NULL &&
 	    parse_size(v, &p->max_backlog) == -1)
 		return error_set(e, EXIT_CONFIG, "%s: invalid max_backlog "
 		    "\"%s\"", src, v);
@@ -331,7 +351,7 @@ load_tables(struct proxy *p, struct error *e)
 	if ((p->rl = ratelimit_new(&rs)) == NULL)
 		return error_errno(e, EXIT_SOFTWARE, "rate limit table");
 	if ((p->conns = connlimit_new(p->max_connections,
-	    (unsigned)p->max_per_client)) == NULL)
+	    (unsigned)p->max_per_client, (unsigned)p->prefix6)) == NULL)
 		return error_errno(e, EXIT_SOFTWARE, "connection table");
 	return 0;
 }
@@ -340,7 +360,7 @@ static int
 setup(struct proxy *p, struct error *e)
 {
 	const struct proxy_opts *o = p->o;
-	const char *src;
+	char src[CONFIG_SOURCE_MAX];
 
 	if ((o->config != NULL ? config_load_file(&p->cfg, o->config, e) :
 	    config_load(&p->cfg, e)) == -1)
@@ -350,10 +370,10 @@ setup(struct proxy *p, struct error *e)
 	    load_tables(p, e) == -1)
 		return -1;
 
-	if (dashboard_load(p, setting(p, o->dashboard, "dashboard", &src),
+	if (dashboard_load(p, setting(p, o->dashboard, "dashboard", src),
 	    e) == -1)
 		return -1;
-	return accesslog_open(p, setting(p, o->access_log, "access_log", &src),
+	return accesslog_open(p, setting(p, o->access_log, "access_log", src),
 	    e);
 }
 

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "consumer.h"
-#include "fsutil.h"
-#include "promtext.h"
-#include "stream.h"
+#include "base/fsutil.h"
+#include "format/promtext.h"
+#include "stream/consumer.h"
+#include "stream/stream.h"
 
 #include "proxy.h"
 
@@ -98,7 +98,7 @@ streams_json(struct proxy *p, struct buf *b, int full, int *degraded)
 		int paused;
 
 		snprintf(dir, sizeof(dir), "%s/%s", sdir, names[i]);
-		if (stream_backlog(dir, &head, &backlog, &minc, &e) == -1)
+		if (consumer_backlog(dir, &head, &backlog, &minc, &e) == -1)
 			continue;
 		stream_head(dir, &head, &first, &e);
 		ingest_read(mdir, names[i], &in);

@@ -117,17 +117,22 @@ upstream_answer(struct request *rq, struct MHD_Connection *conn)
 			    NULL);
 		}
 		breaker_record(&u->br, t, status < 500, &e);
+		/* HEAD: the upstream's Content-Length, not that of no body */
+		if (strcmp(rq->method, "HEAD") == 0)
+			return respond_head(rq, conn, status,
+			    resp->content_type[0] != '\0' ? resp->content_type :
+			    "application/octet-stream", resp->length, "no-store",
+			    &resp->headers);
 		len = resp->body.len;
 		if (buf_reserve(&resp->body, 1) == -1)
 			return MHD_NO;
 		data = resp->body.data != NULL ? resp->body.data : strdup("");
 		resp->body.data = NULL;
 		resp->body.len = resp->body.cap = 0;
+		/* the upstream's Cache-Control when one passes, else ours */
 		return respond(rq, conn, status, resp->content_type[0] != '\0' ?
 		    resp->content_type : "application/octet-stream", data, len, 1,
-		    strcasestr(resp->headers.data != NULL ?
-		    buf_cstr(&resp->headers) : "", "Cache-Control:") != NULL ?
-		    NULL : "no-store", &resp->headers);
+		    "no-store", &resp->headers);
 	case HTTPC_TIMEOUT:
 		breaker_record(&u->br, t, 0, &e);
 		return respond_error(rq, conn, 504, "upstream timed out", NULL);

@@ -1,5 +1,6 @@
 /* Base utilities: parsers, buffers, atomic files, config, state dir. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "metrics.h"
-#include "parse.h"
-#include "statedir.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/metrics.h"
+#include "base/parse.h"
+#include "base/sig.h"
+#include "base/statedir.h"
 #include "unit.h"
 
 TEST(parse_durations)
@@ -125,7 +128,8 @@ TEST(config_parses_sections_and_env_beats_file)
 {
 	struct config c;
 	struct error e;
-	const char *src, **all;
+	char src[CONFIG_SOURCE_MAX];
+	const char **all;
 	FILE *f = fopen("a.conf", "w");
 
 	fputs("# comment\n[ingest]\nmax_backlog = 50M\n; other\n"
@@ -133,7 +137,7 @@ TEST(config_parses_sections_and_env_beats_file)
 	    "allow = /healthz\nallow = /collections\nname = \" spaced \"\n", f);
 	fclose(f);
 	CHECK(config_load_file(&c, "a.conf", &e) == 0);
-	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", &src), "50M");
+	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", src), "50M");
 	CHECK_STR(src, "a.conf:3");
 	CHECK_STR(config_lookup(&c, "upstream qdrant", "url", NULL),
 	    "http://127.0.0.1:6333");
@@ -141,9 +145,10 @@ TEST(config_parses_sections_and_env_beats_file)
 	CHECK_INT(config_lookup_all(&c, "upstream qdrant", "allow", &all), 2);
 	CHECK_STR(all[1], "/collections");
 	free(all);
-	CHECK(config_lookup(&c, "ingest", "sync", NULL) == NULL);
+	CHECK(config_lookup(&c, "ingest", "sync", src) == NULL);
+	CHECK_STR(src, "");
 	setenv("AISTACK_INGEST_MAX_BACKLOG", "1G", 1);
-	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", &src), "1G");
+	CHECK_STR(config_lookup(&c, "ingest", "max_backlog", src), "1G");
 	CHECK_STR(src, "AISTACK_INGEST_MAX_BACKLOG");
 	setenv("AISTACK_UPSTREAM_QDRANT_URL", "http://x", 1);
 	CHECK_STR(config_lookup(&c, "upstream qdrant", "url", NULL), "http://x");
@@ -179,16 +184,32 @@ TEST(secret_files_must_be_private)
 {
 	struct error e;
 	char buf[64];
+	size_t len;
 	int fd = open("tok", O_CREAT | O_WRONLY, 0644);
 
 	CHECK(write(fd, "s3cret\n", 7) == 7);
 	close(fd);
 	chmod("tok", 0644);
-	CHECK(secret_file_read("tok", buf, sizeof(buf), &e) == -1);
+	CHECK(secret_file_read("tok", buf, sizeof(buf), &len, &e) == -1);
 	CHECK_INT(e.code, EXIT_CONFIG);
 	chmod("tok", 0600);
-	CHECK(secret_file_read("tok", buf, sizeof(buf), &e) == 0);
-	CHECK_STR(buf, "s3cret");
+	CHECK(secret_file_read("tok", buf, sizeof(buf), &len, &e) == 0);
+	/* every byte, the newline too: the caller's rules strip it */
+	CHECK_INT(len, 7);
+	CHECK(memcmp(buf, "s3cret\n", 7) == 0);
+	/* neither a directory nor a FIFO (which must not block) */
+	CHECK(mkdir("tokdir", 0700) == 0);
+	CHECK(secret_file_read("tokdir", buf, sizeof(buf), &len, &e) == -1);
+	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(mkfifo("tokfifo", 0600) == 0);
+	CHECK(secret_file_read("tokfifo", buf, sizeof(buf), &len, &e) == -1);
+	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(symlink("tok", "toklink") == 0);
+	CHECK(secret_file_read("toklink", buf, sizeof(buf), &len, &e) == -1);
+	CHECK(strstr(e.msg, "symbolic link") != NULL);
+	/* too long: n bytes or more */
+	CHECK(secret_file_read("tok", buf, 7, &len, &e) == -1);
+	CHECK(strstr(e.msg, "too long") != NULL);
 }
 
 TEST(statedir_resolution_order)
@@ -265,4 +286,93 @@ TEST(error_messages_compose)
 	error_wrap(&e, "batch");
 	CHECK_STR(e.msg, "batch: telemetry: write: No space left on device");
 	CHECK_INT(e.code, EXIT_IOERR);
+}
+
+TEST(clock_rfc3339_round_trip)
+{
+	char b[CLOCK_RFC3339_SIZE], small[8];
+	int64_t t;
+
+	CHECK(clock_rfc3339(b, sizeof(b), 1795767517) == 0);
+	CHECK_STR(b, "2026-11-27T08:18:37Z");
+	CHECK(clock_rfc3339_parse(b, &t) == 0 && t == 1795767517);
+	CHECK(clock_rfc3339(b, sizeof(b), 0) == 0);
+	CHECK_STR(b, "1970-01-01T00:00:00Z");
+	CHECK(clock_rfc3339(small, sizeof(small), 1795767517) == -1);
+	CHECK_STR(small, "");
+	CHECK(clock_rfc3339_parse("2026-11-27T07:38:37", &t) == -1);
+	CHECK(clock_rfc3339_parse("2026-11-27T08:18:37Z ", &t) == -1);
+	CHECK(clock_rfc3339_parse("", &t) == -1);
+	CHECK(clock_wall_ms() > (int64_t)1795767517 * 1000);
+	clock_rfc3339_now(b, sizeof(b));
+	CHECK(clock_rfc3339_parse(b, &t) == 0);
+}
+
+struct applied {
+	int given2;
+	char seen[3][64];
+	int fail;
+};
+
+static int
+applied_given(void *arg, int opt)
+{
+	return opt == 2 && ((struct applied *)arg)->given2;
+}
+
+static int
+applied_set(void *arg, int opt, const char *v, const char *src,
+    struct error *e)
+{
+	struct applied *a = arg;
+
+	if (a->fail)
+		return error_set(e, EXIT_CONFIG, "%s: invalid \"%s\"", src, v);
+	snprintf(a->seen[opt], sizeof(a->seen[opt]), "%s@%s", v, src);
+	return 0;
+}
+
+TEST(config_apply_fills_what_no_flag_set)
+{
+	static const struct config_option opts[] = {
+		{ "one", 1 }, { "two", 2 }, { "none", 0 },
+	};
+	struct applied a;
+	struct error e;
+	FILE *f = fopen("apply.conf", "w");
+
+	fputs("[x]\none = 1\ntwo = 2\n[y]\nnone = 0\n", f);
+	fclose(f);
+	setenv("AISTACK_CONFIG", "apply.conf", 1);
+	memset(&a, 0, sizeof(a));
+	a.given2 = 1;
+	CHECK(config_apply("x", opts, 3, applied_given, applied_set, &a,
+	    &e) == 0);
+	CHECK_STR(a.seen[1], "1@apply.conf:2");
+	CHECK_STR(a.seen[2], "");		/* a flag set it */
+	CHECK_STR(a.seen[0], "");		/* another section's */
+	a.given2 = 0;
+	CHECK(config_apply("x", opts, 3, applied_given, applied_set, &a,
+	    &e) == 0);
+	CHECK_STR(a.seen[2], "2@apply.conf:3");
+	a.fail = 1;
+	CHECK(config_apply("x", opts, 3, applied_given, applied_set, &a,
+	    &e) == -1);
+	CHECK_INT(e.code, EXIT_CONFIG);
+	CHECK_STR(e.msg, "apply.conf:2: invalid \"1\"");
+	unsetenv("AISTACK_CONFIG");
+}
+
+TEST(sig_stop_caught)
+{
+	struct sigaction old;
+
+	sigaction(SIGINT, NULL, &old);
+	CHECK(!sig_stopping());
+	sig_catch_stop();
+	CHECK(!sig_stopping());
+	raise(SIGTERM);
+	CHECK(sig_stopping());
+	sigaction(SIGINT, &old, NULL);
+	sigaction(SIGTERM, &old, NULL);
 }

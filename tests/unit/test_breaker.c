@@ -9,10 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "breaker.h"
-#include "config.h"
-#include "exitcode.h"
-#include "fsutil.h"
+#include "base/config.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "breaker/breaker.h"
 #include "unit.h"
 
 #define BOOT_A "11111111-1111-1111-1111-111111111111"

@@ -9,12 +9,12 @@
 #include <time.h>
 #include <wctype.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "dedupkey.h"
-#include "json.h"
-#include "keypath.h"
-#include "minhash.h"
+#include "base/buf.h"
+#include "dedup/dedupkey.h"
+#include "dedup/minhash.h"
+#include "format/canon.h"
+#include "format/json.h"
+#include "format/keypath.h"
 #include "unit.h"
 
 /* The canonical form of s with flags, in a static buffer ("<error>" when

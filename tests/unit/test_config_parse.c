@@ -1,9 +1,9 @@
-/* config_parse: the parser of lib/config.c on text in memory (fuzzed by
+/* config_parse: the parser of lib/base/config.c on text in memory (fuzzed by
  * fuzz/fuzz_config.c). */
 #include <string.h>
 
-#include "config.h"
-#include "exitcode.h"
+#include "base/config.h"
+#include "base/exitcode.h"
 #include "unit.h"
 
 TEST(config_parse_text_without_nul)

@@ -1,4 +1,4 @@
-/* Unit tests of lib/consumerlock.c. */
+/* Unit tests of lib/stream/consumerlock.c. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "consumer.h"
-#include "consumerlock.h"
-#include "exitcode.h"
+#include "base/exitcode.h"
+#include "stream/consumer.h"
+#include "stream/consumerlock.h"
 #include "unit.h"
 
 TEST(consumerlock_is_exclusive_and_released_on_close)

@@ -9,9 +9,9 @@
 
 #include <openssl/evp.h>
 
-#include "digestset.h"
-#include "exitcode.h"
-#include "fsutil.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "dedup/digestset.h"
 #include "unit.h"
 
 /* The digest of key i (the first DIGEST_BYTES of SHA-256 of "key-i"). */

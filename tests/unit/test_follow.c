@@ -1,4 +1,4 @@
-/* lib/follow: whole lines, positions across restarts, rotation by rename
+/* lib/stream/follow: whole lines, positions across restarts, rotation by rename
  * and by copytruncate, fingerprints, and the intent that makes a restart
  * after a crash neither lose nor duplicate a batch. */
 #include <errno.h>
@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "copytrunc.h"
-#include "follow.h"
-#include "fsutil.h"
-#include "stream.h"
+#include "base/fsutil.h"
+#include "stream/copytrunc.h"
+#include "stream/follow.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 static int

@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "exitcode.h"
-#include "httpclient.h"
+#include "base/err.h"
+#include "base/exitcode.h"
+#include "net/httpclient.h"
 #include "unit.h"
 
 #define IS(f, s) f(s, strlen(s))
@@ -393,4 +393,69 @@ TEST(httpclient_loop_stray_bytes)
 	close(epfd);
 	close(srv.said[0]);
 	close(srv.said[1]);
+}
+
+/* One connection answered with a canned head (a HEAD's: no body). */
+struct canned {
+	int fd;
+	const char *answer;
+};
+
+static void *
+serve_canned(void *arg)
+{
+	struct canned *s = arg;
+	char req[4096];
+	size_t got = 0;
+	ssize_t n;
+	int c;
+
+	if ((c = accept(s->fd, NULL, NULL)) < 0)
+		return NULL;
+	while (got < sizeof(req) - 1 &&
+	    (n = read(c, req + got, sizeof(req) - 1 - got)) > 0) {
+		got += (size_t)n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n") != NULL)
+			break;
+	}
+	if (write(c, s->answer, strlen(s->answer)) < 0)
+		perror("write");
+	close(c);
+	return NULL;
+}
+
+/* A HEAD's answer keeps the Content-Length the upstream said, but for a
+ * compressed body (the GET's would be decoded) or none at all. */
+TEST(httpclient_head_length)
+{
+	static const char *const answers[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
+		    "Content-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+	};
+	static const long want[] = { 11, -1, -1 };
+	struct httpc_response r = HTTPC_RESPONSE_INIT;
+	struct canned s;
+	struct error e;
+	struct httpc *c;
+	pthread_t t;
+	char url[64];
+	size_t i;
+
+	CHECK(httpc_global_init(&e) == 0);
+	for (i = 0; i < 3; i++) {
+		CHECK((s.fd = listener(url, sizeof(url))) >= 0);
+		s.answer = answers[i];
+		CHECK(pthread_create(&t, NULL, serve_canned, &s) == 0);
+		CHECK((c = httpc_new(url, 2000, 100, "t", &e)) != NULL);
+		CHECK_INT(httpc_get(c, "/x", 1, &r), HTTPC_OK);
+		CHECK_INT(r.status, 200);
+		CHECK_INT(r.length, want[i]);
+		pthread_join(t, NULL);
+		close(s.fd);
+		httpc_free(c);
+	}
+	httpc_response_release(&r);
 }

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "json.h"
+#include "base/buf.h"
+#include "format/json.h"
 #include "unit.h"
 
 static int
@@ -450,4 +450,23 @@ TEST(json_string_end_finds_the_quote_and_the_escapes)
 		}
 		free(copy);
 	}
+}
+
+TEST(json_escape_name_keeps_records_valid)
+{
+	struct buf b = BUF_INIT;
+
+	CHECK(json_escape_name(&b, "logs/app\"1\".jsonl") == 0);
+	CHECK(buf_cstr(&b) != NULL);
+	CHECK_STR(b.data, "logs/app\\\"1\\\".jsonl");
+	b.len = 0;
+	/* not UTF-8: each high byte is '?', the rest still escaped */
+	CHECK(json_escape_name(&b, "a\xff\"\n\xc3") == 0);
+	CHECK(buf_cstr(&b) != NULL);
+	CHECK_STR(b.data, "a?\\\"\\n?");
+	b.len = 0;
+	CHECK(json_escape_name(&b, "caf\xc3\xa9") == 0);
+	CHECK(buf_cstr(&b) != NULL);
+	CHECK_STR(b.data, "caf\xc3\xa9");
+	buf_release(&b);
 }

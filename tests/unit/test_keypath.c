@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "json.h"
-#include "keypath.h"
+#include "base/buf.h"
+#include "format/canon.h"
+#include "format/json.h"
+#include "format/keypath.h"
 #include "unit.h"
 
 /* The canonical spelling of a parsed list, or the error message. */

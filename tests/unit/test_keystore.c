@@ -15,10 +15,11 @@
 
 #include <openssl/evp.h>
 
-#include "exitcode.h"
-#include "fsutil.h"
-#include "keystore.h"
-#include "minhash.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/le.h"
+#include "dedup/keystore.h"
+#include "dedup/minhash.h"
 #include "unit.h"
 
 static void
@@ -282,11 +283,12 @@ TEST(keystore_signatures)
 	keystore_close(&ks);
 	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 0);
 	CHECK_INT(ks.nosigs, 0);
-	CHECK_INT(ks.ix.n, 1000);
+	CHECK_INT(ks.mix.n, 1000);
+	CHECK_INT(ks.ix.n, 0);
 	minhash_sign("word-120 a b c", 14, sig);
-	CHECK_INT(minhash_index_query(&ks.ix, sig, &sim), 1);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 1);
 	minhash_sign("word-920 a b c", 14, sig);
-	CHECK_INT(minhash_index_query(&ks.ix, sig, &sim), 1);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 1);
 	keystore_close(&ks);
 	/* opened without signatures, and a file made without them */
 	CHECK_INT(keystore_open(&ks, "st", 0, 0, &e), 0);
@@ -303,6 +305,109 @@ TEST(keystore_signatures)
 	CHECK_INT(copy_file(".st.sigs", ".plain.sigs"), 0);
 	CHECK_INT(keystore_open(&ks, "plain", 1, 0.9, &e), 0);
 	CHECK_INT(ks.nosigs, 1);
+	keystore_close(&ks);
+}
+
+/* The band table's header: 1 when it covers n signatures. */
+static int
+bands_cover(uint64_t n)
+{
+	unsigned char h[64];
+	int fd = open(".st.bands", O_RDONLY), ok;
+
+	if (fd == -1)
+		return n == 0;
+	ok = pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	    memcmp(h, "AISTBAND", 8) == 0 && get64(h + 24) == n;
+	close(fd);
+	return ok;
+}
+
+static int
+bands_rows(void)
+{
+	unsigned char h[16];
+	int fd = open(".st.bands", O_RDONLY), rows = -1;
+
+	if (fd != -1 && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h))
+		rows = (int)get32(h + 12);
+	if (fd != -1)
+		close(fd);
+	return rows;
+}
+
+/*
+ * The band table is mapped, not rebuilt: each open adds the bands of the
+ * signatures committed since (the file is not written again when there
+ * are none), and one of another band count, damaged, missing or too full
+ * is written anew; the answers are the same whichever it was.
+ */
+TEST(keystore_bands_file)
+{
+	struct keystore ks;
+	struct error e;
+	unsigned char sig[MINHASH_SIG];
+	struct stat a, b;
+	double sim;
+	int fd, round;
+
+	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 1);
+	CHECK_INT(add_range(&ks, 0, 100), 0);
+	CHECK_INT(keystore_save(&ks, &e), 0);
+	keystore_close(&ks);
+	CHECK(access(".st.bands", F_OK) == -1);	/* made by the next open */
+	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 0);
+	CHECK_INT(bands_cover(100), 1);
+	CHECK_INT(add_range(&ks, 100, 150), 0);
+	CHECK_INT(keystore_save(&ks, &e), 0);	/* through the journal */
+	/* this run's own committed keys are still found */
+	minhash_sign("word-120 a b c", 14, sig);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 1);
+	keystore_close(&ks);
+	CHECK_INT(stat(".st.bands", &a), 0);
+	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 0);
+	CHECK_INT(bands_cover(150), 1);
+	CHECK_INT(stat(".st.bands", &b), 0);
+	CHECK(a.st_ino == b.st_ino);		/* added to, not made anew */
+	CHECK_INT(ks.ix.n, 0);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 1);
+	minhash_sign("word-20 a b c", 13, sig);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 1);
+	minhash_sign("nothing like any of them", 24, sig);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 0);
+	keystore_close(&ks);
+	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 0);
+	CHECK_INT(stat(".st.bands", &a), 0);
+	CHECK(a.st_ino == b.st_ino && a.st_mtime == b.st_mtime);
+	keystore_close(&ks);
+	/* another threshold's band count, a damaged header, none, garbage:
+	 * made anew, same answers */
+	for (round = 0; round < 4; round++) {
+		double t = round == 0 ? 0.7 : 0.9;
+		if (round == 1) {
+			CHECK((fd = open(".st.bands", O_WRONLY)) != -1);
+			CHECK_INT(pwrite(fd, "\xff", 1, 30), 1);
+			close(fd);
+		} else if (round == 2)
+			CHECK_INT(unlink(".st.bands"), 0);
+		else if (round == 3)
+			CHECK_INT(truncate(".st.bands", 5000), 0);
+		CHECK_INT(keystore_open(&ks, "st", 1, t, &e), 0);
+		CHECK_INT(bands_cover(150), 1);
+		minhash_sign("word-140 a b c", 14, sig);
+		CHECK_INT(keystore_near(&ks, sig, &sim), 1);
+		CHECK_INT(bands_rows(), (int)minhash_rows(t));
+		keystore_close(&ks);
+	}
+	/* a set that grows: its band table is made larger */
+	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 0);
+	CHECK_INT(add_range(&ks, 150, 3000), 0);
+	CHECK_INT(keystore_save(&ks, &e), 0);	/* grown */
+	keystore_close(&ks);
+	CHECK_INT(keystore_open(&ks, "st", 1, 0.9, &e), 0);
+	CHECK_INT(bands_cover(3000), 1);	/* and the band table too */
+	minhash_sign("word-2999 a b c", 15, sig);
+	CHECK_INT(keystore_near(&ks, sig, &sim), 1);
 	keystore_close(&ks);
 }
 
@@ -501,7 +606,8 @@ TEST(keystore_kill9_while_saving)
 		CHECK(ks.mark >= acked);
 		CHECK_U64(keystore_count(&ks), ks.mark);
 		CHECK_INT(count_range(&ks, 0, ks.mark + 50), ks.mark);
-		CHECK_INT(ks.ix.n, ks.mark);
+		CHECK_INT(ks.mix.n, ks.mark);
+		CHECK_INT(bands_cover(ks.mark), 1);
 		keystore_close(&ks);
 	}
 }

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "minhash.h"
+#include "base/buf.h"
+#include "dedup/minhash.h"
 #include "unit.h"
 
 /* Words w{from}..w{to-1}, with word number edit (if any) replaced. */

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "promtext.h"
+#include "format/promtext.h"
 #include "unit.h"
 
 #define P(text) prom_parse_sample(text, strlen(text), &s)

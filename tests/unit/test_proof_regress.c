@@ -1,9 +1,9 @@
 /* Regression tests for what the fuzz targets found (fuzz/README.md). */
 #include <string.h>
 
-#include "buf.h"
-#include "canon.h"
-#include "keypath.h"
+#include "base/buf.h"
+#include "format/canon.h"
+#include "format/keypath.h"
 #include "unit.h"
 
 /* Finding 1: normalizing a string longer than the scratch buffer read

@@ -64,3 +64,34 @@ TEST(logline_formats_a_line)
 	    "\"- /health\" - - 0.250 other aborted\n"));
 	buf_release(&b);
 }
+
+TEST(logline_escapes_every_field)
+{
+	struct buf b = BUF_INIT;
+	struct logline l;
+
+	memset(&l, 0, sizeof(l));
+	l.client = "::1";
+	l.when = "27/Nov/2026:13:05:00 +0000";
+	/* the hole: a terminal-title sequence as the method went raw */
+	l.method = "\x1b]0;pwn\x07";
+	l.target = "/health";
+	l.targetlen = l.full = 7;
+	l.status = 200;
+	l.bytes = 3;
+	l.route = "health";
+	CHECK_INT(logline_format(&b, &l), 0);
+	CHECK(is(&b, "::1 - - [27/Nov/2026:13:05:00 +0000] "
+	    "\"\\x1b]0;pwn\\x07 /health\" 200 3 0.000 health\n"));
+	buf_release(&b);
+	/* '"', '\', CR, a space, bytes >= 0x7f; a cut method says so */
+	l.method = "G\"E\\T\r \x7f\xc3";
+	l.methodfull = 40;
+	l.client = "a\"b";
+	l.route = "x y";
+	CHECK_INT(logline_format(&b, &l), 0);
+	CHECK(is(&b, "a\\x22b - - [27/Nov/2026:13:05:00 +0000] "
+	    "\"G\\x22E\\x5cT\\x0d\\x20\\x7f\\xc3... /health\" 200 3 0.000 "
+	    "x\\x20y\n"));
+	buf_release(&b);
+}

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ratelimit.h"
+#include "net/ratelimit.h"
 #include "unit.h"
 
 #define SEC 1000000ULL

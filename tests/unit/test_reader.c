@@ -1,4 +1,4 @@
-/* Unit tests of lib/reader.c: reading a stream made of hand-built segments. */
+/* Unit tests of lib/stream/reader.c: reading a stream made of hand-built segments. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,10 +8,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "buf.h"
-#include "exitcode.h"
-#include "reader.h"
-#include "stream.h"
+#include "base/buf.h"
+#include "base/exitcode.h"
+#include "stream/reader.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 #define DIR_ "s"

@@ -11,10 +11,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "copytrunc.h"
-#include "fsutil.h"
-#include "gzfile.h"
-#include "retention.h"
+#include "base/fsutil.h"
+#include "stream/copytrunc.h"
+#include "stream/gzfile.h"
+#include "stream/retention.h"
 #include "unit.h"
 
 static int

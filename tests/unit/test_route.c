@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
+#include "net/route.h"
 #include "unit.h"
 
 static const char *const aidb_allow[] = { "/v1/health", "/v1/search?q=x" };

@@ -1,8 +1,8 @@
 /*
- * The read model (lib/stateview.h) and what it reads: the stream's
+ * The read model (lib/state/stateview.h) and what it reads: the stream's
  * counters (their crash rule), the pause lock, breakers from their
  * first use and from the configuration, dedup states, and the
- * Prometheus rendering (lib/stateprom.h), checked by promtool.
+ * Prometheus rendering (lib/state/stateprom.h), checked by promtool.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +14,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "breaker.h"
-#include "config.h"
-#include "consumer.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "keystore.h"
-#include "lock.h"
-#include "metrics.h"
-#include "stateprom.h"
-#include "stateview.h"
-#include "stream.h"
+#include "base/config.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/lock.h"
+#include "base/metrics.h"
+#include "breaker/breaker.h"
+#include "dedup/keystore.h"
+#include "state/stateprom.h"
+#include "state/stateview.h"
+#include "stream/consumer.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 /* Append text (whole records) under the lock, as a writer does. */

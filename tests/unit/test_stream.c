@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "consumer.h"
-#include "exitcode.h"
-#include "fsutil.h"
-#include "reader.h"
-#include "statedir.h"
-#include "stream.h"
+#include "base/exitcode.h"
+#include "base/fsutil.h"
+#include "base/statedir.h"
+#include "stream/consumer.h"
+#include "stream/reader.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 static int
@@ -178,18 +178,18 @@ TEST(stream_backlog_is_head_minus_slowest_consumer)
 
 	CHECK(stream_open(&s, "t", 1, &e) == 0);
 	CHECK(append(&s, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n") == 0);
-	CHECK(stream_backlog(s.dir, &head, &backlog, &low, &e) == 0);
+	CHECK(consumer_backlog(s.dir, &head, &backlog, &low, &e) == 0);
 	CHECK_U64(head, 24);
 	CHECK_U64(backlog, 0);
 	c.committed = c.pending = 8;
 	CHECK(consumer_save(s.dir, "slow", &c, &e) == 0);
 	c.committed = c.pending = 16;
 	CHECK(consumer_save(s.dir, "fast", &c, &e) == 0);
-	CHECK(stream_backlog(s.dir, &head, &backlog, &low, &e) == 0);
+	CHECK(consumer_backlog(s.dir, &head, &backlog, &low, &e) == 0);
 	CHECK_U64(backlog, 16);
 	CHECK_U64(low, 8);
 	CHECK(consumer_remove(s.dir, "slow", &e) == 0);
-	CHECK(stream_backlog(s.dir, &head, &backlog, &low, &e) == 0);
+	CHECK(consumer_backlog(s.dir, &head, &backlog, &low, &e) == 0);
 	CHECK_U64(backlog, 8);
 	stream_close(&s);
 }
