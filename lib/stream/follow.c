@@ -29,6 +29,7 @@
 #define RESCAN_MS	1000	/* when idle, look at the directory this often */
 #define DRAIN_QUIET_MS	500	/* a rotated file is finished after this long quiet */
 #define POLL_MS		250	/* without inotify */
+#define FP_PREFIX_MIN	64	/* a fingerprint this long names a content */
 
 static uint64_t
 fnv1a(const void *p, size_t n)
@@ -231,12 +232,13 @@ save_state(struct follow *f, struct error *e)
 		json_escape_name(&b, c->name);
 		buf_printf(&b, "\",\"dev\":%llu,\"ino\":%llu,\"fp_len\":%zu,"
 		    "\"fp_hash\":\"%016llx\",\"offset\":%llu,\"lines\":%llu,"
-		    "\"size\":%llu,\"mtime_ms\":%lld,\"done\":%s,\"gz\":%s}",
+		    "\"size\":%llu,\"mtime_ms\":%lld,\"done\":%s,\"gz\":%s%s}",
 		    (unsigned long long)c->dev, (unsigned long long)c->ino,
 		    c->fp_len, (unsigned long long)c->fp_hash,
 		    (unsigned long long)c->offset, (unsigned long long)c->lines,
 		    (unsigned long long)c->size, (long long)c->mtime_ms,
-		    c->done ? "true" : "false", c->gz ? "true" : "false");
+		    c->done ? "true" : "false", c->gz ? "true" : "false",
+		    c->finished ? ",\"finished\":true" : "");
 	}
 	buf_printf(&b, "],\"losses\":[");
 	for (i = 0; i < f->nlosses; i++) {
@@ -285,6 +287,7 @@ get_file(json_t *o, struct follow_file *c)
 		c->mtime_ms = (int64_t)json_integer_value(j);
 	c->done = json_is_true(json_object_get(o, "done"));
 	c->gz = json_is_true(json_object_get(o, "gz"));
+	c->finished = c->done && json_is_true(json_object_get(o, "finished"));
 	if (json_is_string(j = json_object_get(o, "name")))
 		snprintf(c->name, sizeof(c->name), "%s", json_string_value(j));
 	return 0;
@@ -688,6 +691,33 @@ cand_best(struct cand *v, size_t n, const struct follow_file *x)
 	return best;
 }
 
+/*
+ * A sibling that starts with entry x's content but is shorter than what
+ * was read of it: a copy made without the writers' lock (logrotate's cp)
+ * while the file was read past the point the copy stopped at.  Its lines
+ * were all read from the file itself; it is x, finished.
+ */
+/* Nonzero when c starts with x's first bytes, x's fingerprint being
+ * long enough to tell files apart (more than a line's first fields). */
+static int
+cand_prefix(const struct cand *c, const struct follow_file *x)
+{
+	return x->fp_len >= FP_PREFIX_MIN && c->headlen >= x->fp_len &&
+	    fnv1a(c->head, x->fp_len) == x->fp_hash;
+}
+
+static struct cand *
+cand_short(struct cand *v, size_t n, const struct follow_file *x)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!v[i].used && !v[i].live && cand_prefix(&v[i], x) &&
+		    (v[i].gz || v[i].size < x->offset))
+			return &v[i];
+	return NULL;
+}
+
 static void
 loss_add(struct follow *f, const char *file, uint64_t bytes)
 {
@@ -729,11 +759,18 @@ scan(struct follow *f, int first, struct error *e)
 {
 	struct cand *v = NULL, *c;
 	size_t n = 0, i, tries;
-	int cur_open_ok, pass;
+	int cur_open_ok, pass, late = 0, rotated;
 	size_t live_at;
 	int64_t now = clock_wall_ms();
 	struct stat st;
 
+	/* the open file's first bytes as they are now: an entry known by its
+	 * inode alone (empty when it was opened) is not recognised in a copy
+	 * or a gzip form */
+	if (f->cur < f->nfiles && f->gz == NULL && f->fp_len < FOLLOW_FP_MAX &&
+	    cur_fd_intact(f, &st) && (uint64_t)st.st_size > f->fp_len)
+		(void)fingerprint(f->fd, (uint64_t)st.st_size, &f->fp_len,
+		    &f->fp_hash);
 	for (tries = 0;; tries++) {
 		size_t missing = 0;
 		free(v);
@@ -772,10 +809,16 @@ scan(struct follow *f, int first, struct error *e)
 	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < f->nfiles; i++) {
 		struct follow_file *x = &f->files[i];
+		int shorter = 0;
 		if ((i == f->cur && cur_open_ok) || x->done != pass)
 			continue;
-		if ((c = cand_best(v, n, x)) == NULL)
-			continue;
+		if ((c = cand_best(v, n, x)) == NULL) {
+			if ((!x->done || x->finished) &&
+			    (c = cand_short(v, n, x)) != NULL)
+				shorter = 1;
+			else
+				continue;
+		}
 		c->used = 1;
 		if (i == f->cur && !x->done &&
 		    (c->gz || c->dev != f->dev || c->ino != f->ino ||
@@ -791,18 +834,47 @@ scan(struct follow *f, int first, struct error *e)
 			x->dev = c->dev;
 			x->ino = c->ino;
 		}
+		if (shorter) {
+			if (!x->done)
+				note(f, 0, "%s: %s is a copy of what was read, "
+				    "shorter (copied without the writers' lock); "
+				    "finished", f->given, c->path);
+			x->done = x->finished = 1;
+			x->size = x->offset;
+			continue;
+		}
 		if (c->size > x->size && (!c->gz || x->size < (1ULL << 32)))
 			x->size = c->size;
+		if (x->finished && c->size > x->offset &&
+		    (!c->gz || x->offset < (1ULL << 32))) {
+			/* written to after it was finished (a writer that
+			 * still had it open): read on from its end */
+			x->done = x->finished = 0;
+			late = 1;
+			note(f, 0, "%s: %s was written to after it was "
+			    "finished; reading on from offset %llu", f->given,
+			    c->path, (unsigned long long)x->offset);
+		}
+	}
+	if (late && f->cur < f->nfiles && f->rpos == f->offset &&
+	    f->replay_until == 0) {
+		/* from the first file that is not finished again */
+		cur_store(f);
+		close_file(f);
+		f->cur = f->nfiles;
 	}
 	/* other forms of a known content (a copy not yet truncated, the
-	 * plain and gzip forms of one copy) are no new files */
+	 * plain and gzip forms of one copy, a snapshot of a file still
+	 * written to: a sibling that starts with its first bytes) are no
+	 * new files */
 	for (i = 0; i < n; i++) {
 		size_t j;
 		if (v[i].used)
 			continue;
 		for (j = 0; j < f->nfiles; j++)
 			if (f->files[j].fp_len > 0 &&
-			    cand_holds(&v[i], &f->files[j]))
+			    (cand_holds(&v[i], &f->files[j]) ||
+			    (!v[i].live && cand_prefix(&v[i], &f->files[j]))))
 				v[i].used = 1;
 	}
 	/* unfinished entries found nowhere are lost; finished ones that are
@@ -851,13 +923,16 @@ scan(struct follow *f, int first, struct error *e)
 					live_at = j;
 				}
 		}
+	/* the content last seen at the path is still there (and known by
+	 * its first bytes): nothing was rotated, a new sibling is not ours */
+	rotated = live_at == SIZE_MAX || f->files[live_at].fp_len == 0;
 	for (i = 0; i < n; i++) {
 		struct follow_file *x;
 		size_t at;
 		int ours;
 		if (v[i].used)
 			continue;
-		ours = v[i].live || (!first &&
+		ours = v[i].live || (!first && rotated &&
 		    v[i].mtime_ms + SCAN_SLACK_MS >= f->seen_ms);
 		at = v[i].live || !ours || live_at == SIZE_MAX ? f->nfiles :
 		    live_at++;
@@ -1049,6 +1124,7 @@ finish_cur(struct follow *f, struct error *e)
 
 	cur_store(f);
 	x->done = 1;
+	x->finished = 1;
 	if (x->size < x->offset || !x->gz)
 		x->size = x->offset;
 	f->rescan = 1;		/* what follows it may be known better now */
@@ -1482,7 +1558,7 @@ holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
 		c->used = 1;
 		/* written to after it was finished (a late writer): the
 		 * follower reads on from its end */
-		if (!c->live && c->size > x->offset &&
+		if (x->finished && !c->live && c->size > x->offset &&
 		    (!c->gz || x->offset < (1ULL << 32)) &&
 		    hold_add(hv, hn, stream, c, c->size - x->offset) == -1)
 			goto oom;
@@ -1494,7 +1570,8 @@ holds_of(struct follow *f, const char *stream, struct follow_hold **hv,
 		int known = v[i].used || v[i].live;
 		for (j = 0; j < f->nfiles && !known; j++)
 			known = f->files[j].fp_len > 0 &&
-			    cand_holds(&v[i], &f->files[j]);
+			    (cand_holds(&v[i], &f->files[j]) ||
+			    cand_prefix(&v[i], &f->files[j]));
 		if (!known && v[i].mtime_ms + SCAN_SLACK_MS >= f->seen_ms &&
 		    hold_add(hv, hn, stream, &v[i], v[i].size) == -1)
 			goto oom;

@@ -34,14 +34,20 @@
  * while paused), the directory is scanned for the rotated siblings of
  * FILE (FILE.N, FILE-YYYYMMDD..., FILE.YYYYMMDDTHHMMSSZ and the ".gz" of
  * any: follow_chain_name): a sibling that holds a listed file takes its
- * place; one that is none of them and appeared after the last scan, once
- * the path names a new file, is an unread member of the chain, queued
- * oldest first (by modification time) before the file now at the path.
- * A sibling present at the first scan, or older than the last scan, is
- * not ours and is only remembered (so that rotation may expire it).
+ * place; one that starts with a listed file's first bytes but is shorter
+ * than what was read of it (a copy made without the writers' lock while
+ * the file was read past it, or a gzip form made while it was still
+ * written to) is another form of that file, never a new one; one that is none of
+ * them, appeared after the last scan, and comes with a rotation (the
+ * content last seen at the path is no longer there) is an unread member
+ * of the chain, queued oldest first (by modification time) before the
+ * file now at the path.  A sibling present at the first scan, older than
+ * the last scan, or new while the path still holds what it held, is not
+ * ours and is only remembered (so that rotation may expire it).
  * Files are read in chain order; a rotated file is finished once it has
  * not been written to for half a second (late writers), its unterminated
- * last line handed out as FOLLOW_FINAL.
+ * last line handed out as FOLLOW_FINAL; a finished file that grows later
+ * (a writer that kept it open) is read on from its end at the next scan.
  *
  * Loss: a listed file that is not finished and is found nowhere (expired
  * or deleted before it was read, or truncated in place with no copy) is
@@ -136,6 +142,7 @@ struct follow_file {
 	uint64_t size;		/* as last seen (uncompressed) */
 	int64_t mtime_ms;
 	int done;		/* finished, or not ours */
+	int finished;		/* done: read to its end (ours) */
 	int gz;			/* last seen in its gzip form */
 };
 

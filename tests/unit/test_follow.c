@@ -52,7 +52,8 @@ drain(struct follow *f, int *flags_seen)
 	return out;
 }
 
-/* Drain, waiting out the quiet interval that finishes a rotated file. */
+/* Drain, waiting out the quiet interval that finishes a rotated file (as
+ * aistack-ingest waits: follow_wait). */
 static char *
 drain_wait(struct follow *f, int *flags_seen)
 {
@@ -67,7 +68,7 @@ drain_wait(struct follow *f, int *flags_seen)
 			return NULL;
 		strcat(all, d);
 		*flags_seen |= fl;
-		usleep(100000);
+		follow_wait(f, 100);	/* and a scan now and then */
 	}
 	return all;
 }
@@ -556,6 +557,356 @@ TEST(follow_reads_renamed_copied_and_gzipped_siblings_once_in_order)
 	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
 	follow_close(&f);
 	/* and nothing twice after another start */
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+/* Replace path by a new file holding text, trying to make it get the inode
+ * number old (freed just before; ext4 hands it out again at once). */
+static int
+put_reusing(const char *path, const char *text, uint64_t old)
+{
+	struct stat st;
+	char tmp[64];
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		snprintf(tmp, sizeof(tmp), "reuse.%d", i);
+		if (put(tmp, text, 0) == -1 || stat(tmp, &st) == -1)
+			return -1;
+		if ((uint64_t)st.st_ino == old)
+			break;
+	}
+	if (i == 64)
+		snprintf(tmp, sizeof(tmp), "reuse.0");
+	if (rename(tmp, path) == -1)
+		return -1;
+	for (i = 0; i < 64; i++) {
+		snprintf(tmp, sizeof(tmp), "reuse.%d", i);
+		(void)unlink(tmp);
+	}
+	return 0;
+}
+
+TEST(follow_reused_inode_the_new_file_is_not_the_gzipped_old_one)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	struct stat st;
+	uint64_t ino;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	ino = f.ino;
+	follow_close(&f);
+	/* renamed and compressed (the inode freed), then a new file that
+	 * takes the old inode number, longer than what was read */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(system("gzip app.jsonl.1") == 0);
+	CHECK(put_reusing("app.jsonl", "{\"new\":1}\n{\"new\":2}\n", ino) == 0);
+	CHECK(stat("app.jsonl", &st) == 0);
+	if ((uint64_t)st.st_ino != ino)
+		fprintf(stderr, "# (the inode number was not reused here)\n");
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"new\":1}\n{\"new\":2}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_new_sibling_not_a_rotation_of_ours_is_never_read)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	/* another program's files, with rotation names, made just now, the
+	 * followed file never rotated: while it runs ... */
+	CHECK(put("app.jsonl.1", "{\"other\":1}\n", 0) == 0);
+	CHECK(put("app.jsonl-20261202", "{\"other\":2}\n", 0) == 0);
+	CHECK(put("app.jsonl.2", "{\"other\":3}\n", 0) == 0);
+	CHECK(system("gzip app.jsonl.2") == 0);
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n");
+	follow_close(&f);
+	/* ... and while it is away */
+	CHECK(put("app.jsonl.20261202T081354Z", "{\"other\":4}\n", 0) == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"c\":3}\n");
+	/* a real rotation after them is still read */
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.3") == 0);
+	CHECK(put("app.jsonl", "{\"e\":5}\n", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"d\":4}\n{\"e\":5}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_gzipped_copy_resumes_at_its_uncompressed_offset)
+{
+	char copy[256], cmd[512];
+	uint64_t bytes;
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char buf[8], *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n",
+	    0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	CHECK(memcmp(buf, "{\"a\":1}\n", 8) == 0);
+	CHECK(follow_commit(&f, 1, &e) == 0);
+	follow_close(&f);
+	/* copied, truncated and compressed while away */
+	CHECK_INT(copytrunc("./app.jsonl", LOCK_KIND_FLOCK, 1795737600, 0, copy,
+	    sizeof(copy), &bytes, &e), 1);
+	snprintf(cmd, sizeof(cmd), "gzip %s", copy);
+	CHECK(system(cmd) == 0);
+	CHECK(put("app.jsonl", "{\"e\":5}\n", 1) == 0);
+	/* one line from the gzip form, then away again */
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 8);
+	CHECK(memcmp(buf, "{\"b\":2}\n", 8) == 0);
+	CHECK(follow_commit(&f, 2, &e) == 0);
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_U64(f.offset, 16);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"c\":3}\n{\"d\":4}\n{\"e\":5}\n");
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_late_writes_to_a_finished_renamed_file_are_read)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"new\":1}\n", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"new\":1}\n");
+	CHECK(f.files[0].done);
+	/* a writer that still has the old file open writes long after */
+	CHECK(put("app.jsonl.1", "{\"late\":1}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"late\":1}\n");
+	follow_close(&f);
+	/* and after a restart */
+	CHECK(put("app.jsonl.1", "{\"late\":2}\n", 1) == 0);
+	CHECK(put("app.jsonl", "{\"new\":2}\n", 1) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"late\":2}\n{\"new\":2}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_truncated_file_and_its_copy_are_each_read_once)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n");
+	/* logrotate's copytruncate: cp, then truncate in place; then a new
+	 * line shorter than what was read */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(system("cp app.jsonl app.jsonl.1 && : > app.jsonl") == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n");
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_copy_shorter_than_what_was_read_is_not_read_again)
+{
+	char a[512], ab[600];
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	/* a first line longer than the fingerprint */
+	snprintf(a, sizeof(a), "{\"a\":\"%0300d\"}\n", 1);
+	snprintf(ab, sizeof(ab), "%s{\"b\":2}\n", a);
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", ab, 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, ab);
+	/* logrotate's copytruncate, no lock: cp copied the file before b
+	 * was appended (and read), then the file is truncated */
+	CHECK(put("app.jsonl.1", a, 0) == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"c\":3}\n");
+	/* renamed on by the next rotation, and compressed: still not new */
+	CHECK(rename("app.jsonl.1", "app.jsonl.2") == 0);
+	CHECK(system("gzip app.jsonl.2") == 0);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"d\":4}\n");
+	follow_close(&f);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_holds_a_finished_file_written_to_later)
+{
+	struct follow_hold *hv;
+	char streams[4096];
+	struct stream s;
+	struct follow f;
+	struct error e;
+	size_t hn, i;
+	char *d;
+	int flags, held = 0;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"new\":1}\n", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"new\":1}\n");
+	CHECK(f.files[0].done);
+	follow_close(&f);
+	snprintf(streams, sizeof(streams), "%s/streams", unit_tmpdir());
+	CHECK(follow_holds(streams, "app.jsonl", &hv, &hn, &e) == 0);
+	for (i = 0; i < hn; i++)
+		held |= strcmp(hv[i].name, "app.jsonl.1") == 0;
+	free(hv);
+	CHECK(!held);		/* finished: rotation may expire it */
+	/* a late line: it is read at the next scan, so it is held */
+	CHECK(put("app.jsonl.1", "{\"late\":1}\n", 1) == 0);
+	CHECK(follow_holds(streams, "app.jsonl", &hv, &hn, &e) == 0);
+	for (i = 0; i < hn; i++)
+		if (strcmp(hv[i].name, "app.jsonl.1") == 0) {
+			held = 1;
+			CHECK_U64(hv[i].unread, 11);
+		}
+	free(hv);
+	CHECK(held);
+	stream_close(&s);
+}
+
+TEST(follow_an_empty_file_open_then_renamed_and_gzipped_is_read_once)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char buf[256], *d;
+	int flags;
+
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	CHECK_INT(follow_read(&f, buf, sizeof(buf), &flags, &e), 0);
+	CHECK(f.fd != -1);
+	/* stopped while its writer writes, the file is renamed and the
+	 * copy compressed: the open file is only known by its inode */
+	CHECK(put("app.jsonl", "{\"a\":1}\n{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 0) == 0);
+	CHECK(system("gzip app.jsonl.1") == 0);
+	f.rescan = 1;		/* as inotify has it */
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_gzip_snapshot_of_a_file_still_written_is_not_new)
+{
+	char a[512], cmd[256];
+	struct stream s;
+	struct follow f;
+	struct error e;
+	size_t ab;
+	char *d;
+	int flags, wfd;
+
+	snprintf(a, sizeof(a), "{\"a\":\"%0300d\"}\n", 1);
+	CHECK(stream_mk("t", &s) == 0);
+	CHECK(put("app.jsonl", a, 0) == 0);
+	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
+	d = drain(&f, &flags);
+	CHECK_STR(d, a);
+	/* renamed; its writer never reopens and goes on writing into it */
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK((wfd = open("app.jsonl.1", O_WRONLY | O_APPEND)) != -1);
+	CHECK(write_all(wfd, "{\"b\":2}\n", 8) == 8);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n");
+	ab = strlen(a) + 8;
+	CHECK(write_all(wfd, "{\"c\":3}\n", 8) == 8);
+	d = drain(&f, &flags);
+	CHECK_STR(d, "{\"c\":3}\n");
+	/* compressed as it was a moment ago, the plain form removed, and
+	 * written to again */
+	snprintf(cmd, sizeof(cmd), "head -c %zu app.jsonl.1 | gzip > "
+	    "app.jsonl.1.gz && rm app.jsonl.1", ab);
+	CHECK(system(cmd) == 0);
+	CHECK(write_all(wfd, "{\"d\":4}\n", 8) == 8);
+	close(wfd);
+	f.rescan = 1;
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"d\":4}\n");
+	follow_close(&f);
 	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
 	d = drain_wait(&f, &flags);
 	CHECK_STR(d, "");
