@@ -40,6 +40,7 @@ endif
 WARNFLAGS  = -Wall -Wextra -Wshadow -Wformat=2 -Wformat-security \
              -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
              -Wwrite-strings -Wvla -Wnull-dereference -Wimplicit-fallthrough \
+             -Wdeclaration-after-statement \
              -Werror=implicit-function-declaration
 HARDFLAGS  = -fstack-protector-strong -fPIE -fstack-clash-protection
 AS_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DAISTACK_VERSION='"$(VERSION)"' -Ilib \

@@ -418,12 +418,12 @@ compress_report(struct rotate *r, struct job *jobs, size_t n, struct tally *t)
 
 	for (i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
+		struct action a = { "compress", j->target, j->file,
+		    j->res.in_bytes, (int64_t)j->res.out_bytes, 0, NULL };
 		if (j->rc == -1) {
 			worse(r, error_report(&j->e));
 			continue;
 		}
-		struct action a = { "compress", j->target, j->file, j->res.in_bytes,
-		    (int64_t)j->res.out_bytes, 0, NULL };
 		report(r, &a);
 		t->compressed_in += j->res.in_bytes;
 		t->compressed_out += j->res.out_bytes;

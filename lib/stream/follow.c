@@ -411,9 +411,10 @@ landed(const char *dir, uint64_t at, uint64_t len, uint32_t c,
 {
 	struct buf w = BUF_INIT;
 	struct reader *r;
-	size_t start = 0;
+	const char *data;
+	size_t start = 0, dlen, nrec;
 	uint64_t lost;
-	int result = 0, more = 1;
+	int result = 0, more = 1, rc;
 
 	if (len == 0)
 		return 1;
@@ -447,9 +448,7 @@ landed(const char *dir, uint64_t at, uint64_t len, uint32_t c,
 		start = 0;
 		if (!more)
 			break;
-		const char *data;
-		size_t dlen, nrec;
-		int rc = reader_next(r, 0, &data, &dlen, &nrec, e);
+		rc = reader_next(r, 0, &data, &dlen, &nrec, e);
 		if (rc == -1) {
 			result = -1;
 			break;
@@ -1452,6 +1451,8 @@ void
 follow_wait(struct follow *f, int timeout_ms)
 {
 	char ev[4096];
+	struct pollfd pfd;
+	ssize_t got;
 
 	if (f->draining && timeout_ms > 100)
 		timeout_ms = 100;
@@ -1466,8 +1467,9 @@ follow_wait(struct follow *f, int timeout_ms)
 			f->rescan = 1;
 		return;
 	}
-	struct pollfd pfd = { f->ifd, POLLIN, 0 };
-	ssize_t got;
+	pfd.fd = f->ifd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
 	if (poll(&pfd, 1, timeout_ms) > 0)
 		while ((got = read(f->ifd, ev, sizeof(ev))) > 0) {
 			char *p = ev;
