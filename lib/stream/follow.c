@@ -1285,6 +1285,76 @@ follow_open(struct follow *f, const char *streamdir, const char *rejdir,
 	return 0;
 }
 
+/*
+ * Take the current file's lock and look at it (*st): rotated away from
+ * the path (then finish it, and scan for what follows), truncated or
+ * rewritten (then scan: 1, unlocked).  0: locked, ready to be read.
+ */
+static int
+cur_check(struct follow *f, struct stat *st, struct error *e)
+{
+	struct stat ps;
+	uint64_t size;
+
+	if (lock_take(f->fd, f->lock, 0, -1) == -1)
+		return error_errno(e, EXIT_IOERR, "%s: lock", f->source);
+	if (fstat(f->fd, st) == -1) {
+		lock_release(f->fd, f->lock);
+		return error_errno(e, EXIT_IOERR, "%s", f->source);
+	}
+	size = (uint64_t)st->st_size;
+	if (!f->draining && (stat(f->path, &ps) == -1 ||
+	    (uint64_t)ps.st_dev != f->dev || (uint64_t)ps.st_ino != f->ino)) {
+		/* rotated: learn what follows before finishing it */
+		f->draining = 1;
+		f->rescan = 1;
+		note(f, 0, "%s: rotated; finishing the old file from offset "
+		    "%llu", f->given, (unsigned long long)f->rpos);
+	}
+	if (size < f->rpos || !fp_matches(f->fd, size, f->fp_len,
+	    f->fp_hash)) {
+		/* truncated, or rewritten: where did the content go? */
+		lock_release(f->fd, f->lock);
+		f->last_size = f->last_size > f->rpos ? f->last_size : f->rpos;
+		if (f->last_size <= f->rpos)
+			note(f, 0, "%s: truncated; reading on from its copy, "
+			    "or from the start", f->given);
+		f->rescan = 1;
+		return 1;
+	}
+	if (f->fp_len < FOLLOW_FP_MAX && size > f->fp_len &&
+	    fingerprint(f->fd, size, &f->fp_len, &f->fp_hash) == -1) {
+		lock_release(f->fd, f->lock);
+		return error_errno(e, EXIT_IOERR, "%s", f->source);
+	}
+	return 0;
+}
+
+/*
+ * Read what follows the position in the current file (size bytes, its
+ * lock held: released here), up to room and to the end of a replay.
+ */
+static ssize_t
+cur_pread(struct follow *f, uint64_t size, char *buf, size_t room,
+    struct error *e)
+{
+	uint64_t limit = size, n;
+	ssize_t got;
+
+	if (f->replay_until > f->rpos && limit > f->replay_until)
+		limit = f->replay_until;
+	n = limit - f->rpos;
+	if (n > room)
+		n = room;
+	if (size > f->last_size)
+		f->last_size = size;
+	got = n > 0 ? pread_full(f->fd, buf, (size_t)n, (off_t)f->rpos) : 0;
+	lock_release(f->fd, f->lock);
+	if (got < 0)
+		return error_errno(e, EXIT_IOERR, "%s: read", f->source);
+	return got;
+}
+
 ssize_t
 follow_read(struct follow *f, char *buf, size_t room, int *flags,
     struct error *e)
@@ -1293,8 +1363,8 @@ follow_read(struct follow *f, char *buf, size_t room, int *flags,
 
 	*flags = 0;
 	for (round = 0; round < 16; round++) {
-		struct stat st, ps;
-		uint64_t size, limit, n;
+		struct stat st;
+		uint64_t n;
 		ssize_t got;
 		char *nl;
 		int quiet, rc;
@@ -1323,50 +1393,12 @@ follow_read(struct follow *f, char *buf, size_t room, int *flags,
 		}
 		if (f->gz != NULL)
 			return read_gz(f, buf, room, flags, e);
-		if (lock_take(f->fd, f->lock, 0, -1) == -1)
-			return error_errno(e, EXIT_IOERR, "%s: lock", f->source);
-		if (fstat(f->fd, &st) == -1) {
-			lock_release(f->fd, f->lock);
-			return error_errno(e, EXIT_IOERR, "%s", f->source);
-		}
-		size = (uint64_t)st.st_size;
-		if (!f->draining && (stat(f->path, &ps) == -1 || (uint64_t)ps.st_dev != f->dev ||
-		    (uint64_t)ps.st_ino != f->ino)) {
-			/* rotated: learn what follows before finishing it */
-			f->draining = 1;
-			f->rescan = 1;
-			note(f, 0, "%s: rotated; finishing the old file from "
-			    "offset %llu", f->given, (unsigned long long)f->rpos);
-		}
-		if (size < f->rpos ||
-		    !fp_matches(f->fd, size, f->fp_len, f->fp_hash)) {
-			/* truncated, or rewritten: where did the content go? */
-			lock_release(f->fd, f->lock);
-			f->last_size = f->last_size > f->rpos ? f->last_size :
-			    f->rpos;
-			if (f->last_size <= f->rpos)
-				note(f, 0, "%s: truncated; reading on from its "
-				    "copy, or from the start", f->given);
-			f->rescan = 1;
+		if ((rc = cur_check(f, &st, e)) == -1)
+			return -1;
+		if (rc == 1)
 			continue;
-		}
-		if (f->fp_len < FOLLOW_FP_MAX && size > f->fp_len &&
-		    fingerprint(f->fd, size, &f->fp_len, &f->fp_hash) == -1) {
-			lock_release(f->fd, f->lock);
-			return error_errno(e, EXIT_IOERR, "%s", f->source);
-		}
-		limit = size;
-		if (f->replay_until > f->rpos && limit > f->replay_until)
-			limit = f->replay_until;
-		n = limit - f->rpos;
-		if (n > room)
-			n = room;
-		if (size > f->last_size)
-			f->last_size = size;
-		got = n > 0 ? pread_full(f->fd, buf, (size_t)n, (off_t)f->rpos) : 0;
-		lock_release(f->fd, f->lock);
-		if (got < 0)
-			return error_errno(e, EXIT_IOERR, "%s: read", f->source);
+		if ((got = cur_pread(f, (uint64_t)st.st_size, buf, room, e)) < 0)
+			return -1;
 		n = (uint64_t)got;
 		nl = n > 0 ? memrchr(buf, '\n', (size_t)n) : NULL;
 		/* a rotated file is done once nothing whole is left and it
