@@ -748,20 +748,17 @@ cur_fd_intact(struct follow *f, struct stat *st)
 }
 
 /*
- * Scan the directory and bring the chain up to date, as lib/stream/follow.h
- * describes: entries take the siblings that hold their content, new
- * files join the chain (or are remembered as not ours), and unfinished
- * entries found nowhere are losses.  first: no chain was known before.
+ * List the directory's candidates into *vp (the open file's first bytes
+ * brought up to date first, so that an entry known by its inode alone is
+ * recognised in a copy); again, briefly, while a file of the chain is
+ * missing from it: a file being renamed may be missed by one readdir.
  */
 static int
-scan(struct follow *f, int first, struct error *e)
+scan_list(struct follow *f, struct cand **vp, size_t *np, struct error *e)
 {
-	struct cand *v = NULL, *c;
-	size_t n = 0, i, tries;
-	int cur_open_ok, pass, late = 0, rotated;
-	size_t live_at;
-	int64_t now = clock_wall_ms();
+	struct cand *v;
 	struct stat st;
+	size_t n, i, tries;
 
 	/* the open file's first bytes as they are now: an entry known by its
 	 * inode alone (empty when it was opened) is not recognised in a copy
@@ -772,9 +769,12 @@ scan(struct follow *f, int first, struct error *e)
 		    &f->fp_hash);
 	for (tries = 0;; tries++) {
 		size_t missing = 0;
-		free(v);
-		if (cands_list(f, &v, &n) == -1)
+		free(*vp);
+		*vp = NULL;
+		if (cands_list(f, vp, np) == -1)
 			return error_errno(e, EXIT_IOERR, "%s", f->dir);
+		v = *vp;
+		n = *np;
 		cur_store(f);
 		for (i = 0; i < f->nfiles; i++) {
 			struct follow_file *x = &f->files[i];
@@ -791,20 +791,44 @@ scan(struct follow *f, int first, struct error *e)
 		usleep(20000);
 	}
 
-	/* the current file first: its open descriptor is its best copy */
-	cur_open_ok = f->cur < f->nfiles && cur_fd_intact(f, &st);
-	if (cur_open_ok) {
-		for (i = 0; i < n; i++)
-			if (v[i].gz == (f->gz != NULL) &&
-			    v[i].dev == (uint64_t)st.st_dev &&
-			    v[i].ino == (uint64_t)st.st_ino &&
-			    (v[i].gz || cand_holds(&v[i], &f->files[f->cur]))) {
-				v[i].used = 1;
-				snprintf(f->files[f->cur].name,
-				    sizeof(f->files[f->cur].name), "%s", v[i].path);
-				f->files[f->cur].mtime_ms = v[i].mtime_ms;
-			}
-	}
+	return 0;
+}
+
+/* The current file first: its open descriptor is its best copy; 1 when
+ * it is intact (it keeps its place), else 0. */
+static int
+scan_current(struct follow *f, struct cand *v, size_t n)
+{
+	struct stat st;
+	size_t i;
+
+	if (f->cur >= f->nfiles || !cur_fd_intact(f, &st))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (v[i].gz == (f->gz != NULL) &&
+		    v[i].dev == (uint64_t)st.st_dev &&
+		    v[i].ino == (uint64_t)st.st_ino &&
+		    (v[i].gz || cand_holds(&v[i], &f->files[f->cur]))) {
+			v[i].used = 1;
+			snprintf(f->files[f->cur].name,
+			    sizeof(f->files[f->cur].name), "%s", v[i].path);
+			f->files[f->cur].mtime_ms = v[i].mtime_ms;
+		}
+	return 1;
+}
+
+/*
+ * Each entry takes the sibling that holds its content (unfinished ones
+ * first, then finished ones, which a shorter copy or a late write may
+ * concern); 1 when a finished file was written to again.
+ */
+static int
+scan_match(struct follow *f, struct cand *v, size_t n, int cur_open_ok)
+{
+	struct cand *c;
+	size_t i;
+	int pass, late = 0;
+
 	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < f->nfiles; i++) {
 		struct follow_file *x = &f->files[i];
@@ -855,13 +879,15 @@ scan(struct follow *f, int first, struct error *e)
 			    c->path, (unsigned long long)x->offset);
 		}
 	}
-	if (late && f->cur < f->nfiles && f->rpos == f->offset &&
-	    f->replay_until == 0) {
-		/* from the first file that is not finished again */
-		cur_store(f);
-		close_file(f);
-		f->cur = f->nfiles;
-	}
+	return late;
+}
+
+/* Mark the candidates that are known content in another form. */
+static void
+scan_forms(struct follow *f, struct cand *v, size_t n)
+{
+	size_t i;
+
 	/* other forms of a known content (a copy not yet truncated, the
 	 * plain and gzip forms of one copy, a snapshot of a file still
 	 * written to: a sibling that starts with its first bytes) are no
@@ -876,8 +902,15 @@ scan(struct follow *f, int first, struct error *e)
 			    (!v[i].live && cand_prefix(&v[i], &f->files[j]))))
 				v[i].used = 1;
 	}
-	/* unfinished entries found nowhere are lost; finished ones that are
-	 * gone are forgotten */
+}
+
+/* Unfinished entries found nowhere are lost; finished ones that are gone
+ * are forgotten. */
+static void
+scan_gone(struct follow *f, struct cand *v, size_t n, int cur_open_ok)
+{
+	size_t i;
+
 	for (i = f->nfiles; i-- > 0;) {
 		struct follow_file *x = &f->files[i];
 		int found = 0;
@@ -909,6 +942,16 @@ scan(struct follow *f, int first, struct error *e)
 		if (i == f->cur)
 			f->cur = f->nfiles;	/* reloaded below */
 	}
+}
+
+/* New files join the chain, or are remembered as not ours. */
+static int
+scan_new(struct follow *f, struct cand *v, size_t n, int first,
+    struct error *e)
+{
+	size_t i, live_at;
+	int rotated;
+
 	/* new files: a sibling that appeared since the last scan is a
 	 * rotated one, queued before the file at the path, which is always
 	 * read last; one there at the first scan, or older, is not ours */
@@ -941,10 +984,8 @@ scan(struct follow *f, int first, struct error *e)
 			 * and come back to that one at its position */
 			close_file(f);
 		}
-		if ((x = file_add(f, at)) == NULL) {
-			free(v);
+		if ((x = file_add(f, at)) == NULL)
 			return error_errno(e, EXIT_SOFTWARE, "%s", f->state);
-		}
 		snprintf(x->name, sizeof(x->name), "%s", v[i].path);
 		x->dev = v[i].dev;
 		x->ino = v[i].ino;
@@ -959,6 +1000,42 @@ scan(struct follow *f, int first, struct error *e)
 		} else if (!v[i].live)
 			note(f, 0, "%s: rotated; %s joins the files to read",
 			    f->given, v[i].path);
+	}
+	return 0;
+}
+
+/*
+ * Scan the directory and bring the chain up to date, as lib/stream/follow.h
+ * describes: entries take the siblings that hold their content, new
+ * files join the chain (or are remembered as not ours), and unfinished
+ * entries found nowhere are losses.  first: no chain was known before.
+ */
+static int
+scan(struct follow *f, int first, struct error *e)
+{
+	struct cand *v = NULL;
+	size_t n = 0;
+	int cur_open_ok, late;
+	int64_t now = clock_wall_ms();
+
+	if (scan_list(f, &v, &n, e) == -1) {
+		free(v);
+		return -1;
+	}
+	cur_open_ok = scan_current(f, v, n);
+	late = scan_match(f, v, n, cur_open_ok);
+	if (late && f->cur < f->nfiles && f->rpos == f->offset &&
+	    f->replay_until == 0) {
+		/* from the first file that is not finished again */
+		cur_store(f);
+		close_file(f);
+		f->cur = f->nfiles;
+	}
+	scan_forms(f, v, n);
+	scan_gone(f, v, n, cur_open_ok);
+	if (scan_new(f, v, n, first, e) == -1) {
+		free(v);
+		return -1;
 	}
 	free(v);
 	f->seen_ms = now;
