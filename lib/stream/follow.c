@@ -293,15 +293,89 @@ get_file(json_t *o, struct follow_file *c)
 	return 0;
 }
 
+/* The chain of a position file: 0, 1 when it is damaged, -1 (errno)
+ * when out of memory. */
+static int
+get_files(struct follow *f, json_t *root)
+{
+	json_t *files = json_object_get(root, "files");
+	struct follow_file *c;
+	size_t i;
+
+	if (!json_is_array(files)) {
+		/* one file, at the top level */
+		if ((c = file_add(f, 0)) == NULL)
+			return -1;
+		if (get_file(root, c) == -1)
+			return 1;
+		if (c->dev == 0 && c->ino == 0)
+			file_remove(f, 0);
+		return 0;
+	}
+	for (i = 0; i < json_array_size(files); i++) {
+		if ((c = file_add(f, f->nfiles)) == NULL)
+			return -1;
+		if (get_file(json_array_get(files, i), c) == -1)
+			return 1;
+	}
+	return 0;
+}
+
+/* The losses not yet reported, as get_files returns. */
+static int
+get_losses(struct follow *f, json_t *losses)
+{
+	struct follow_loss *nl;
+	json_t *l, *fl;
+	uint64_t bytes;
+	size_t i;
+
+	for (i = 0; json_is_array(losses) && i < json_array_size(losses);
+	    i++) {
+		l = json_array_get(losses, i);
+		if (!json_is_string(fl = json_object_get(l, "file")) ||
+		    jsonget_u64(l, "bytes", &bytes) == -1)
+			return 1;
+		if ((nl = realloc(f->losses, (f->nlosses + 1) *
+		    sizeof(*nl))) == NULL)
+			return -1;
+		f->losses = nl;
+		snprintf(nl[f->nlosses].file, sizeof(nl->file), "%s",
+		    json_string_value(fl));
+		nl[f->nlosses++].bytes = bytes;
+	}
+	return 0;
+}
+
+/* The intent of a batch not yet committed; -1 when it is damaged. */
+static int
+get_pending(struct follow_intent *p, json_t *pend)
+{
+	p->active = 1;
+	if (jsonget_u64(pend, "offset", &p->offset) == -1 ||
+	    jsonget_u64(pend, "lines", &p->lines) == -1 ||
+	    jsonget_u64(pend, "at", &p->at) == -1 ||
+	    jsonget_u64(pend, "len", &p->len) == -1 ||
+	    get_u32(pend, "crc", &p->crc) == -1 ||
+	    jsonget_u64(pend, "first_len", &p->first_len) == -1 ||
+	    get_u32(pend, "first_crc", &p->first_crc) == -1 ||
+	    jsonget_u64(pend, "rat", &p->rat) == -1 ||
+	    jsonget_u64(pend, "rlen", &p->rlen) == -1 ||
+	    get_u32(pend, "rcrc", &p->rcrc) == -1 ||
+	    jsonget_u64(pend, "rfirst_len", &p->rfirst_len) == -1 ||
+	    get_u32(pend, "rfirst_crc", &p->rfirst_crc) == -1)
+		return -1;
+	return 0;
+}
+
 /* Load the position; 0, 1 when there is none, -1 on error. */
 static int
 load_state(struct follow *f, struct error *e)
 {
-	struct follow_intent *p = &f->pending;
-	json_t *root, *pend, *files, *losses, *j;
+	json_t *root, *pend, *j;
 	json_error_t je;
 	struct stat st;
-	size_t n, i;
+	size_t n;
 	char *text;
 	int bad;
 
@@ -325,65 +399,15 @@ load_state(struct follow *f, struct error *e)
 		f->seen_ms = (int64_t)json_integer_value(j);
 	else if (stat(f->state, &st) == 0)	/* an older position file */
 		f->seen_ms = (int64_t)st.st_mtim.tv_sec * 1000;
-	files = json_object_get(root, "files");
-	if (!bad && json_is_array(files)) {
-		for (i = 0; i < json_array_size(files) && !bad; i++) {
-			struct follow_file *c = file_add(f, f->nfiles);
-			if (c == NULL) {
-				json_decref(root);
-				return error_errno(e, EXIT_SOFTWARE, "%s",
-				    f->state);
-			}
-			bad = get_file(json_array_get(files, i), c) == -1;
-		}
-	} else if (!bad) {
-		/* one file, at the top level */
-		struct follow_file *c = file_add(f, 0);
-		if (c == NULL) {
-			json_decref(root);
-			return error_errno(e, EXIT_SOFTWARE, "%s", f->state);
-		}
-		bad = get_file(root, c) == -1;
-		if (!bad && c->dev == 0 && c->ino == 0)
-			file_remove(f, 0);
-	}
-	losses = json_object_get(root, "losses");
-	for (i = 0; !bad && json_is_array(losses) &&
-	    i < json_array_size(losses); i++) {
-		json_t *l = json_array_get(losses, i), *fl;
-		struct follow_loss *nl;
-		uint64_t bytes;
-		if (!json_is_string(fl = json_object_get(l, "file")) ||
-		    jsonget_u64(l, "bytes", &bytes) == -1) {
-			bad = 1;
-			break;
-		}
-		if ((nl = realloc(f->losses, (f->nlosses + 1) *
-		    sizeof(*nl))) == NULL) {
-			json_decref(root);
-			return error_errno(e, EXIT_SOFTWARE, "%s", f->state);
-		}
-		f->losses = nl;
-		snprintf(nl[f->nlosses].file, sizeof(nl->file), "%s",
-		    json_string_value(fl));
-		nl[f->nlosses++].bytes = bytes;
-	}
-	if (!bad && (pend = json_object_get(root, "pending")) != NULL) {
-		p->active = 1;
-		bad = jsonget_u64(pend, "offset", &p->offset) == -1 ||
-		    jsonget_u64(pend, "lines", &p->lines) == -1 ||
-		    jsonget_u64(pend, "at", &p->at) == -1 ||
-		    jsonget_u64(pend, "len", &p->len) == -1 ||
-		    get_u32(pend, "crc", &p->crc) == -1 ||
-		    jsonget_u64(pend, "first_len", &p->first_len) == -1 ||
-		    get_u32(pend, "first_crc", &p->first_crc) == -1 ||
-		    jsonget_u64(pend, "rat", &p->rat) == -1 ||
-		    jsonget_u64(pend, "rlen", &p->rlen) == -1 ||
-		    get_u32(pend, "rcrc", &p->rcrc) == -1 ||
-		    jsonget_u64(pend, "rfirst_len", &p->rfirst_len) == -1 ||
-		    get_u32(pend, "rfirst_crc", &p->rfirst_crc) == -1;
-	}
+	if (!bad)
+		bad = get_files(f, root);
+	if (!bad)
+		bad = get_losses(f, json_object_get(root, "losses"));
+	if (!bad && (pend = json_object_get(root, "pending")) != NULL)
+		bad = get_pending(&f->pending, pend) == -1;
 	json_decref(root);
+	if (bad == -1)
+		return error_errno(e, EXIT_SOFTWARE, "%s", f->state);
 	if (bad)
 		return error_set(e, EXIT_DATAERR, "%s: not a follow position "
 		    "file", f->state);
