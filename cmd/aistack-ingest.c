@@ -553,12 +553,9 @@ append_batch(struct ingest *ing, const char *data, size_t n, uint64_t nrec,
 	if (n > 0 && ing->pg != NULL) {
 		uint64_t added, bad;
 		if (pg_sink_load(ing->pg, data, n, nrec, &added, &bad, e) == -1) {
-			if (bad < ing->nlines) {
-				char why[ERROR_MSG_MAX];
-				snprintf(why, sizeof(why), "%s", e->msg);
-				error_set(e, e->code, "%s:%llu: %s", ing->source,
-				    (unsigned long long)ing->lines[bad], why);
-			}
+			if (bad < ing->nlines)
+				error_wrap(e, "%s:%llu", ing->source,
+				    (unsigned long long)ing->lines[bad]);
 			return -1;
 		}
 		ing->n.records += nrec;
