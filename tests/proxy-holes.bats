@@ -47,23 +47,7 @@ teardown() {
 # start_proxy [ARG...]: start aistack-proxy on a free port; sets URL,
 # PROXY_PID, LOG (its standard error).
 start_proxy() {
-	LOG="$BATS_TEST_TMPDIR/proxy.log"
-	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 "$@" 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local i port=
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$port" ] && break
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if [ -z "$port" ]; then
-		cat "$LOG" >&2
-		return 1
-	fi
-	PORT=$port
-	URL="http://127.0.0.1:$port"
+	proxy_start "$@"
 }
 
 stop_proxy() {

@@ -24,17 +24,7 @@ setup() {
 	allow = /r0 /r1 /r2 /r3 /r4 /r5 /r6 /r7 /r8 /r9
 	timeout = 2s
 	EOF
-	LOG="$BATS_TEST_TMPDIR/proxy.log"
-	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local port=
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$port" ] && break
-		sleep 0.05
-	done
-	URL="http://127.0.0.1:$port"
+	proxy_start
 }
 
 teardown() {

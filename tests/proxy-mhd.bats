@@ -21,17 +21,7 @@ teardown() {
 
 # start_proxy [ARG...]: aistack-proxy on a free port; sets PORT
 start_proxy() {
-	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 "$@" 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local i
-	PORT=
-	for ((i = 0; i < 200; i++)); do
-		PORT=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$PORT" ] && break
-		sleep 0.05
-	done
-	[ -n "$PORT" ]
+	proxy_start "$@"
 }
 
 # raw FORMAT: send printf FORMAT, the answer in $output

@@ -21,17 +21,7 @@ teardown() {
 
 # start_proxy: aistack-proxy on 127.0.0.1, a free port; sets PORT
 start_proxy() {
-	: > "$LOG"	# before the background job opens it: sed reads it at once
-	aistack-proxy -v -l 127.0.0.1:0 --rate 100000/min 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local i
-	PORT=
-	for ((i = 0; i < 200; i++)); do
-		PORT=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$PORT" ] && break
-		sleep 0.05
-	done
-	[ -n "$PORT" ]
+	proxy_start --rate 100000/min
 }
 
 # trickle SECONDS: 4 addresses x 64 connections, each sending one header

@@ -25,19 +25,7 @@ teardown() {
 # start_proxy: aistack-proxy on a free port; sets URL, PROXY_PID
 # and LOG (its standard error).
 start_proxy() {
-	LOG="$BATS_TEST_TMPDIR/proxy.log"
-	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 --rate 6000/min 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local i port=
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$port" ] && break
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$port" ] || { cat "$LOG" >&2; return 1; }
-	URL="http://127.0.0.1:$port"
+	proxy_start --rate 6000/min
 }
 
 # scrape: GET /metrics into $BODY, checked by promtool.

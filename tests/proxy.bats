@@ -64,22 +64,7 @@ start_proxy() {
 
 # start_proxy_bare [ARG...]: the same without --dashboard
 start_proxy_bare() {
-	LOG="$BATS_TEST_TMPDIR/proxy.log"
-	: > "$LOG"
-	aistack-proxy -v -l 127.0.0.1:0 "$@" 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local i port=
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$port" ] && break
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if [ -z "$port" ]; then
-		cat "$LOG" >&2
-		return 1
-	fi
-	URL="http://127.0.0.1:$port"
+	proxy_start "$@"
 }
 
 stop_proxy() {
