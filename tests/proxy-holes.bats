@@ -6,6 +6,7 @@
 # listens on a port the kernel picks (-l 127.0.0.1:0).
 
 load test_helper
+load proxy_helper
 
 setup_file() {
 	export UP_DIR="$BATS_FILE_TMPDIR/upstream"
@@ -48,39 +49,6 @@ teardown() {
 # PROXY_PID, LOG (its standard error).
 start_proxy() {
 	proxy_start "$@"
-}
-
-stop_proxy() {
-	if [ -n "${PROXY_PID:-}" ]; then
-		kill "$PROXY_PID" 2>/dev/null || true
-		wait "$PROXY_PID" 2>/dev/null || true
-		PROXY_PID=
-	fi
-}
-
-# code PATH [CURL-ARG...]: the status code of GET PATH
-code() {
-	local path=$1
-	shift
-	curl -s -o /dev/null -w '%{http_code}' --path-as-is --max-time 20 "$@" "$URL$path"
-}
-
-# fetch PATH [CURL-ARG...]: headers to $HDRS, body to $BODY, code echoed
-fetch() {
-	local path=$1
-	shift
-	curl -s -D "$HDRS" -o "$BODY" -w '%{http_code}' --path-as-is --max-time 20 "$@" "$URL$path"
-}
-
-# header NAME: the value of header NAME in $HDRS (first one)
-header() {
-	awk -v n="$1" 'BEGIN { n = tolower(n) } {
-		sub(/\r$/, "")
-		i = index($0, ":")
-		if (i > 0 && tolower(substr($0, 1, i - 1)) == n) {
-			print substr($0, i + 2); exit
-		}
-	}' "$HDRS"
 }
 
 # refused_token: aistack-proxy with token_file = $TOKEN must not start

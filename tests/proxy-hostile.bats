@@ -4,6 +4,7 @@
 # idle kept-alive connection.  Those bytes must never answer a later call.
 
 load test_helper
+load proxy_helper
 
 setup() {
 	common_setup

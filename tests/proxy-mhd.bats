@@ -6,6 +6,7 @@
 # lets through.  Raw requests: tests/bin/raw-http.
 
 load test_helper
+load proxy_helper
 
 setup() {
 	common_setup

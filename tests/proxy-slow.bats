@@ -5,6 +5,7 @@
 # connection opened again), and a fifth client must still be served.
 
 load test_helper
+load proxy_helper
 
 setup() {
 	common_setup

@@ -7,6 +7,7 @@
 # and the output always passes promtool check metrics.
 
 load test_helper
+load proxy_helper
 
 setup() {
 	common_setup

@@ -127,26 +127,3 @@ check_scores() {
 	done
 	[ "$bad" -eq 0 ]
 }
-
-# proxy_start [ARG...]: aistack-proxy -v on 127.0.0.1, on a port the kernel
-# picks, its standard error in $LOG ($BATS_TEST_TMPDIR/proxy.log unless
-# set); sets PROXY_PID, PORT and URL, or shows the log and fails
-proxy_start() {
-	: "${LOG:=$BATS_TEST_TMPDIR/proxy.log}"
-	: > "$LOG"	# before the background job opens it: sed reads it at once
-	aistack-proxy -v -l 127.0.0.1:0 "$@" 2> "$LOG" 3>&- &
-	PROXY_PID=$!
-	local i
-	PORT=
-	for ((i = 0; i < 200; i++)); do
-		PORT=$(sed -n 's/^aistack-proxy: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOG")
-		[ -n "$PORT" ] && break
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if [ -z "$PORT" ]; then
-		cat "$LOG" >&2
-		return 1
-	fi
-	URL="http://127.0.0.1:$PORT"
-}
