@@ -6,8 +6,13 @@
 # documented.
 
 load test_helper
+load proxy_helper
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+
+teardown() {
+	stop_proxy
+}
 
 # records STREAM: the records in a stream, every segment.
 records() {
@@ -85,6 +90,32 @@ prom() {
 	# the textfile, written under the lock, says the same after the last run
 	assert_equal "$(prom ingest-t.prom 'aistack_ingest_records_total{stream="t",result="appended"}')" "$(records t)"
 	assert_equal "$(prom ingest-t.prom 'aistack_ingest_records_total{stream="t",result="rejected"}')" 100
+}
+
+@test "2 concurrent dedup loops x 25 runs against one state: its counters equal what went through, exactly" {
+	# run i of loop p: keys k1..k(i % 5 + 3), each twice, then p.i once;
+	# k* repeat across runs, p.i never
+	for p in 1 2; do
+		(
+			for i in $(seq 25); do
+				for k in $(seq $((i % 5 + 3))); do
+					printf '{"k":%d}\n{"k":%d}\n' "$k" "$k"
+				done | { cat; printf '{"u":"%s.%s"}\n' "$p" "$i"; } |
+					aistack-dedup -s st > /dev/null || exit 1
+			done
+		) &
+	done
+	wait
+	seen=0
+	for i in $(seq 25); do seen=$((seen + 2 * (2 * (i % 5 + 3) + 1))); done
+	unique=$((7 + 50))
+	proxy_start
+	run curl -s "$URL/api/stats"
+	assert_success
+	assert_equal "$(jq -c '.dedup[] | select(.name == "st") | [.seen, .unique, .duplicates]' <<< "$output")" "[$seen,$unique,$((seen - unique))]"
+	run curl -s "$URL/metrics"
+	assert_line "aistack_dedup_records_total{state=\"st\",kind=\"state\",result=\"unique\"} $unique"
+	assert_line "aistack_dedup_records_total{state=\"st\",kind=\"state\",result=\"duplicate\"} $((seen - unique))"
 }
 
 @test "counters never go down across a hundred runs, rotations and failures among them" {
