@@ -1397,6 +1397,7 @@ cur_check(struct follow *f, struct stat *st, struct error *e)
 	struct stat ps;
 	uint64_t size;
 
+	memset(st, 0, sizeof(*st));
 	if (lock_take(f->fd, f->lock, 0, -1) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: lock", f->source);
 	if (fstat(f->fd, st) == -1) {
