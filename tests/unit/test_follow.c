@@ -81,6 +81,36 @@ stream_mk(const char *name, struct stream *s)
 	return stream_open(s, name, 1, &e);
 }
 
+/* A stream t and a follower of app.jsonl that has read its first line,
+ * {"a":1}: where most tests here begin. */
+static int
+started(struct stream *s, struct follow *f, struct error *e)
+{
+	const char *d;
+	int flags;
+
+	if (stream_mk("t", s) != 0 || put("app.jsonl", "{\"a\":1}\n", 0) != 0 ||
+	    follow_open(f, s->dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, e) != 0)
+		return -1;
+	d = drain(f, &flags);
+	return d != NULL && strcmp(d, "{\"a\":1}\n") == 0 ? 0 : -1;
+}
+
+/* Close the follower and open it again: it must read nothing more. */
+static int
+restart_reads_nothing(struct follow *f, const struct stream *s,
+    struct error *e)
+{
+	const char *d;
+	int flags;
+
+	follow_close(f);
+	if (follow_open(f, s->dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, e) != 0)
+		return -1;
+	d = drain_wait(f, &flags);
+	return d != NULL && d[0] == '\0' ? 0 : -1;
+}
+
 TEST(follow_hands_out_whole_lines_only)
 {
 	struct stream s;
@@ -159,11 +189,7 @@ TEST(follow_finishes_a_renamed_file_before_the_new_one)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
 	CHECK(put("app.jsonl", "{\"new\":1}\n", 0) == 0);
 	/* a late writer of the old file, and an unterminated last line */
@@ -184,11 +210,7 @@ TEST(follow_after_a_restart_finishes_a_file_renamed_meanwhile)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	follow_close(&f);
 	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
 	CHECK(rename("app.jsonl", "app.jsonl-20260101") == 0);
@@ -211,11 +233,7 @@ TEST(follow_finishes_a_copytruncate_copy)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	/* written, rotated by copy and truncate, then written again */
 	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
 	CHECK_INT(copytrunc("./app.jsonl", LOCK_KIND_FLOCK, 1795737600, 0, copy,
@@ -237,11 +255,7 @@ TEST(follow_finishes_a_rename_copy_then_reads_the_new_file)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	/* written, rotated by rename (aistack-rotate --method rename), the
 	 * new file written, and a late line into the copy */
 	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
@@ -534,11 +548,7 @@ TEST(follow_reads_renamed_copied_and_gzipped_siblings_once_in_order)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	follow_close(&f);
 	/* while away: a copy (compressed), a rename, a new file */
 	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
@@ -601,11 +611,7 @@ TEST(follow_reused_inode_the_new_file_is_not_the_gzipped_old_one)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	ino = f.ino;
 	follow_close(&f);
 	/* renamed and compressed (the inode freed), then a new file that
@@ -632,11 +638,7 @@ TEST(follow_a_new_sibling_not_a_rotation_of_ours_is_never_read)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	/* another program's files, with rotation names, made just now, the
 	 * followed file never rotated: while it runs ... */
 	CHECK(put("app.jsonl.1", "{\"other\":1}\n", 0) == 0);
@@ -697,10 +699,7 @@ TEST(follow_a_gzipped_copy_resumes_at_its_uncompressed_offset)
 	CHECK_U64(f.offset, 16);
 	d = drain_wait(&f, &flags);
 	CHECK_STR(d, "{\"c\":3}\n{\"d\":4}\n{\"e\":5}\n");
-	follow_close(&f);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain_wait(&f, &flags);
-	CHECK_STR(d, "");
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
 	follow_close(&f);
 	stream_close(&s);
 }
@@ -713,11 +712,7 @@ TEST(follow_late_writes_to_a_finished_renamed_file_are_read)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
 	CHECK(put("app.jsonl", "{\"new\":1}\n", 0) == 0);
 	d = drain_wait(&f, &flags);
@@ -746,11 +741,7 @@ TEST(follow_a_truncated_file_and_its_copy_are_each_read_once)
 	char *d;
 	int flags;
 
-	CHECK(stream_mk("t", &s) == 0);
-	CHECK(put("app.jsonl", "{\"a\":1}\n", 0) == 0);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain(&f, &flags);
-	CHECK_STR(d, "{\"a\":1}\n");
+	CHECK(started(&s, &f, &e) == 0);
 	/* logrotate's copytruncate: cp, then truncate in place; then a new
 	 * line shorter than what was read */
 	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
@@ -758,10 +749,7 @@ TEST(follow_a_truncated_file_and_its_copy_are_each_read_once)
 	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
 	d = drain_wait(&f, &flags);
 	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n");
-	follow_close(&f);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain_wait(&f, &flags);
-	CHECK_STR(d, "");
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
 	follow_close(&f);
 	stream_close(&s);
 }
@@ -795,10 +783,7 @@ TEST(follow_a_copy_shorter_than_what_was_read_is_not_read_again)
 	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
 	d = drain_wait(&f, &flags);
 	CHECK_STR(d, "{\"d\":4}\n");
-	follow_close(&f);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain_wait(&f, &flags);
-	CHECK_STR(d, "");
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
 	follow_close(&f);
 	stream_close(&s);
 }
@@ -906,10 +891,7 @@ TEST(follow_a_gzip_snapshot_of_a_file_still_written_is_not_new)
 	f.rescan = 1;
 	d = drain_wait(&f, &flags);
 	CHECK_STR(d, "{\"d\":4}\n");
-	follow_close(&f);
-	CHECK(follow_open(&f, s.dir, NULL, "app.jsonl", LOCK_KIND_FLOCK, &e) == 0);
-	d = drain_wait(&f, &flags);
-	CHECK_STR(d, "");
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
 	follow_close(&f);
 	stream_close(&s);
 }
