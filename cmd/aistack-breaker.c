@@ -587,12 +587,52 @@ set_value(struct breaker_opts *o, int opt, const char *v)
 	return 0;
 }
 
+/* The operands of o's subcommand (nops of them at ops); 0 or 64. */
+static int
+take_operands(struct breaker_opts *o, char **ops, int nops)
+{
+	switch (o->sub) {
+	case SUB_RUN:
+		if (nops < 1)
+			return usage_error(usage_text, "run: missing NAME");
+		o->name = ops[0];
+		ops++;
+		nops--;
+		/* getopt took the "--"; accept it once more after NAME */
+		if (nops > 0 && strcmp(ops[0], "--") == 0) {
+			ops++;
+			nops--;
+		}
+		if (nops < 1)
+			return usage_error(usage_text, "run: missing COMMAND");
+		o->command = ops;
+		break;
+	case SUB_PROBE:
+		if (nops != 2)
+			return usage_error(usage_text, "probe: expected NAME URL");
+		o->name = ops[0];
+		o->url = ops[1];
+		break;
+	case SUB_STATUS:
+		o->names = ops;
+		o->nnames = nops;
+		break;
+	case SUB_RESET:
+	case SUB_TRIP:
+		if (nops != 1)
+			return usage_error(usage_text, "%s: expected one NAME",
+			    o->sub == SUB_TRIP ? "trip" : "reset");
+		o->name = ops[0];
+		break;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct breaker_opts o;
-	int ch, status, nops, idx;
-	char **ops;
+	int ch, status, idx;
 
 	progname = "aistack-breaker";
 	memset(&o, 0, sizeof(o));
@@ -640,50 +680,14 @@ main(int argc, char **argv)
 			o.json = 1;
 			break;
 		default:
-			if (set_value(&o, ch, optarg) == -1) {
-				warnmsg("--%s: invalid value \"%s\"",
-				    longopts[idx].name, optarg);
-				return EXIT_USAGE;
-			}
+			if (set_value(&o, ch, optarg) == -1)
+				return usage_error(usage_text, "--%s: invalid "
+				    "value \"%s\"", longopts[idx].name, optarg);
 			break;
 		}
 	}
-	ops = argv + optind;
-	nops = argc - optind;
-
-	switch (o.sub) {
-	case SUB_RUN:
-		if (nops < 1)
-			return usage_error(usage_text, "run: missing NAME");
-		o.name = ops[0];
-		ops++;
-		nops--;
-		/* getopt took the "--"; accept it once more after NAME */
-		if (nops > 0 && strcmp(ops[0], "--") == 0) {
-			ops++;
-			nops--;
-		}
-		if (nops < 1)
-			return usage_error(usage_text, "run: missing COMMAND");
-		o.command = ops;
-		break;
-	case SUB_PROBE:
-		if (nops != 2)
-			return usage_error(usage_text, "probe: expected NAME URL");
-		o.name = ops[0];
-		o.url = ops[1];
-		break;
-	case SUB_STATUS:
-		o.names = ops;
-		o.nnames = nops;
-		break;
-	case SUB_RESET:
-	case SUB_TRIP:
-		if (nops != 1)
-			return usage_error(usage_text, "%s: expected one NAME", o.sub == SUB_TRIP ? "trip" : "reset");
-		o.name = ops[0];
-		break;
-	}
+	if ((status = take_operands(&o, argv + optind, argc - optind)) != 0)
+		return status;
 	status = run(&o);
 	/* run and probe write nothing: a closed stdout is the command's business */
 	if (o.sub == SUB_RUN || o.sub == SUB_PROBE)

@@ -624,7 +624,8 @@ EOF
 	assert_line --index 0 'aistack-breaker: run: missing COMMAND'
 	run aistack-breaker run --failures 0 b -- true
 	assert_failure 64
-	assert_output 'aistack-breaker: --failures: invalid value "0"'
+	assert_line --index 0 'aistack-breaker: --failures: invalid value "0"'
+	assert_line --index 1 --partial 'usage: aistack-breaker'
 	run aistack-breaker run --open-for soon b -- true
 	assert_failure 64
 	run aistack-breaker status --failures 3
