@@ -406,10 +406,11 @@ EOF
 	    > "$BATS_TEST_TMPDIR/out" 2> "$BATS_TEST_TMPDIR/err" &
 	pid=$!
 	exec 7> "$BATS_TEST_TMPDIR/fifo"
-	for _ in $(seq 1 100); do	# the index is open and mapped
+	for _ in $(seq 1 300); do	# the index is open and mapped
 		grep -q 'index holds' "$BATS_TEST_TMPDIR/err" && break
 		sleep 0.1
 	done
+	grep -q 'index holds' "$BATS_TEST_TMPDIR/err"
 	truncate -s 0 "$AISTACK_STATE_DIR/dedup/_stream.ds"
 	printf '%s\n' '{"id":2}' '{"id":4}' >&7
 	exec 7>&-

@@ -929,6 +929,79 @@ pend_clear(struct keystore *ks)
 }
 
 /*
+ * The pending signatures of --near, appended to the signatures file (a
+ * new one, renamed into place, for a new generation); *nsigs gets the
+ * count of signatures the table will stand for.
+ */
+static int
+table_sigs(struct keystore *ks, uint64_t gen, uint64_t *nsigs,
+    struct error *e)
+{
+	char sigtmp[PATH_MAX + 8];
+
+	*nsigs = ks->map != NULL ? ks->nsigs : 0;
+	if (!ks->near || ks->pendsig.len == 0)
+		return 0;
+	snprintf(sigtmp, sizeof(sigtmp), "%s.tmp", ks->sigpath);
+	if (sigs_write(ks, *nsigs == 0 ? sigtmp : ks->sigpath, gen, *nsigs,
+	    ks->pendsig.data, ks->pendsig.len, e) == -1)
+		return -1;
+	if (*nsigs == 0 && rename(sigtmp, ks->sigpath) == -1)
+		return error_errno(e, EXIT_IOERR, "%s", ks->sigpath);
+	*nsigs += ks->pendsig.len / MINHASH_SIG;
+	return 0;
+}
+
+/* The fixed header of a new table of cap slots at m. */
+static void
+table_header(const struct keystore *ks, unsigned char *m, uint64_t cap,
+    uint64_t gen)
+{
+	memcpy(m + F_MAGIC, K_MAGIC, 8);
+	put32(m + F_VERSION, K_VERSION);
+	put32(m + F_DIGEST, DIGEST_BYTES);
+	put64(m + F_CAP, cap);
+	put64(m + F_GEN, gen);
+	put32(m + F_METALEN, (uint32_t)ks->meta.len);
+	if (ks->meta.len > 0)
+		memcpy(m + F_META, ks->meta.data, ks->meta.len);
+	sum16(m, F_SUM, m + F_META, ks->meta.len, m + F_SUM);
+}
+
+/*
+ * Put the committed keys (when a table is mapped: its slots in order,
+ * their pages let go once copied) and the pending ones into n; -1 when
+ * n has no free slot left.
+ */
+static int
+table_fill(struct keystore *ks, struct digestset *n)
+{
+	static const unsigned char zero[DIGEST_BYTES];
+	const size_t chunk = 1 << 20;
+	size_t total, off, end, j;
+	uint64_t i;
+
+	if (ks->map != NULL) {
+		total = (size_t)ks->set.cap * DIGEST_BYTES;
+		for (off = 0; off < total; off += chunk) {
+			end = off + chunk < total ? off + chunk : total;
+			for (j = off; j < end; j += DIGEST_BYTES)
+				if (memcmp(ks->set.slots + j, zero,
+				    DIGEST_BYTES) != 0)
+					digestset_put(n, ks->set.slots + j);
+			madvise(ks->set.slots + off, end - off, MADV_DONTNEED);
+		}
+		if (ks->set.has_zero)
+			digestset_put(n, zero);
+	}
+	for (i = 0; i < ks->npend; i++)
+		if (digestset_put(n, (unsigned char *)ks->pendlist.data +
+		    i * DIGEST_BYTES) == -1)
+			return -1;
+	return 0;
+}
+
+/*
  * Write a new table holding the committed keys (when one is mapped) and
  * the pending ones, sized for count keys, to the temporary name; sync it
  * and rename it over the table.  A first table or a rebuild (none
@@ -940,10 +1013,10 @@ pend_clear(struct keystore *ks)
 static int
 table_write(struct keystore *ks, uint64_t count, struct error *e)
 {
-	char dir[PATH_MAX], sigtmp[PATH_MAX + 8];
+	char dir[PATH_MAX];
 	unsigned char *m, v[S_LEN];
 	unsigned bits = MIN_BITS;
-	uint64_t cap, gen = ks->gen, i, nsigs;
+	uint64_t cap, gen = ks->gen, nsigs;
 	struct digestset n;
 	size_t len;
 	int fd, has_zero;
@@ -960,16 +1033,8 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 	if (ks->map == NULL && new_gen(ks->gen, &gen) == -1)
 		return error_set(e, EXIT_SOFTWARE, "%s: no random bytes",
 		    ks->path);
-	nsigs = ks->map != NULL ? ks->nsigs : 0;
-	if (ks->near && ks->pendsig.len > 0) {
-		snprintf(sigtmp, sizeof(sigtmp), "%s.tmp", ks->sigpath);
-		if (sigs_write(ks, nsigs == 0 ? sigtmp : ks->sigpath, gen,
-		    nsigs, ks->pendsig.data, ks->pendsig.len, e) == -1)
-			return -1;
-		if (nsigs == 0 && rename(sigtmp, ks->sigpath) == -1)
-			return error_errno(e, EXIT_IOERR, "%s", ks->sigpath);
-		nsigs += ks->pendsig.len / MINHASH_SIG;
-	}
+	if (table_sigs(ks, gen, &nsigs, e) == -1)
+		return -1;
 	if ((fd = open(ks->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
 		return error_errno(e, error_code_for_errno(errno), "%s",
@@ -983,40 +1048,14 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 		error_errno(e, EXIT_IOERR, "%s", ks->tmp);
 		goto fail;
 	}
-	memcpy(m + F_MAGIC, K_MAGIC, 8);
-	put32(m + F_VERSION, K_VERSION);
-	put32(m + F_DIGEST, DIGEST_BYTES);
-	put64(m + F_CAP, cap);
-	put64(m + F_GEN, gen);
-	put32(m + F_METALEN, (uint32_t)ks->meta.len);
-	if (ks->meta.len > 0)
-		memcpy(m + F_META, ks->meta.data, ks->meta.len);
-	sum16(m, F_SUM, m + F_META, ks->meta.len, m + F_SUM);
+	table_header(ks, m, cap, gen);
 	digestset_attach(&n, m + HDR, cap, 0, 0);
-	if (ks->map != NULL) {
-		/* the old slots in order, their pages let go once copied */
-		const size_t chunk = 1 << 20;
-		size_t total = (size_t)ks->set.cap * DIGEST_BYTES, off, j;
-		static const unsigned char zero[DIGEST_BYTES];
-		for (off = 0; off < total; off += chunk) {
-			size_t end = off + chunk < total ? off + chunk : total;
-			for (j = off; j < end; j += DIGEST_BYTES)
-				if (memcmp(ks->set.slots + j, zero,
-				    DIGEST_BYTES) != 0)
-					digestset_put(&n, ks->set.slots + j);
-			madvise(ks->set.slots + off, end - off, MADV_DONTNEED);
-		}
-		if (ks->set.has_zero)
-			digestset_put(&n, zero);
+	if (table_fill(ks, &n) == -1) {
+		error_set(e, EXIT_DATAERR, "%s: corrupt key set file (no free "
+		    "slot)", ks->path);
+		munmap(m, len);
+		goto fail;
 	}
-	for (i = 0; i < ks->npend; i++)
-		if (digestset_put(&n, (unsigned char *)ks->pendlist.data +
-		    i * DIGEST_BYTES) == -1) {
-			error_set(e, EXIT_DATAERR, "%s: corrupt key set file "
-			    "(no free slot)", ks->path);
-			munmap(m, len);
-			goto fail;
-		}
 	has_zero = n.has_zero;
 	values_make(ks, v, ks->seq + 1, n.count, has_zero, nsigs, gen);
 	memcpy(m + SLOT0, v, S_LEN);
