@@ -895,3 +895,32 @@ TEST(follow_a_gzip_snapshot_of_a_file_still_written_is_not_new)
 	follow_close(&f);
 	stream_close(&s);
 }
+
+TEST(follow_a_file_queued_empty_then_rotated_and_gzipped_unread_is_not_lost)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(started(&s, &f, &e) == 0);
+	/* renamed, a new empty file at the path, seen by a scan while the
+	 * follower still finishes the old one (it is paused, say) */
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_scan(&f, &e) == 0);
+	/* written to, seen again, then rotated and compressed unread */
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	CHECK(follow_scan(&f, &e) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.2") == 0);
+	CHECK(system("gzip app.jsonl.2") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n");
+	CHECK_INT((int)f.nlosses, 0);
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
