@@ -881,15 +881,6 @@ scan_match(struct follow *f, struct cand *v, size_t n, int cur_open_ok)
 			x->dev = c->dev;
 			x->ino = c->ino;
 		}
-		if (!c->gz && x->fp_len == 0 && x->offset == 0 &&
-		    c->headlen > 0) {
-			/* known by its inode alone (it was empty when it
-			 * joined), nothing read of it yet: its first bytes
-			 * from now on, so that its copy or gzip form is
-			 * recognised when it is rotated before it is read */
-			x->fp_len = c->headlen;
-			x->fp_hash = fnv1a(c->head, c->headlen);
-		}
 		if (shorter) {
 			if (!x->done)
 				note(f, 0, "%s: %s is a copy of what was read, "
