@@ -76,15 +76,35 @@ pread_full(int fd, void *p, size_t n, off_t off)
 }
 
 int
+fsync_fd(int fd)
+{
+	int rc;
+
+	do
+		rc = fsync(fd);
+	while (rc == -1 && errno == EINTR);
+	return rc;
+}
+
+int
+fdatasync_fd(int fd)
+{
+	int rc;
+
+	do
+		rc = fdatasync(fd);
+	while (rc == -1 && errno == EINTR);
+	return rc;
+}
+
+int
 fsync_dir(const char *path)
 {
 	int fd, rc;
 
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	do
-		rc = fsync(fd);
-	while (rc == -1 && errno == EINTR);
+	rc = fsync_fd(fd);
 	if (rc == -1 && errno == EINVAL)
 		rc = 0;		/* file systems that cannot sync directories */
 	close(fd);
@@ -176,7 +196,7 @@ replace(const char *path, const void *data, size_t n, mode_t mode,
     int durable, struct error *e)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 32];
-	int fd, rc;
+	int fd;
 
 	path_dirname(path, dir, sizeof(dir));
 	if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir,
@@ -189,10 +209,7 @@ replace(const char *path, const void *data, size_t n, mode_t mode,
 		error_errno(e, error_code_for_errno(errno), "%s: write", tmp);
 		goto fail;
 	}
-	do
-		rc = durable ? fsync(fd) : 0;
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1) {
+	if (durable && fsync_fd(fd) == -1) {
 		error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
 		goto fail;
 	}

@@ -28,6 +28,10 @@ ssize_t read_more(int fd, void *p, size_t room, int *eof);
 /* pread until n bytes or end of file; returns the count or -1 with errno. */
 ssize_t pread_full(int fd, void *p, size_t n, off_t off);
 
+/* fsync and fdatasync of fd, resumed after a signal; -1 with errno. */
+int fsync_fd(int fd);
+int fdatasync_fd(int fd);
+
 /* fsync the directory at path (so a rename or create in it is durable). */
 int fsync_dir(const char *path);
 

@@ -101,28 +101,6 @@ new_gen(uint64_t old, uint64_t *gen)
 }
 
 static int
-datasync(int fd)
-{
-	int rc;
-
-	do
-		rc = fdatasync(fd);
-	while (rc == -1 && errno == EINTR);
-	return rc;
-}
-
-static int
-fullsync(int fd)
-{
-	int rc;
-
-	do
-		rc = fsync(fd);
-	while (rc == -1 && errno == EINTR);
-	return rc;
-}
-
-static int
 pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
 	const char *c = p;
@@ -297,7 +275,7 @@ sigs_write(struct keystore *ks, const char *path, uint64_t gen,
 	put64(head + 8, gen);
 	if ((start == 0 && pwrite_all(fd, head, G_HEAD, 0) == -1) ||
 	    (bytes > 0 && pwrite_all(fd, sig, bytes, (off_t)(G_HEAD +
-	    start * MINHASH_SIG)) == -1) || datasync(fd) == -1) {
+	    start * MINHASH_SIG)) == -1) || fdatasync_fd(fd) == -1) {
 		error_errno(e, error_code_for_errno(errno), "%s", path);
 		close(fd);
 		return -1;
@@ -401,7 +379,7 @@ bands_build(struct keystore *ks, struct error *e)
 		(void)minhash_index_put(&t, ks->sigmap + G_HEAD +
 		    i * MINHASH_SIG, (uint32_t)(i + 1));
 	bands_header(m, t.rows, ks->gen, ks->nsigs, cap, t.used);
-	if (msync(m, len, MS_SYNC) == -1 || fullsync(fd) == -1 ||
+	if (msync(m, len, MS_SYNC) == -1 || fsync_fd(fd) == -1 ||
 	    rename(tmp, ks->bandpath) == -1) {
 		error_errno(e, EXIT_IOERR, "%s", tmp);
 		munmap(m, len);
@@ -1059,7 +1037,7 @@ table_write(struct keystore *ks, uint64_t count, struct error *e)
 	has_zero = n.has_zero;
 	values_make(ks, v, ks->seq + 1, n.count, has_zero, nsigs, gen);
 	memcpy(m + SLOT0, v, S_LEN);
-	if (msync(m, len, MS_SYNC) == -1 || fullsync(fd) == -1) {
+	if (msync(m, len, MS_SYNC) == -1 || fsync_fd(fd) == -1) {
 		error_errno(e, EXIT_IOERR, "%s", ks->tmp);
 		munmap(m, len);
 		goto fail;
@@ -1140,7 +1118,7 @@ journal_commit(struct keystore *ks, uint64_t count, struct error *e)
 	    (fstat(ks->fd_journal, &jst) == 0 && jst.st_size > (off_t)b.len &&
 	    jst.st_size > (1 << 20) &&
 	    ftruncate(ks->fd_journal, (off_t)b.len) == -1) ||
-	    datasync(ks->fd_journal) == -1) {
+	    fdatasync_fd(ks->fd_journal) == -1) {
 		buf_release(&b);
 		return error_errno(e, error_code_for_errno(errno), "%s",
 		    ks->journal);

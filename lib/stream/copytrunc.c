@@ -160,9 +160,7 @@ fsync_close(int fd, const char *tmp, struct error *e)
 {
 	int rc;
 
-	do
-		rc = fsync(fd);
-	while (rc == -1 && errno == EINTR);
+	rc = fsync_fd(fd);
 	if (close(fd) == -1 || rc == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync", tmp);
 	return 0;
@@ -207,9 +205,7 @@ copy_then_truncate(int fd, const struct stat *st, const char *path,
 	/* the copy is durable: now the lines may leave FILE */
 	if (ftruncate(fd, 0) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: truncate", path);
-	do
-		rc = fsync(fd);
-	while (rc == -1 && errno == EINTR);
+	rc = fsync_fd(fd);
 	if (rc == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync", path);
 	return 0;

@@ -130,9 +130,7 @@ job_seal(struct gzjob *j, struct error *e)
 	if (fchmod(fd, j->st.st_mode & 07777) == -1 ||
 	    futimens(fd, times) == -1)
 		return error_errno(e, EXIT_IOERR, "%s", j->tmp);
-	do
-		rc = fsync(fd);
-	while (rc == -1 && errno == EINTR);
+	rc = fsync_fd(fd);
 	if (rc == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync", j->tmp);
 	j->tfd = -1;

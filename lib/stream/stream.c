@@ -704,12 +704,7 @@ stream_append_records(struct stream *s, const char *data, size_t n,
 int
 stream_sync(struct stream *s, struct error *e)
 {
-	int rc;
-
-	do
-		rc = fdatasync(s->segfd);
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1)
+	if (fdatasync_fd(s->segfd) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fdatasync", s->name);
 	return 0;
 }
@@ -727,14 +722,10 @@ stream_seal(struct stream *s, uint64_t *sealed_base, uint64_t *sealed_size,
     struct error *e)
 {
 	uint64_t base = s->base, size = s->size;
-	int rc;
 
 	if (size == 0)
 		return 0;
-	do
-		rc = fsync(s->segfd);
-	while (rc == -1 && errno == EINTR);
-	if (rc == -1)
+	if (fsync_fd(s->segfd) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: fsync", s->name);
 	if (fchmod(s->segfd, SEALED_MODE) == -1)
 		return error_errno(e, EXIT_IOERR, "%s: seal", s->name);
