@@ -9,21 +9,11 @@ load test_helper
 load proxy_helper
 
 setup_file() {
-	export UP_DIR="$BATS_FILE_TMPDIR/upstream"
-	mkdir -p "$UP_DIR"
-	proxy-upstream-stub "$UP_DIR/port" 3>&- &
-	echo $! > "$UP_DIR/pid"
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$UP_DIR/port" ] && break
-		sleep 0.1
-	done
-	UP_PORT=$(cat "$UP_DIR/port")
-	export UP_PORT
+	upstream_stub_start
 }
 
 teardown_file() {
-	[ -f "$UP_DIR/pid" ] && kill "$(cat "$UP_DIR/pid")" 2>/dev/null || true
+	upstream_stub_stop
 }
 
 setup() {

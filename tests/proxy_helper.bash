@@ -56,3 +56,23 @@ header() {
 		}
 	}' "$HDRS"
 }
+
+# upstream_stub_start: tests/bin/proxy-upstream-stub for the whole file
+# (setup_file); exports UP_DIR and UP_PORT
+upstream_stub_start() {
+	export UP_DIR="$BATS_FILE_TMPDIR/upstream"
+	mkdir -p "$UP_DIR"
+	proxy-upstream-stub "$UP_DIR/port" 3>&- &
+	echo $! > "$UP_DIR/pid"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$UP_DIR/port" ] && break
+		sleep 0.1
+	done
+	UP_PORT=$(cat "$UP_DIR/port")
+	export UP_PORT
+}
+
+upstream_stub_stop() {
+	[ -f "$UP_DIR/pid" ] && kill "$(cat "$UP_DIR/pid")" 2>/dev/null || true
+}
