@@ -881,6 +881,19 @@ scan_match(struct follow *f, struct cand *v, size_t n, int cur_open_ok)
 			x->dev = c->dev;
 			x->ino = c->ino;
 		}
+		if (!c->gz && !c->live && x->fp_len == 0 && x->offset == 0 &&
+		    c->headlen > 0) {
+			/*
+			 * Known by its inode alone (it was empty when it
+			 * joined) and renamed to a copy since, not read yet:
+			 * a renamed copy keeps its content, so its first
+			 * bytes name it from now on and its gzip form is
+			 * recognised.  Not at the path: copytruncate gives
+			 * the same inode other content.
+			 */
+			x->fp_len = c->headlen;
+			x->fp_hash = fnv1a(c->head, c->headlen);
+		}
 		if (shorter) {
 			if (!x->done)
 				note(f, 0, "%s: %s is a copy of what was read, "
