@@ -883,14 +883,12 @@ scan_match(struct follow *f, struct cand *v, size_t n, int cur_open_ok)
 		}
 		if (!c->gz && !c->live && x->fp_len == 0 && x->offset == 0 &&
 		    c->headlen > 0) {
-			/*
-			 * Known by its inode alone (it was empty when it
-			 * joined) and renamed to a copy since, not read yet:
-			 * a renamed copy keeps its content, so its first
-			 * bytes name it from now on and its gzip form is
-			 * recognised.  Not at the path: copytruncate gives
-			 * the same inode other content.
-			 */
+			/* known by its inode alone (it was empty when it
+			 * joined), renamed to a copy since, not read yet: a
+			 * renamed copy keeps its content, so its first bytes
+			 * name it from now on, and its other forms (its gzip
+			 * form, the path still linked to it) are known as
+			 * such below; at the path, see scan_learn */
 			x->fp_len = c->headlen;
 			x->fp_hash = fnv1a(c->head, c->headlen);
 		}
@@ -938,6 +936,49 @@ scan_forms(struct follow *f, struct cand *v, size_t n)
 			    (cand_holds(&v[i], &f->files[j]) ||
 			    (!v[i].live && cand_prefix(&v[i], &f->files[j]))))
 				v[i].used = 1;
+	}
+}
+
+/*
+ * An entry known by its inode alone (the file was empty when it joined)
+ * and not read yet, at the path, takes the first bytes its file has now,
+ * so that its copy or gzip form is recognised when it is rotated before
+ * it is read.  After scan_new: what joined in this scan was decided on
+ * what the previous scan knew (an entry at the path known by its inode
+ * says nothing of whether a new copy holds what was there: copytruncate
+ * gives the inode other content).  Not while another sibling starts
+ * with the same bytes: a copy being made (copytruncate before the
+ * truncation) would leave it two files to match.
+ */
+static void
+scan_learn(struct follow *f, const struct cand *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < f->nfiles; i++) {
+		struct follow_file *x = &f->files[i];
+		const struct cand *c = NULL;
+		if (x->done || x->fp_len > 0 || x->offset > 0)
+			continue;
+		for (j = 0; j < n && c == NULL; j++)
+			if (v[j].used && v[j].live && v[j].dev == x->dev &&
+			    v[j].ino == x->ino && strcmp(v[j].path, x->name) == 0)
+				c = &v[j];
+		if (c == NULL || c->headlen == 0)
+			continue;
+		for (j = 0; j < n; j++)
+			if (&v[j] != c && v[j].headlen > 0 &&
+			    memcmp(v[j].head, c->head, v[j].headlen < c->headlen ?
+			    v[j].headlen : c->headlen) == 0)
+				break;
+		if (j < n)
+			continue;
+		x->fp_len = c->headlen;
+		x->fp_hash = fnv1a(c->head, c->headlen);
+		if (i == f->cur) {
+			f->fp_len = x->fp_len;
+			f->fp_hash = x->fp_hash;
+		}
 	}
 }
 
@@ -1074,6 +1115,7 @@ scan(struct follow *f, int first, struct error *e)
 		free(v);
 		return -1;
 	}
+	scan_learn(f, v, n);
 	free(v);
 	f->seen_ms = now;
 	if (f->cur >= f->nfiles || f->files[f->cur].done || f->fd == -1) {

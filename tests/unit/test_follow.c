@@ -925,3 +925,121 @@ TEST(follow_a_file_queued_empty_then_rotated_and_gzipped_unread_is_not_lost)
 	follow_close(&f);
 	stream_close(&s);
 }
+
+TEST(follow_a_file_queued_empty_seen_written_then_renamed_and_gzipped_unseen_is_not_lost)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(started(&s, &f, &e) == 0);
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	CHECK(follow_scan(&f, &e) == 0);	/* seen written, at its path */
+	/* renamed and compressed with no scan between (the follower
+	 * stopped, or its scans far apart) */
+	CHECK(rename("app.jsonl", "app.jsonl.2") == 0);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 0) == 0);
+	CHECK(system("gzip app.jsonl.2") == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+	CHECK_INT((int)f.nlosses, 0);
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_file_queued_empty_then_copytruncated_unseen_its_copy_joins)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(started(&s, &f, &e) == 0);
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	/* written, copied and truncated, written again, all unseen: the
+	 * first scan to see the file at the path again sees other bytes
+	 * than the copy's, and must not take them for what was there */
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	CHECK(system("cp -p app.jsonl app.jsonl.2") == 0);
+	CHECK(truncate("app.jsonl", 0) == 0);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
+	CHECK(follow_scan(&f, &e) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+	CHECK_INT((int)f.nlosses, 0);
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_file_queued_empty_seen_while_copied_before_its_truncation_is_not_lost)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(started(&s, &f, &e) == 0);
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	/* a scan between copytruncate's copy and its truncation: the copy
+	 * and the file at the path start alike */
+	CHECK(system("cp -p app.jsonl app.jsonl.2") == 0);
+	CHECK(follow_scan(&f, &e) == 0);
+	CHECK(truncate("app.jsonl", 0) == 0);
+	CHECK(put("app.jsonl", "{\"d\":4}\n", 1) == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+	CHECK_INT((int)f.nlosses, 0);
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
+
+TEST(follow_a_file_queued_empty_seen_linked_to_its_copy_is_read_once)
+{
+	struct stream s;
+	struct follow f;
+	struct error e;
+	char *d;
+	int flags;
+
+	CHECK(started(&s, &f, &e) == 0);
+	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
+	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
+	CHECK(put("app.jsonl", "", 0) == 0);
+	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
+	/* aistack-rotate --method rename links the file to its copy name,
+	 * then renames a new file over the path: a scan between sees one
+	 * file under two names */
+	CHECK(link("app.jsonl", "app.jsonl.2") == 0);
+	CHECK(follow_scan(&f, &e) == 0);
+	CHECK(put("app.jsonl.new", "{\"d\":4}\n", 0) == 0);
+	CHECK(rename("app.jsonl.new", "app.jsonl") == 0);
+	/* and one scan sees the copy's plain and gzip forms together */
+	CHECK(system("gzip -k app.jsonl.2") == 0);
+	CHECK(follow_scan(&f, &e) == 0);
+	CHECK(unlink("app.jsonl.2") == 0);
+	d = drain_wait(&f, &flags);
+	CHECK_STR(d, "{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+	CHECK_INT((int)f.nlosses, 0);
+	CHECK(restart_reads_nothing(&f, &s, &e) == 0);
+	follow_close(&f);
+	stream_close(&s);
+}
