@@ -28,7 +28,12 @@
  * committed offset and the size last seen.  A file is recognised by its
  * content first (the fingerprint, and a size that holds the offset), its
  * inode second, never by its name: a renamed file, a copy of it, and the
- * gzip form of either (read through zlib) are the same file.  On open,
+ * gzip form of either (read through zlib) are the same file.  A file that
+ * was empty when it joined is known by its inode until a scan sees its
+ * first bytes (under a copy name at once; at the path after that scan's
+ * new files are decided, and not while a copy being made starts alike),
+ * so that its gzip form is known even when it is renamed and compressed
+ * between two scans.  On open,
  * when the directory changes, when the path names another file, when the
  * file shrinks or its first bytes change, and on follow_scan (called
  * while paused), the directory is scanned for the rotated siblings of
