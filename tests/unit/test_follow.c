@@ -926,6 +926,19 @@ TEST(follow_a_file_queued_empty_then_rotated_and_gzipped_unread_is_not_lost)
 	stream_close(&s);
 }
 
+/* started, then {"b":2} written, renamed to app.jsonl.1 and a new empty
+ * app.jsonl seen by a scan: an entry known by its inode alone, queued
+ * while the follower still finishes the old file (paused, say). */
+static int
+queued_empty(struct stream *s, struct follow *f, struct error *e)
+{
+	if (started(s, f, e) != 0 || put("app.jsonl", "{\"b\":2}\n", 1) != 0 ||
+	    rename("app.jsonl", "app.jsonl.1") != 0 ||
+	    put("app.jsonl", "", 0) != 0)
+		return -1;
+	return follow_scan(f, e);
+}
+
 TEST(follow_a_file_queued_empty_seen_written_then_renamed_and_gzipped_unseen_is_not_lost)
 {
 	struct stream s;
@@ -934,11 +947,7 @@ TEST(follow_a_file_queued_empty_seen_written_then_renamed_and_gzipped_unseen_is_
 	char *d;
 	int flags;
 
-	CHECK(started(&s, &f, &e) == 0);
-	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
-	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
-	CHECK(put("app.jsonl", "", 0) == 0);
-	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(queued_empty(&s, &f, &e) == 0);
 	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
 	CHECK(follow_scan(&f, &e) == 0);	/* seen written, at its path */
 	/* renamed and compressed with no scan between (the follower
@@ -962,11 +971,7 @@ TEST(follow_a_file_queued_empty_then_copytruncated_unseen_its_copy_joins)
 	char *d;
 	int flags;
 
-	CHECK(started(&s, &f, &e) == 0);
-	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
-	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
-	CHECK(put("app.jsonl", "", 0) == 0);
-	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(queued_empty(&s, &f, &e) == 0);
 	/* written, copied and truncated, written again, all unseen: the
 	 * first scan to see the file at the path again sees other bytes
 	 * than the copy's, and must not take them for what was there */
@@ -991,11 +996,7 @@ TEST(follow_a_file_queued_empty_seen_while_copied_before_its_truncation_is_not_l
 	char *d;
 	int flags;
 
-	CHECK(started(&s, &f, &e) == 0);
-	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
-	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
-	CHECK(put("app.jsonl", "", 0) == 0);
-	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(queued_empty(&s, &f, &e) == 0);
 	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
 	/* a scan between copytruncate's copy and its truncation: the copy
 	 * and the file at the path start alike */
@@ -1019,11 +1020,7 @@ TEST(follow_a_file_queued_empty_seen_linked_to_its_copy_is_read_once)
 	char *d;
 	int flags;
 
-	CHECK(started(&s, &f, &e) == 0);
-	CHECK(put("app.jsonl", "{\"b\":2}\n", 1) == 0);
-	CHECK(rename("app.jsonl", "app.jsonl.1") == 0);
-	CHECK(put("app.jsonl", "", 0) == 0);
-	CHECK(follow_scan(&f, &e) == 0);	/* joins empty */
+	CHECK(queued_empty(&s, &f, &e) == 0);
 	CHECK(put("app.jsonl", "{\"c\":3}\n", 1) == 0);
 	/* aistack-rotate --method rename links the file to its copy name,
 	 * then renames a new file over the path: a scan between sees one
